@@ -1,0 +1,72 @@
+# Arena on-prem operator. `make demo` shows the product; `make test` installs everything and runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.21.0
+export NODE_VERSION
+TOOLS := $(CURDIR)/.tools
+export PATH := $(TOOLS)/node/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+NODE := $(TOOLS)/node/bin/node
+TSX := $(NODE) --import tsx
+
+UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts'
+E2E_TESTS := 'e2e/*.e2e.test.ts'
+# Cluster tests start control planes of their own; two at a time keeps a 2-core machine responsive.
+TEST_CONCURRENCY ?= 2
+CLUSTER ?= dev
+
+.PHONY: help setup node deps toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+node: $(TOOLS)/node/.installed-$(NODE_VERSION)
+$(TOOLS)/node/.installed-$(NODE_VERSION):
+	bash scripts/ensure-node.sh
+
+deps: node node_modules/.installed
+node_modules/.installed: package-lock.json | node
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-controller-manager, kubectl, kwok, helm
+	bash e2e/toolchain/build.sh >/dev/null
+
+setup: deps toolchain ## install Node, npm packages and the control-plane binaries
+
+crds: deps ## regenerate crds/ from the schema source
+	$(TSX) operator/api/generate.ts
+
+crds-check: deps ## fail when the committed CRDs differ from what the schema source generates
+	$(TSX) operator/api/generate.ts --check
+
+typecheck: deps
+	tsc --noEmit
+
+lint: deps typecheck ## tsc --noEmit and eslint
+	eslint --max-warnings=0 .
+
+test: setup lint crds-check ## install everything and run every test (unit and cluster)
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
+	  --test-concurrency=$(TEST_CONCURRENCY) $(UNIT_TESTS) $(E2E_TESTS)
+
+test-unit: deps ## unit tests only (no cluster)
+	$(NODE) --import tsx --test --test-reporter=spec $(UNIT_TESTS)
+
+test-e2e: setup ## cluster tests only
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
+	  --test-concurrency=$(TEST_CONCURRENCY) $(E2E_TESTS)
+
+demo: setup ## bring up a local GPU cluster with the operator and show the product working
+	$(TSX) e2e/demo.ts
+
+cluster-up: setup ## start a local control plane with simulated GPU nodes (CLUSTER=name)
+	$(TSX) e2e/cluster/cli.ts up --name $(CLUSTER)
+
+cluster-down: deps ## stop it and remove its data
+	$(TSX) e2e/cluster/cli.ts down --name $(CLUSTER)
+
+clean: ## remove local clusters, node_modules and the project's Node (the binary cache stays)
+	-$(TSX) e2e/cluster/cli.ts down --name $(CLUSTER) 2>/dev/null
+	rm -rf .cluster node_modules .tools
