@@ -30,6 +30,8 @@ export interface ClusterOptions {
   without?: Component[];
   /** Seconds without a node heartbeat before the controller-manager marks the node NotReady. */
   nodeMonitorGracePeriodSeconds?: number;
+  /** Extra flags per component, e.g. a short --etcd-compaction-interval to provoke 410 Gone. */
+  extraArgs?: Partial<Record<Component, string[]>>;
 }
 
 interface State {
@@ -138,6 +140,7 @@ export class LocalCluster {
     try {
       for (const c of startOrder) {
         if (opts.without?.includes(c)) continue;
+        cluster.argsFor[c] = [...(cluster.argsFor[c] ?? []), ...(opts.extraArgs?.[c] ?? [])];
         await cluster.startComponent(c);
       }
     } catch (err) {

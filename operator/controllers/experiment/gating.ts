@@ -1,0 +1,58 @@
+// Why an experiment cannot be queued at all, before capacity is even considered. Each reason says what to fix.
+import type { Experiment } from '../../api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
+import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
+import { needsGpu, type AlgorithmName } from '../../api/v1alpha1/manifest.ts';
+import { validate, formatErrors } from '../../api/validate.ts';
+import type { Blocker } from './lifecycle.ts';
+
+export interface GateInput {
+  experiment: Experiment;
+  cls?: ResourceClass;
+  cluster?: TrainingCluster;
+  /** Set when spec.resumeFrom cannot be resolved (unknown experiment, no such checkpoint). */
+  resumeProblem?: string;
+}
+
+export function blockerFor({ experiment, cls, cluster, resumeProblem }: GateInput): Blocker | undefined {
+  const result = validate('Experiment', experiment);
+  if (!result.ok) {
+    const manifestOnly = result.errors.every((e) => e.field.startsWith('spec.manifest'));
+    return {
+      reason: manifestOnly ? 'InvalidManifest' : 'InvalidSpec',
+      message: `Fix the experiment: ${formatErrors(result.errors)}`,
+    };
+  }
+  const className = experiment.spec.resourceClass;
+  if (!className) return { reason: 'NoResourceClass', message: 'Set spec.resourceClass to the ResourceClass to train on.' };
+  if (!cls) {
+    return {
+      reason: 'ResourceClassNotFound',
+      message: `ResourceClass ${className} does not exist: create it or set spec.resourceClass to one listed by kubectl get rclass.`,
+    };
+  }
+  if (!cluster) {
+    return {
+      reason: 'TrainingClusterNotFound',
+      message: `ResourceClass ${className} names TrainingCluster ${cls.spec.trainingCluster}, which does not exist: an admin must create it (kubectl get tcl).`,
+    };
+  }
+  if (cluster.spec.enabled === false) {
+    return {
+      reason: 'ProviderDisabled',
+      message: `The on-prem provider ${cluster.metadata?.name} is disabled: an admin must set spec.enabled: true on the TrainingCluster.`,
+    };
+  }
+  if (cls.spec.enabled === false) {
+    return { reason: 'ClassDisabled', message: `ResourceClass ${className} is disabled: an admin must enable it, or pick another class.` };
+  }
+  const algorithm = experiment.spec.manifest.algorithm.name as AlgorithmName;
+  if (needsGpu(algorithm) && (cls.spec.worker?.gpus ?? 0) < 1) {
+    return {
+      reason: 'ClassHasNoGpus',
+      message: `${algorithm} is an Advanced Training (LLM) algorithm and needs at least 1 GPU per worker; ResourceClass ${className} has none: pick a GPU class.`,
+    };
+  }
+  if (resumeProblem) return { reason: 'ResumeSourceUnavailable', message: resumeProblem };
+  return undefined;
+}

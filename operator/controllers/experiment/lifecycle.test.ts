@@ -1,0 +1,264 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide, retryBackoffMs, type Observed, type WorkerView, type Action } from './lifecycle.ts';
+import type { Experiment, ExperimentStatus, ExperimentAction } from '../../api/v1alpha1/experiment.ts';
+
+const now = new Date('2026-11-23T10:00:00Z');
+const iso = (offsetS: number) => new Date(now.getTime() + offsetS * 1000).toISOString();
+
+function exp(action: ExperimentAction, status: ExperimentStatus = {}, run = 1): Experiment {
+  return {
+    metadata: { name: 'e', namespace: 'ns', uid: 'u', generation: 3 },
+    spec: { action, run, resourceClass: 'c', manifest: { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } } },
+    status,
+  } as Experiment;
+}
+
+function worker(rank: number, phase: WorkerView['phase'], more: Partial<WorkerView> = {}): WorkerView {
+  return { rank, name: `e-w${rank}`, attemptId: '1-1', phase, ready: phase === 'Running', deleting: false, nodeLost: false, ...more };
+}
+
+function observe(e: Experiment, more: Partial<Observed> = {}): Observed {
+  return {
+    now,
+    experiment: e,
+    spec: {
+      action: e.spec.action ?? 'Draft',
+      run: e.spec.run ?? 1,
+      maxRetries: 2,
+      stopGracePeriodSeconds: 30,
+      partialGangTimeoutSeconds: 300,
+    },
+    gangSize: 2,
+    gpusPerWorker: 4,
+    creditsPerNodeHour: 10,
+    admission: { state: 'unknown' },
+    workers: [],
+    reports: { completed: false, finalCheckpointAfterStop: false },
+    ...more,
+  };
+}
+
+const types = (actions: Action[]) => actions.map((a) => a.type).filter((t) => t !== 'event');
+
+describe('experiment lifecycle', () => {
+  const cases: { name: string; o: Observed; phase: string; reason: string; actions?: string[] }[] = [
+    { name: 'a new experiment is a Draft', o: observe(exp('Draft')), phase: 'Draft', reason: 'Created', actions: [] },
+    { name: 'Train from Draft queues it', o: observe(exp('Train', { phase: 'Draft' })), phase: 'Pending', reason: 'Queued', actions: ['queue'] },
+    {
+      name: 'Pending says why it waits',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1 }), {
+        admission: { state: 'waiting', reason: 'WaitingBehind', message: '2 experiments are ahead', position: 3 },
+      }),
+      phase: 'Pending',
+      reason: 'WaitingBehind',
+      actions: ['queue'],
+    },
+    {
+      name: 'a blocker keeps it Pending with the reason and takes it out of the queue',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1 }), { blocker: { reason: 'ClassDisabled', message: 'enable it' } }),
+      phase: 'Pending',
+      reason: 'ClassDisabled',
+      actions: ['dequeue'],
+    },
+    {
+      name: 'admission creates the workers on the planned nodes',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1 }), { admission: { state: 'admitted', nodes: ['n1', 'n2'] } }),
+      phase: 'Pending',
+      reason: 'Starting',
+      actions: ['createWorkers'],
+    },
+    {
+      name: 'every worker running makes it Running',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Running'), worker(1, 'Running')] }),
+      phase: 'Running',
+      reason: 'Training',
+      actions: ['dequeue'],
+    },
+    {
+      name: 'a partial gang past its timeout is released and retried',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-301) }), { workers: [worker(0, 'Running'), worker(1, 'Pending')] }),
+      phase: 'Pending',
+      reason: 'RetryBackoff',
+      actions: ['dequeue', 'deleteWorkers'],
+    },
+    {
+      name: 'all workers succeeded makes it Succeeded',
+      o: observe(exp('Train', { phase: 'Running', run: 1, attempt: 1, attemptStartedAt: iso(-3600) }), { workers: [worker(0, 'Succeeded'), worker(1, 'Succeeded')] }),
+      phase: 'Succeeded',
+      reason: 'TrainingComplete',
+      actions: ['dequeue'],
+    },
+    {
+      name: 'a failed worker tears the gang down and retries',
+      o: observe(exp('Train', { phase: 'Running', run: 1, attempt: 1 }), { workers: [worker(0, 'Running'), worker(1, 'Failed', { exitCode: 137 })] }),
+      phase: 'Pending',
+      reason: 'RetryBackoff',
+      actions: ['deleteWorkers'],
+    },
+    {
+      name: 'a lost node tears the gang down and retries',
+      o: observe(exp('Train', { phase: 'Running', run: 1, attempt: 2 }), {
+        workers: [worker(0, 'Running', { attemptId: '1-2', nodeLost: true, nodeName: 'n1' }), worker(1, 'Running', { attemptId: '1-2' })],
+      }),
+      phase: 'Pending',
+      reason: 'RetryBackoff',
+      actions: ['deleteWorkers'],
+    },
+    {
+      name: 'retries exhausted make it Failed with the reason',
+      o: observe(exp('Train', { phase: 'Running', run: 1, attempt: 3 }), {
+        workers: [worker(0, 'Failed', { attemptId: '1-3' }), worker(1, 'Running', { attemptId: '1-3' })],
+      }),
+      phase: 'Failed',
+      reason: 'WorkerFailed',
+      actions: ['deleteWorkers', 'dequeue'],
+    },
+    {
+      name: 'a non-retryable failure report fails at once',
+      o: observe(exp('Train', { phase: 'Running', run: 1, attempt: 1 }), {
+        workers: [worker(0, 'Running'), worker(1, 'Running')],
+        reports: { completed: false, finalCheckpointAfterStop: false, failed: { reason: 'FlashAttentionUnsupported', message: 'm', hint: 'h', retryable: false } },
+      }),
+      phase: 'Failed',
+      reason: 'FlashAttentionUnsupported',
+      actions: ['deleteWorkers', 'dequeue'],
+    },
+    { name: 'Stop while Pending cancels at once', o: observe(exp('Stop', { phase: 'Pending', run: 1, attempt: 1 })), phase: 'Stopped', reason: 'StoppedByUser', actions: ['dequeue', 'dequeue'] },
+    {
+      name: 'Stop while Running goes Stopping and deletes workers with the grace period',
+      o: observe(exp('Stop', { phase: 'Running', run: 1, attempt: 1 }), { workers: [worker(0, 'Running'), worker(1, 'Running')] }),
+      phase: 'Stopping',
+      reason: 'StopRequested',
+      actions: ['deleteWorkers'],
+    },
+    {
+      name: 'Stopping ends Stopped after a final checkpoint',
+      o: observe(exp('Stop', { phase: 'Stopping', run: 1, attempt: 1, attemptStartedAt: iso(-60), stopRequestedAt: iso(-5) }), {
+        reports: { completed: false, finalCheckpointAfterStop: true },
+      }),
+      phase: 'Stopped',
+      reason: 'StoppedByUser',
+      actions: ['dequeue'],
+    },
+    {
+      name: 'Stopping ends Failed when workers were killed without a final checkpoint',
+      o: observe(exp('Stop', { phase: 'Stopping', run: 1, attempt: 1, attemptStartedAt: iso(-60), stopRequestedAt: iso(-5) })),
+      phase: 'Failed',
+      reason: 'FinalCheckpointMissing',
+      actions: ['dequeue'],
+    },
+    {
+      name: 'Stopping waits while workers are still terminating',
+      o: observe(exp('Stop', { phase: 'Stopping', run: 1, attempt: 1, stopRequestedAt: iso(-5) }), { workers: [worker(0, 'Running', { deleting: true })] }),
+      phase: 'Stopping',
+      reason: 'StopRequested',
+      actions: ['deleteWorkers'],
+    },
+    ...(['Draft', 'Stopped', 'Succeeded', 'Failed'] as const).map((phase) => ({
+      name: `Stop in ${phase} changes nothing`,
+      o: observe(exp('Stop', { phase, reason: 'Before', run: 1, attempt: 1 })),
+      phase,
+      reason: 'Before',
+      actions: [] as string[],
+    })),
+    {
+      name: 'Train on Succeeded with the same run does nothing new',
+      o: observe(exp('Train', { phase: 'Succeeded', reason: 'TrainingComplete', run: 1, attempt: 1 })),
+      phase: 'Succeeded',
+      reason: 'TrainingComplete',
+      actions: [],
+    },
+    {
+      name: 'Train on Succeeded with a raised run starts a new run',
+      o: observe(exp('Train', { phase: 'Succeeded', run: 1, attempt: 1 }, 2)),
+      phase: 'Pending',
+      reason: 'Queued',
+      actions: ['queue'],
+    },
+    {
+      name: 'Train on Failed with a raised run retries',
+      o: observe(exp('Train', { phase: 'Failed', run: 1, attempt: 4 }, 2)),
+      phase: 'Pending',
+      reason: 'Queued',
+      actions: ['queue'],
+    },
+    {
+      name: 'Train on Stopped continues the run',
+      o: observe(exp('Train', { phase: 'Stopped', run: 1, attempt: 1 })),
+      phase: 'Pending',
+      reason: 'Queued',
+      actions: ['queue'],
+    },
+    {
+      name: 'the previous attempt is cleaned up before admission',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 2 }), { workers: [worker(0, 'Failed')] }),
+      phase: 'Pending',
+      reason: 'CleaningUp',
+      actions: ['deleteWorkers'],
+    },
+    {
+      name: 'retry backoff holds admission',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 2, retryAt: iso(20) })),
+      phase: 'Pending',
+      reason: 'RetryBackoff',
+      actions: [],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const d = decide(c.o);
+      assert.equal(d.status.phase, c.phase);
+      assert.equal(d.status.reason, c.reason);
+      if (c.actions) assert.deepEqual(types(d.actions), c.actions);
+      assert.equal(d.status.observedGeneration, 3);
+    });
+  }
+
+  test('a retry bumps the attempt and schedules it with backoff', () => {
+    const d = decide(observe(exp('Train', { phase: 'Running', run: 1, attempt: 1 }), { workers: [worker(0, 'Failed'), worker(1, 'Running')] }));
+    assert.equal(d.status.attempt, 2);
+    assert.equal(d.status.retryAt, iso(10));
+    assert.equal(d.requeueAfterMs, 10_000);
+    assert.equal(d.status.lastFailure?.reason, 'WorkerFailed');
+    assert.equal(d.status.lastFailure?.attempt, 1);
+  });
+
+  test('backoff doubles and is capped', () => {
+    assert.deepEqual([1, 2, 3, 4, 10].map(retryBackoffMs), [10_000, 20_000, 40_000, 80_000, 300_000]);
+  });
+
+  test('usage is metered when an attempt ends: node-seconds, GPU-seconds and credits', () => {
+    const d = decide(
+      observe(exp('Train', { phase: 'Running', run: 1, attempt: 1, attemptStartedAt: iso(-1800), usage: { nodeSeconds: 100, gpuSeconds: 400, credits: 1 } }), {
+        workers: [worker(0, 'Succeeded'), worker(1, 'Succeeded')],
+      }),
+    );
+    // 1800 s × 2 workers = 3600 node-seconds = 1 node-hour at 10 credits; 4 GPUs per worker.
+    assert.deepEqual(d.status.usage, { nodeSeconds: 3700, gpuSeconds: 14_800, credits: 11 });
+    assert.equal(d.status.attemptStartedAt, undefined);
+  });
+
+  test('Stop outside Pending/Running/Stopping explains itself in a condition', () => {
+    const d = decide(observe(exp('Stop', { phase: 'Succeeded', run: 1, attempt: 1 })));
+    const c = d.status.conditions?.find((x) => x.type === 'Progressing');
+    assert.equal(c?.reason, 'StopIgnored');
+    assert.match(c?.message ?? '', /only Pending, Running or Stopping/);
+  });
+
+  test('an invalid manifest marks Valid False', () => {
+    const d = decide(observe(exp('Train', { phase: 'Draft' }), { blocker: { reason: 'InvalidManifest', message: 'spec.manifest.training.max_steps: must be >= 1' } }));
+    assert.equal(d.status.phase, 'Pending');
+    assert.equal(d.status.reason, 'InvalidManifest');
+    assert.equal(d.status.conditions?.find((c) => c.type === 'Valid')?.status, 'False');
+  });
+
+  test('deciding twice on the same observation gives the same status (level-based)', () => {
+    const o = observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1 }), {
+      admission: { state: 'waiting', reason: 'InsufficientCapacity', message: '1 of 2 nodes fit', position: 1 },
+    });
+    const first = decide(o);
+    const second = decide({ ...o, experiment: { ...o.experiment, status: first.status } });
+    assert.deepEqual(second.status, first.status);
+  });
+});

@@ -1,0 +1,460 @@
+// The experiment state machine, as a pure function: given everything the reconciler observed, what the status
+// should be next and which actions move the world one step toward the spec. No I/O here, so every transition is
+// covered by table-driven tests; reconcile.ts gathers the observation and carries the actions out.
+//
+// Rules (Arena's, which users already know):
+//   Train  from Draft, Stopped, Succeeded or Failed. From Draft and Stopped the action alone starts training
+//          (Stopped continues the same run from its latest checkpoint); a finished run (Succeeded, Failed)
+//          trains again only when spec.run is raised above status.run, so re-applying the same object is a no-op.
+//   Stop   from Pending, Running or Stopping: Pending is cancelled at once; Running goes Stopping while workers
+//          get the grace period to write a final checkpoint, then Stopped (Failed if none was written and the
+//          workers did not exit cleanly). In any other phase Stop changes nothing and says why.
+//   Retry  a failed worker, a lost node or a gang that never fully started tears the whole gang down and tries
+//          again with backoff from the latest checkpoint, up to spec.maxRetries, then Failed with the reason.
+import type { Experiment, ExperimentStatus, ExperimentPhase } from '../../api/v1alpha1/experiment.ts';
+import { ExperimentConditions } from '../../api/v1alpha1/experiment.ts';
+import { setCondition } from '../../kube/conditions.ts';
+
+/** What the scheduler last decided for this experiment's current attempt. */
+export type AdmissionView =
+  | { state: 'admitted'; nodes: string[] }
+  | { state: 'waiting'; reason: string; message: string; position?: number }
+  | { state: 'unknown' };
+
+export interface WorkerView {
+  rank: number;
+  name: string;
+  /** `<run>-<attempt>` of the attempt that created it. */
+  attemptId: string;
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  nodeName?: string;
+  ready: boolean;
+  deleting: boolean;
+  /** The node it was bound to is gone or NotReady. */
+  nodeLost: boolean;
+  exitCode?: number;
+  terminationReason?: string;
+}
+
+/** Why the experiment cannot be queued at all, e.g. an unknown class. Blocking problems keep it Pending. */
+export interface Blocker {
+  reason: string;
+  message: string;
+  /** Blockers that no retry can fix (an invalid manifest) still leave it Pending: the user fixes the spec. */
+}
+
+export interface ReportView {
+  /** The current attempt's runtime said training finished. */
+  completed: boolean;
+  /** The current attempt's runtime reported a failure. */
+  failed?: { reason: string; message: string; hint?: string; retryable: boolean };
+  /** A checkpoint of the current run written after the stop request. */
+  finalCheckpointAfterStop: boolean;
+}
+
+export interface Observed {
+  now: Date;
+  experiment: Experiment;
+  /** Spec fields after defaults. */
+  spec: Required<Pick<Experiment['spec'], 'action' | 'run' | 'maxRetries' | 'stopGracePeriodSeconds' | 'partialGangTimeoutSeconds'>>;
+  blocker?: Blocker;
+  /** Workers per gang, from the class (0 when the class is unknown). */
+  gangSize: number;
+  gpusPerWorker: number;
+  creditsPerNodeHour: number;
+  admission: AdmissionView;
+  /** Worker pods of this experiment, any attempt. */
+  workers: WorkerView[];
+  reports: ReportView;
+}
+
+export type Action =
+  | { type: 'queue' }
+  | { type: 'dequeue' }
+  | { type: 'createWorkers'; run: number; attempt: number; nodes: string[] }
+  | { type: 'deleteWorkers'; which: 'all' | 'stale'; gracePeriodSeconds?: number }
+  | { type: 'event'; eventType: 'Normal' | 'Warning'; reason: string; note: string };
+
+export interface Decision {
+  status: ExperimentStatus;
+  actions: Action[];
+  requeueAfterMs?: number;
+}
+
+const terminal: ReadonlySet<ExperimentPhase> = new Set(['Stopped', 'Succeeded', 'Failed']);
+
+/** Backoff before retry n (1-based): 10 s, 20 s, 40 s … capped at 5 minutes. */
+export function retryBackoffMs(failedAttempt: number): number {
+  return Math.min(10_000 * 2 ** Math.max(0, failedAttempt - 1), 300_000);
+}
+
+export function decide(o: Observed): Decision {
+  return new Step(o).run();
+}
+
+class Step {
+  private readonly s: ExperimentStatus;
+  private readonly actions: Action[] = [];
+  private requeueAfterMs?: number;
+  private readonly nowIso: string;
+  private readonly generation: number;
+
+  constructor(private readonly o: Observed) {
+    this.s = structuredClone(o.experiment.status ?? {});
+    this.nowIso = o.now.toISOString();
+    this.generation = o.experiment.metadata?.generation ?? 0;
+  }
+
+  run(): Decision {
+    this.s.observedGeneration = this.generation;
+    const phase: ExperimentPhase = this.s.phase ?? 'Draft';
+    const action = this.o.spec.action;
+    if (!this.s.phase) this.setPhase('Draft', 'Created', 'The experiment is a draft: set spec.action to Train to run it.');
+
+    if (action === 'Stop') this.stop(phase);
+    else if (action === 'Train') this.train(phase);
+    else this.draft(phase);
+
+    this.validCondition();
+    return { status: this.s, actions: this.actions, requeueAfterMs: this.requeueAfterMs };
+  }
+
+  // --- actions -------------------------------------------------------------------------------------------------
+
+  private draft(phase: ExperimentPhase): void {
+    // Draft is where an experiment starts; asking for it later cannot undo a run, so it only explains itself.
+    if (phase === 'Pending' || phase === 'Running' || phase === 'Stopping') {
+      this.progressing(phase);
+      this.condition(ExperimentConditions.Progressing, 'True', 'DraftIgnored', 'action Draft does not stop a run: set spec.action to Stop.');
+    }
+  }
+
+  private stop(phase: ExperimentPhase): void {
+    switch (phase) {
+      case 'Pending':
+        this.actions.push({ type: 'dequeue' });
+        if (this.currentWorkers().length > 0 || this.staleWorkers().length > 0) {
+          this.s.stopRequestedAt = this.nowIso;
+          this.deleteAll();
+          this.setPhase('Stopping', 'StopRequested', 'Stop requested while starting: removing the workers.');
+        } else {
+          this.finish('Stopped', 'StoppedByUser', 'Stopped before it started: the queued run was cancelled.');
+        }
+        return;
+      case 'Running':
+        this.s.stopRequestedAt = this.nowIso;
+        this.deleteAll();
+        this.setPhase(
+          'Stopping',
+          'StopRequested',
+          `Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`,
+        );
+        this.event('Normal', 'Stopping', 'Stop requested: workers are writing a final checkpoint.');
+        return;
+      case 'Stopping':
+        this.stopping();
+        return;
+      default:
+        // Nothing runs, so there is nothing to stop; say so without touching the phase.
+        this.condition(
+          ExperimentConditions.Progressing,
+          'False',
+          'StopIgnored',
+          `Stop has no effect on a ${phase} experiment: only Pending, Running or Stopping runs can be stopped.`,
+        );
+    }
+  }
+
+  private stopping(): void {
+    const alive = this.o.workers.filter((w) => w.phase === 'Pending' || w.phase === 'Running');
+    if (alive.length > 0) {
+      this.deleteAll();
+      this.setPhase('Stopping', 'StopRequested', `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`);
+      this.requeueAfterMs = 2_000;
+      return;
+    }
+    if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all' });
+    const cleanExit = this.currentWorkers().length > 0 && this.currentWorkers().every((w) => w.exitCode === 0);
+    const hadStarted = this.s.attemptStartedAt !== undefined;
+    if (this.o.reports.finalCheckpointAfterStop || cleanExit || !hadStarted) {
+      this.finish('Stopped', 'StoppedByUser', this.o.reports.finalCheckpointAfterStop ? 'Stopped after a final checkpoint.' : 'Stopped.');
+    } else {
+      this.finish(
+        'Failed',
+        'FinalCheckpointMissing',
+        'Stop ended the workers before they wrote a final checkpoint; the latest earlier checkpoint is kept.',
+      );
+    }
+  }
+
+  private train(phase: ExperimentPhase): void {
+    const { run } = this.o.spec;
+    const newRun = phase === 'Draft' || ((phase === 'Succeeded' || phase === 'Failed') && run > (this.s.run ?? 0));
+    if (newRun) {
+      this.startRun(run);
+      return;
+    }
+    if (phase === 'Stopped') {
+      this.continueRun();
+      return;
+    }
+    switch (phase) {
+      case 'Pending':
+        this.pending();
+        return;
+      case 'Running':
+        this.running();
+        return;
+      case 'Stopping':
+        // A stop in flight finishes first; Train afterwards continues the run from its final checkpoint.
+        this.stopping();
+        return;
+      default:
+        this.progressing(phase);
+    }
+  }
+
+  private startRun(run: number): void {
+    this.s.run = run;
+    this.s.attempt = 1;
+    for (const k of ['progress', 'admittedAt', 'startedAt', 'finishedAt', 'lastFailure', 'retryAt', 'stopRequestedAt', 'attemptStartedAt', 'latestCheckpoint'] as const) {
+      delete this.s[k];
+    }
+    this.setPhase('Pending', 'Queued', 'Queued on the resource class.');
+    this.event('Normal', 'Queued', `Run ${run} queued.`);
+    this.pending();
+  }
+
+  private continueRun(): void {
+    this.s.attempt = (this.s.attempt ?? 0) + 1;
+    for (const k of ['finishedAt', 'retryAt', 'stopRequestedAt', 'admittedAt', 'attemptStartedAt'] as const) delete this.s[k];
+    this.setPhase('Pending', 'Queued', 'Queued to continue from the latest checkpoint.');
+    this.event('Normal', 'Queued', `Run ${this.s.run ?? 1} queued to continue from its latest checkpoint.`);
+    this.pending();
+  }
+
+  private pending(): void {
+    const o = this.o;
+    const current = this.currentWorkers();
+    if (o.blocker) {
+      this.actions.push({ type: 'dequeue' });
+      if (current.length > 0) this.deleteAll();
+      this.waiting(o.blocker.reason, o.blocker.message);
+      return;
+    }
+    if (this.staleWorkers().length > 0) {
+      // The previous attempt's pods still hold their GPUs; admission waits until they are gone.
+      this.actions.push({ type: 'deleteWorkers', which: 'stale' });
+      this.waiting('CleaningUp', 'Removing the workers of the previous attempt.');
+      this.requeueAfterMs = 1_000;
+      return;
+    }
+    const retryAt = this.s.retryAt ? Date.parse(this.s.retryAt) : 0;
+    if (retryAt > o.now.getTime()) {
+      const secs = Math.ceil((retryAt - o.now.getTime()) / 1000);
+      this.waiting('RetryBackoff', `Attempt ${this.s.attempt ?? 1} starts in ${secs}s after the last failure.`);
+      this.requeueAfterMs = retryAt - o.now.getTime();
+      return;
+    }
+
+    if (current.length > 0) {
+      // Admitted before (possibly by a previous operator process): the pods are the record of it.
+      this.actions.push({ type: 'dequeue' });
+      this.starting(current);
+      return;
+    }
+    if (o.admission.state === 'admitted') {
+      this.actions.push({ type: 'createWorkers', run: this.s.run ?? 1, attempt: this.s.attempt ?? 1, nodes: o.admission.nodes });
+      this.s.admittedAt = this.nowIso;
+      delete this.s.queuePosition;
+      this.condition(ExperimentConditions.Admitted, 'True', 'Admitted', `Admitted on ${o.admission.nodes.length} node(s).`);
+      this.setPhase('Pending', 'Starting', `Starting ${o.gangSize} worker(s).`);
+      this.event('Normal', 'Admitted', `Admitted on ${o.admission.nodes.join(', ')}.`);
+      this.requeueAfterMs = o.spec.partialGangTimeoutSeconds * 1000;
+      return;
+    }
+    this.actions.push({ type: 'queue' });
+    if (o.admission.state === 'waiting') {
+      if (o.admission.position !== undefined) this.s.queuePosition = o.admission.position;
+      else delete this.s.queuePosition;
+      this.waiting(o.admission.reason, o.admission.message);
+    } else {
+      this.waiting('Queued', 'Waiting for the scheduler.');
+    }
+  }
+
+  private starting(current: WorkerView[]): void {
+    const o = this.o;
+    const failed = this.firstFailure(current);
+    if (failed) {
+      this.failAttempt(failed.reason, failed.message, failed.hint, failed.retryable);
+      return;
+    }
+    if (current.length >= o.gangSize && current.every((w) => w.phase === 'Running')) {
+      this.s.attemptStartedAt = this.nowIso;
+      this.s.startedAt ??= this.nowIso;
+      this.condition(ExperimentConditions.WorkersReady, 'True', 'AllWorkersRunning', `${current.length} of ${o.gangSize} workers running.`);
+      this.setPhase('Running', 'Training', `${current.length} worker(s) training.`);
+      this.event('Normal', 'Running', `All ${current.length} workers are running.`);
+      return;
+    }
+    const admittedAt = this.s.admittedAt ? Date.parse(this.s.admittedAt) : o.now.getTime();
+    const deadline = admittedAt + o.spec.partialGangTimeoutSeconds * 1000;
+    const running = current.filter((w) => w.phase === 'Running').length;
+    if (o.now.getTime() >= deadline) {
+      this.failAttempt(
+        'PartialGang',
+        `Only ${running} of ${o.gangSize} workers were running ${o.spec.partialGangTimeoutSeconds}s after admission; the gang was released.`,
+        'Check why the missing workers did not start (image pull, node problems): kubectl describe pod.',
+        true,
+      );
+      return;
+    }
+    this.s.admittedAt ??= this.nowIso;
+    this.condition(ExperimentConditions.WorkersReady, 'False', 'WorkersStarting', `${running} of ${o.gangSize} workers running.`);
+    this.setPhase('Pending', 'Starting', `${running} of ${o.gangSize} workers running.`);
+    this.requeueAfterMs = deadline - o.now.getTime();
+  }
+
+  private running(): void {
+    const o = this.o;
+    const current = this.currentWorkers();
+    const failed = this.firstFailure(current);
+    if (failed) {
+      this.failAttempt(failed.reason, failed.message, failed.hint, failed.retryable);
+      return;
+    }
+    const allDone = current.length >= o.gangSize && current.every((w) => w.phase === 'Succeeded');
+    if (o.reports.completed || allDone) {
+      this.accountUsage();
+      this.finish('Succeeded', 'TrainingComplete', 'Training finished.');
+      return;
+    }
+    if (current.length < o.gangSize) {
+      this.failAttempt('WorkerLost', `${o.gangSize - current.length} worker pod(s) disappeared.`, undefined, true);
+      return;
+    }
+    this.progressing('Running');
+  }
+
+  // --- helpers -------------------------------------------------------------------------------------------------
+
+  private firstFailure(current: WorkerView[]): { reason: string; message: string; hint?: string; retryable: boolean } | undefined {
+    if (this.o.reports.failed) return this.o.reports.failed;
+    const lost = current.find((w) => w.nodeLost);
+    if (lost) {
+      return {
+        reason: 'NodeLost',
+        message: `Node ${lost.nodeName ?? '?'} of worker ${lost.rank} is gone or not ready.`,
+        retryable: true,
+      };
+    }
+    const failed = current.find((w) => w.phase === 'Failed');
+    if (failed) {
+      const code = failed.exitCode !== undefined ? ` with exit code ${failed.exitCode}` : '';
+      const why = failed.terminationReason ? ` (${failed.terminationReason})` : '';
+      return { reason: 'WorkerFailed', message: `Worker ${failed.rank} (${failed.name}) failed${code}${why}.`, retryable: true };
+    }
+    const vanished = current.find((w) => w.deleting);
+    if (vanished && this.s.phase === 'Running') {
+      return { reason: 'WorkerLost', message: `Worker ${vanished.rank} (${vanished.name}) is being deleted.`, retryable: true };
+    }
+    return undefined;
+  }
+
+  private failAttempt(reason: string, message: string, hint: string | undefined, retryable: boolean): void {
+    const attempt = this.s.attempt ?? 1;
+    this.accountUsage();
+    this.s.lastFailure = { reason, message, at: this.nowIso, attempt, ...(hint ? { hint } : {}) };
+    this.deleteAll();
+    delete this.s.attemptStartedAt;
+    delete this.s.admittedAt;
+    this.condition(ExperimentConditions.WorkersReady, 'False', reason, message);
+    const retries = attempt - 1;
+    if (retryable && retries < this.o.spec.maxRetries) {
+      const backoff = retryBackoffMs(attempt);
+      this.s.attempt = attempt + 1;
+      this.s.retryAt = new Date(this.o.now.getTime() + backoff).toISOString();
+      this.setPhase('Pending', 'RetryBackoff', `Attempt ${attempt} failed (${reason}): ${message} Retrying from the latest checkpoint in ${Math.round(backoff / 1000)}s.`);
+      this.event('Warning', reason, `Attempt ${attempt} failed: ${message} Retrying (${retries + 1} of ${this.o.spec.maxRetries}).`);
+      this.requeueAfterMs = backoff;
+      return;
+    }
+    const why = retryable ? `after ${attempt} attempt(s)` : '(not retryable)';
+    this.finish('Failed', reason, `${message} The run failed ${why}.`);
+  }
+
+  private finish(phase: 'Stopped' | 'Succeeded' | 'Failed', reason: string, message: string): void {
+    this.accountUsage();
+    this.actions.push({ type: 'dequeue' });
+    this.s.finishedAt = this.nowIso;
+    for (const k of ['queuePosition', 'retryAt', 'attemptStartedAt', 'admittedAt'] as const) delete this.s[k];
+    this.setPhase(phase, reason, message);
+    this.condition(ExperimentConditions.Progressing, 'False', reason, message);
+    this.condition(ExperimentConditions.WorkersReady, 'False', 'RunEnded', 'The run has ended.');
+    this.event(phase === 'Failed' ? 'Warning' : 'Normal', phase, message);
+  }
+
+  /** Folds the running time of the current attempt into usage, once (attemptStartedAt is cleared after). */
+  private accountUsage(): void {
+    const started = this.s.attemptStartedAt ? Date.parse(this.s.attemptStartedAt) : undefined;
+    if (started === undefined) return;
+    const seconds = Math.max(0, Math.round((this.o.now.getTime() - started) / 1000));
+    const nodeSeconds = seconds * this.o.gangSize;
+    const usage = this.s.usage ?? { nodeSeconds: 0, gpuSeconds: 0, credits: 0 };
+    usage.nodeSeconds += nodeSeconds;
+    usage.gpuSeconds += nodeSeconds * this.o.gpusPerWorker;
+    usage.credits = Math.round((usage.credits + (nodeSeconds / 3600) * this.o.creditsPerNodeHour) * 1e6) / 1e6;
+    this.s.usage = usage;
+    delete this.s.attemptStartedAt;
+  }
+
+  private waiting(reason: string, message: string): void {
+    this.setPhase('Pending', reason, message);
+    this.condition(ExperimentConditions.Admitted, 'False', reason, message);
+  }
+
+  private progressing(phase: ExperimentPhase): void {
+    if (phase === 'Running') this.condition(ExperimentConditions.Progressing, 'True', 'Training', 'Training.');
+    else if (terminal.has(phase)) this.condition(ExperimentConditions.Progressing, 'False', this.s.reason ?? phase, this.s.message ?? phase);
+  }
+
+  private validCondition(): void {
+    const b = this.o.blocker;
+    if (b && (b.reason === 'InvalidManifest' || b.reason === 'InvalidSpec')) this.condition(ExperimentConditions.Valid, 'False', b.reason, b.message);
+    else this.condition(ExperimentConditions.Valid, 'True', 'Valid', 'The spec and manifest are valid.');
+  }
+
+  private currentId(): string {
+    return `${this.s.run ?? 1}-${this.s.attempt ?? 1}`;
+  }
+
+  private currentWorkers(): WorkerView[] {
+    const id = this.currentId();
+    return this.o.workers.filter((w) => w.attemptId === id && !(w.deleting && this.s.phase !== 'Running'));
+  }
+
+  private staleWorkers(): WorkerView[] {
+    const id = this.currentId();
+    return this.o.workers.filter((w) => w.attemptId !== id);
+  }
+
+  private deleteAll(): void {
+    if (this.o.workers.length === 0) return;
+    this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: this.o.spec.stopGracePeriodSeconds });
+  }
+
+  private setPhase(phase: ExperimentPhase, reason: string, message: string): void {
+    this.s.phase = phase;
+    this.s.reason = reason;
+    this.s.message = message;
+  }
+
+  private condition(type: string, status: 'True' | 'False' | 'Unknown', reason: string, message: string): void {
+    this.s.conditions = setCondition(this.s.conditions, { type, status, reason, message }, this.generation, this.o.now);
+  }
+
+  private event(eventType: 'Normal' | 'Warning', reason: string, note: string): void {
+    this.actions.push({ type: 'event', eventType, reason, note });
+  }
+}

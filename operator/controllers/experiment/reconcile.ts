@@ -1,0 +1,240 @@
+// reconcile(key) for Experiments: read the experiment and everything it depends on from the caches, let the pure
+// lifecycle decide the next status and actions, carry the actions out, and write status only when it changed.
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+import { withDefaults } from '../../api/validate.ts';
+import type { Experiment, ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
+import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
+import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
+import type { ReconcileResult } from '../../kube/controller.ts';
+import { statusEqual } from '../../kube/conditions.ts';
+import { blockerFor } from './gating.ts';
+import { decide, type Action, type Observed, type WorkerView } from './lifecycle.ts';
+import type { ReportInbox } from './reports.ts';
+import { labels, names, newRunToken, runObjects, workerPods, attemptId } from './workers.ts';
+import { resolveCheckpoint } from './checkpoints.ts';
+
+export interface Cache<T> {
+  get(key: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export interface GangRequest {
+  key: string;
+  className: string;
+  priority: number;
+  arrivalMs: number;
+  workers: number;
+  cls: ResourceClass;
+  cluster: TrainingCluster;
+}
+
+/** The admission scheduler as the reconciler sees it. */
+export interface Admission {
+  queue(req: GangRequest): void;
+  dequeue(key: string): void;
+  view(key: string): Observed['admission'];
+  /** The admitted gang's pods exist now; its reservation lasts until they are bound. */
+  placed(key: string, attemptId: string): void;
+}
+
+export interface ExperimentReconcilerDeps {
+  core: CoreV1Api;
+  experiments: Cache<Experiment>;
+  classes: Cache<ResourceClass>;
+  clusters: Cache<TrainingCluster>;
+  /** Worker pods of an experiment, by its uid. */
+  workerPods: (experimentUid: string) => V1Pod[];
+  nodeState: (name: string) => 'ready' | 'notReady' | 'missing';
+  admission: Admission;
+  inbox: ReportInbox;
+  writeStatus: (exp: Experiment, status: ExperimentStatus) => Promise<void>;
+  recordEvent: (exp: Experiment, type: 'Normal' | 'Warning', reason: string, note: string) => void;
+  reportUrl: string;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export class ExperimentReconciler {
+  constructor(private readonly d: ExperimentReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const d = this.d;
+    const stored = d.experiments.get(key);
+    if (!stored) {
+      // Gone: its pods, Service, ConfigMap and Secret go with it through owner references.
+      d.admission.dequeue(key);
+      d.inbox.forget(key);
+      return;
+    }
+    if (stored.metadata?.deletionTimestamp) {
+      d.admission.dequeue(key);
+      return;
+    }
+    const exp = withDefaults('Experiment', structuredClone(stored));
+    const now = d.now?.() ?? new Date();
+    const cls = exp.spec.resourceClass ? d.classes.get(exp.spec.resourceClass) : undefined;
+    const cluster = cls ? d.clusters.get(cls.spec.trainingCluster) : undefined;
+    const status = stored.status ?? {};
+
+    const resume = exp.spec.resumeFrom ? resolveCheckpoint(d.experiments.get(`${exp.metadata!.namespace}/${exp.spec.resumeFrom.experiment}`), exp.spec.resumeFrom) : undefined;
+    const blocker = blockerFor({ experiment: exp, cls, cluster, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
+    const workers = this.workerViews(d.workerPods(exp.metadata!.uid!));
+    const current = { run: status.run ?? exp.spec.run ?? 1, attempt: status.attempt ?? 1 };
+
+    const observed: Observed = {
+      now,
+      experiment: stored,
+      spec: {
+        action: exp.spec.action ?? 'Draft',
+        run: exp.spec.run ?? 1,
+        maxRetries: exp.spec.maxRetries ?? 3,
+        stopGracePeriodSeconds: exp.spec.stopGracePeriodSeconds ?? 120,
+        partialGangTimeoutSeconds: exp.spec.partialGangTimeoutSeconds ?? 300,
+      },
+      blocker,
+      gangSize: cls?.spec.nodes ?? 0,
+      gpusPerWorker: cls?.spec.worker?.gpus ?? 0,
+      creditsPerNodeHour: cls?.spec.creditsPerNodeHour ?? 0,
+      admission: d.admission.view(key),
+      workers,
+      reports: d.inbox.view(key, current, status.stopRequestedAt, status),
+    };
+    const decision = decide(observed);
+    const next = decision.status;
+    if (resume?.ok && next.phase !== 'Draft' && !next.resumedFrom) {
+      next.resumedFrom = { experiment: exp.spec.resumeFrom!.experiment, step: resume.checkpoint.step, location: resume.checkpoint.location };
+    }
+
+    for (const action of decision.actions) await this.act(action, exp, cls, cluster, next, now);
+
+    const phaseChanged = next.phase !== status.phase;
+    const folded = d.inbox.fold(key, next, { force: phaseChanged, gangSize: observed.gangSize });
+    if (!statusEqual(stored.status, next)) {
+      await d.writeStatus(stored, next);
+    }
+    folded.commit();
+
+    const waits = [decision.requeueAfterMs, folded.progressDueInMs].filter((x): x is number => x !== undefined && x > 0);
+    // Running experiments are looked at now and then even without events, so a stalled cache cannot hide a
+    // stuck gang for long.
+    if (next.phase === 'Running' || next.phase === 'Stopping') waits.push(60_000);
+    return waits.length ? { requeueAfterMs: Math.min(...waits) } : undefined;
+  }
+
+  private workerViews(pods: V1Pod[]): WorkerView[] {
+    return pods.map((p) => {
+      const l = p.metadata?.labels ?? {};
+      const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+      const node = p.spec?.nodeName;
+      const nodeState = node ? this.d.nodeState(node) : 'ready';
+      return {
+        rank: Number(l[labels.rank] ?? 0),
+        name: p.metadata!.name!,
+        attemptId: `${l[labels.run] ?? '0'}-${l[labels.attempt] ?? '0'}`,
+        phase: (p.status?.phase as WorkerView['phase']) ?? 'Pending',
+        nodeName: node,
+        ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        deleting: p.metadata?.deletionTimestamp !== undefined,
+        nodeLost: node !== undefined && nodeState !== 'ready' && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+        exitCode: term?.exitCode,
+        terminationReason: term?.reason,
+      };
+    });
+  }
+
+  private async act(action: Action, exp: Experiment, cls: ResourceClass | undefined, cluster: TrainingCluster | undefined, next: ExperimentStatus, now: Date): Promise<void> {
+    const d = this.d;
+    const key = `${exp.metadata!.namespace}/${exp.metadata!.name}`;
+    switch (action.type) {
+      case 'queue':
+        if (cls && cluster) {
+          d.admission.queue({
+            key,
+            className: cls.metadata!.name!,
+            priority: exp.spec.priority ?? 0,
+            arrivalMs: Date.parse(exp.metadata?.creationTimestamp ? String(exp.metadata.creationTimestamp) : now.toISOString()),
+            workers: cls.spec.nodes,
+            cls,
+            cluster,
+          });
+        }
+        return;
+      case 'dequeue':
+        d.admission.dequeue(key);
+        return;
+      case 'createWorkers':
+        if (!cls || !cluster) return;
+        await this.createWorkers(exp, cls, cluster, action.run, action.attempt, action.nodes, next);
+        d.admission.placed(key, attemptId(action));
+        return;
+      case 'deleteWorkers':
+        await this.deleteWorkers(exp, action.which, next, action.gracePeriodSeconds);
+        return;
+      case 'event':
+        d.recordEvent(exp, action.eventType, action.reason, action.note);
+        return;
+    }
+  }
+
+  private async createWorkers(
+    exp: Experiment,
+    cls: ResourceClass,
+    cluster: TrainingCluster,
+    run: number,
+    attempt: number,
+    nodes: string[],
+    next: ExperimentStatus,
+  ): Promise<void> {
+    const core = this.d.core;
+    const ns = exp.metadata!.namespace!;
+    const a = { run, attempt };
+    const n = names(exp, a);
+    // The token is minted once per run; a retry reuses the Secret that is already there.
+    let token: string;
+    try {
+      const existing = await core.readNamespacedSecret({ namespace: ns, name: n.secret });
+      token = Buffer.from(existing.data?.token ?? '', 'base64').toString('utf8');
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      token = newRunToken();
+    }
+    const objs = runObjects(exp, a, token);
+    await ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap }));
+    await ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret }));
+    await ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service }));
+    // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
+    const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
+    const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
+    // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.
+    await Promise.all(pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body }))));
+  }
+
+  private async deleteWorkers(exp: Experiment, which: 'all' | 'stale', next: ExperimentStatus, grace?: number): Promise<void> {
+    const current = attemptId({ run: next.run ?? 1, attempt: next.attempt ?? 1 });
+    const pods = this.d.workerPods(exp.metadata!.uid!).filter((p) => {
+      if (p.metadata?.deletionTimestamp) return false;
+      if (which === 'all') return true;
+      const l = p.metadata?.labels ?? {};
+      return `${l[labels.run]}-${l[labels.attempt]}` !== current;
+    });
+    await Promise.all(
+      pods.map(async (p) => {
+        try {
+          await this.d.core.deleteNamespacedPod({ namespace: p.metadata!.namespace!, name: p.metadata!.name!, gracePeriodSeconds: grace });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }),
+    );
+  }
+}
+
+async function ignoreExists<T>(p: Promise<T>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+}

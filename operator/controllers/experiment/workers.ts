@@ -1,0 +1,259 @@
+// What one attempt of an experiment runs: a gang of worker pods (one per planned node) with a headless Service for
+// rendezvous, the manifest in a ConfigMap and a per-run token in a Secret. Pure builders, so the shape of every
+// object is unit-tested; the reconciler only creates and deletes what these return.
+import { createHash, randomBytes } from 'node:crypto';
+import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1Secret, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { Experiment } from '../../api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
+import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
+import { API_VERSION } from '../../api/v1alpha1/common.ts';
+
+export const labels = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  component: 'app.kubernetes.io/component',
+  experimentUid: 'arena.agilerl.com/experiment-uid',
+  run: 'arena.agilerl.com/run',
+  attempt: 'arena.agilerl.com/attempt',
+  rank: 'arena.agilerl.com/rank',
+  runToken: 'arena.agilerl.com/run-token',
+} as const;
+export const annotations = { experiment: 'arena.agilerl.com/experiment' } as const;
+export const MANAGED_BY = 'arena-operator';
+
+export const MASTER_PORT = 29500;
+/** Ports NCCL and torch.distributed use between workers; declared so network policies can allow them. */
+export const NCCL_PORT_RANGE = '29400-29500';
+const MANIFEST_MOUNT = '/etc/arena';
+
+/** A DNS-1035 label of at most `max` characters derived from `name`; a hash keeps truncated names unique. */
+export function shortName(name: string, suffix: string, max = 63): string {
+  const base = name.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^[^a-z]+/, 'x');
+  const full = `${base}-${suffix}`;
+  if (full.length <= max) return full;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
+  const keep = max - suffix.length - hash.length - 2;
+  return `${base.slice(0, keep).replace(/-+$/, '')}-${hash}-${suffix}`;
+}
+
+export interface AttemptRef {
+  run: number;
+  attempt: number;
+}
+
+export const attemptId = (a: AttemptRef) => `${a.run}-${a.attempt}`;
+
+export function names(exp: Experiment, a: AttemptRef) {
+  const name = exp.metadata!.name!;
+  return {
+    service: shortName(name, `r${a.run}`),
+    configMap: shortName(name, `r${a.run}-manifest`, 253),
+    secret: shortName(name, `r${a.run}-token`, 253),
+    pod: (rank: number) => shortName(name, `r${a.run}a${a.attempt}-${rank}`),
+  };
+}
+
+function ownerRef(exp: Experiment): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Experiment',
+    name: exp.metadata!.name!,
+    uid: exp.metadata!.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function commonLabels(exp: Experiment, component: string, run: number): Record<string, string> {
+  return {
+    [labels.managedBy]: MANAGED_BY,
+    [labels.component]: component,
+    [labels.experimentUid]: exp.metadata!.uid!,
+    [labels.run]: String(run),
+  };
+}
+
+export function newRunToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** The per-run objects shared by every attempt of the run. */
+export function runObjects(exp: Experiment, a: AttemptRef, token: string): { configMap: V1ConfigMap; secret: V1Secret; service: V1Service } {
+  const n = names(exp, a);
+  const ns = exp.metadata!.namespace!;
+  const meta = (name: string, component: string) => ({
+    name,
+    namespace: ns,
+    labels: commonLabels(exp, component, a.run),
+    annotations: { [annotations.experiment]: exp.metadata!.name! },
+    ownerReferences: [ownerRef(exp)],
+  });
+  return {
+    configMap: {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(n.configMap, 'manifest'),
+      data: { 'manifest.json': JSON.stringify(exp.spec.manifest, null, 2) },
+    },
+    secret: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { ...meta(n.secret, 'run-token'), labels: { ...commonLabels(exp, 'run-token', a.run), [labels.runToken]: 'true' } },
+      type: 'Opaque',
+      stringData: { token },
+    },
+    service: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(n.service, 'rendezvous'),
+      spec: {
+        clusterIP: 'None',
+        // Workers must resolve each other before they are Ready: rendezvous happens during startup.
+        publishNotReadyAddresses: true,
+        selector: { [labels.experimentUid]: exp.metadata!.uid!, [labels.run]: String(a.run) },
+        ports: [{ name: 'rendezvous', port: MASTER_PORT, targetPort: MASTER_PORT }],
+      },
+    },
+  };
+}
+
+export interface WorkerPodInput {
+  experiment: Experiment;
+  cls: ResourceClass;
+  cluster: TrainingCluster;
+  attempt: AttemptRef;
+  nodes: string[];
+  /** Where the runtime posts its reports (the operator's runtime API). */
+  reportUrl: string;
+  /** The checkpoint to start from (a retry continues from the latest one; a resume from the chosen one). */
+  resumeFrom?: { location: string; step: number };
+}
+
+export function workerPods(input: WorkerPodInput): V1Pod[] {
+  return input.nodes.map((node, rank) => workerPod(input, node, rank));
+}
+
+function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
+  const { experiment: exp, cls, cluster, attempt: a } = input;
+  const n = names(exp, a);
+  const ns = exp.metadata!.namespace!;
+  const gpus = cls.spec.worker?.gpus ?? 0;
+  const world = input.nodes.length;
+  const storage = cluster.spec.checkpointStorage;
+  const mountPath = storage?.mountPath ?? '/checkpoints';
+
+  const resources: Record<string, string> = {};
+  if (cls.spec.worker?.cpu !== undefined) resources.cpu = String(cls.spec.worker.cpu);
+  if (cls.spec.worker?.memory !== undefined) resources.memory = String(cls.spec.worker.memory);
+  if (cls.spec.worker?.ephemeralStorage !== undefined) resources['ephemeral-storage'] = String(cls.spec.worker.ephemeralStorage);
+  if (gpus > 0) resources['nvidia.com/gpu'] = String(gpus);
+
+  const tolerations: V1Toleration[] = [...((cls.spec.tolerations ?? []) as V1Toleration[])];
+  if (gpus > 0) {
+    const taint = cluster.spec.gpu?.taint;
+    tolerations.push({ key: taint?.key ?? 'nvidia.com/gpu', operator: 'Exists', effect: taint?.effect ?? 'NoSchedule' });
+  }
+
+  const env: V1EnvVar[] = [
+    { name: 'ARENA_EXPERIMENT', value: exp.metadata!.name! },
+    { name: 'ARENA_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'ARENA_RUN', value: String(a.run) },
+    { name: 'ARENA_ATTEMPT', value: String(a.attempt) },
+    { name: 'ARENA_WORKER_RANK', value: String(rank) },
+    { name: 'ARENA_MANIFEST', value: `${MANIFEST_MOUNT}/manifest.json` },
+    { name: 'ARENA_CHECKPOINT_DIR', value: `${mountPath}/${ns}/${exp.metadata!.name!}` },
+    { name: 'ARENA_REPORT_URL', value: input.reportUrl },
+    { name: 'ARENA_RUN_TOKEN', valueFrom: { secretKeyRef: { name: n.secret, key: 'token' } } },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+    // torch.distributed rendezvous: rank 0 is the master, reached through the headless Service.
+    { name: 'MASTER_ADDR', value: `w0.${n.service}.${ns}.svc` },
+    { name: 'MASTER_PORT', value: String(MASTER_PORT) },
+    { name: 'WORLD_SIZE', value: String(world) },
+    { name: 'RANK', value: String(rank) },
+    { name: 'NCCL_PORT_RANGE', value: NCCL_PORT_RANGE },
+    { name: 'NCCL_SOCKET_IFNAME', value: '^lo,docker' },
+  ];
+  if (input.resumeFrom) {
+    env.push({ name: 'ARENA_RESUME_FROM', value: input.resumeFrom.location }, { name: 'ARENA_RESUME_STEP', value: String(input.resumeFrom.step) });
+  }
+
+  const volumes: V1Volume[] = [
+    { name: 'manifest', configMap: { name: n.configMap } },
+    { name: 'tmp', emptyDir: {} },
+    // NCCL moves data through shared memory; the container default of 64 MiB is far too small.
+    { name: 'dshm', emptyDir: { medium: 'Memory' } },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'manifest', mountPath: MANIFEST_MOUNT, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+    { name: 'dshm', mountPath: '/dev/shm' },
+  ];
+  if (storage?.persistentVolumeClaim) {
+    volumes.push({ name: 'checkpoints', persistentVolumeClaim: { claimName: storage.persistentVolumeClaim.claimName } });
+    mounts.push({ name: 'checkpoints', mountPath });
+  } else if (storage?.hostPath) {
+    volumes.push({ name: 'checkpoints', hostPath: { path: storage.hostPath.path, type: 'DirectoryOrCreate' } });
+    mounts.push({ name: 'checkpoints', mountPath });
+  }
+
+  const command = cluster.spec.setupBundle.runtimeCommand ?? ['arena-runtime', 'train'];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: n.pod(rank),
+      namespace: ns,
+      labels: {
+        ...commonLabels(exp, 'worker', a.run),
+        [labels.attempt]: String(a.attempt),
+        [labels.rank]: String(rank),
+      },
+      annotations: { [annotations.experiment]: exp.metadata!.name! },
+      ownerReferences: [ownerRef(exp)],
+    },
+    spec: {
+      hostname: `w${rank}`,
+      subdomain: n.service,
+      // The gang is retried as a whole by the operator; a kubelet restart of one worker would desynchronise it.
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: exp.spec.stopGracePeriodSeconds ?? 120,
+      enableServiceLinks: false,
+      automountServiceAccountToken: false,
+      ...(gpus > 0 && cluster.spec.gpu?.runtimeClassName !== '' ? { runtimeClassName: cluster.spec.gpu?.runtimeClassName ?? 'nvidia' } : {}),
+      // Pinned to the node the admission planned, so the capacity the operator reserved is the capacity used;
+      // kube-scheduler still binds the pod and re-checks that it fits.
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [node] }] }],
+          },
+        },
+      },
+      tolerations,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: 'worker',
+          image: cluster.spec.setupBundle.images.runtime,
+          command: [...command],
+          env,
+          ports: [{ name: 'rendezvous', containerPort: MASTER_PORT }],
+          resources: { requests: resources, limits: resources },
+          volumeMounts: mounts,
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+        },
+      ],
+      volumes,
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// The runtime report protocol: what a worker pod's runtime tells the operator about its run. Defined once here;
+// the operator's HTTP handler and the runtime's reporter both import it.
+//
+//   POST /runtime/v1/reports
+//   Authorization: Bearer <the run token from the pod's Secret>
+//   Content-Type: application/json
+//   { "experiment": {"namespace": "ml", "name": "cartpole"}, "run": 1, "attempt": 2, "worker": 0,
+//     "events": [ { "seq": 7, "type": "checkpoint", "at": "...", "step": 4000, ... }, ... ] }
+//
+// Events carry a per-worker sequence number; the runtime buffers them locally and resends until acknowledged,
+// so the operator treats a repeated (worker, seq) as already seen. The answer is 200 with
+// `{ "acknowledged": <highest seq now durable> }` once checkpoint, completion and failure events are stored in
+// the Experiment's status (progress is acknowledged on receipt: the next progress report supersedes it).
+// 401: no token. 403: a token that is not this run's. 409: the run or attempt is no longer current (the
+// worker should stop). 400: a malformed body, with the field. 503: not the leader or not ready; retry.
+import { Type, type Static } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+
+export const REPORTS_PATH = '/runtime/v1/reports';
+export const MAX_EVENTS_PER_REPORT = 500;
+export const MAX_REPORT_BYTES = 1024 * 1024;
+
+const seq = Type.Integer({ minimum: 0, description: 'Per-worker sequence number, increasing by one per event.' });
+const at = Type.String({ format: 'date-time', description: 'When the event happened, RFC 3339.' });
+const score = Type.Number({ description: 'A score; absent when no metric exists yet.' });
+
+export const ProgressEvent = Type.Object(
+  {
+    type: Type.Literal('progress'),
+    seq,
+    at,
+    step: Type.Integer({ minimum: 0 }),
+    maxSteps: Type.Optional(Type.Integer({ minimum: 1 })),
+    trainingScore: Type.Optional(score),
+    evaluationScore: Type.Optional(score),
+    stepsPerSecond: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const CheckpointEvent = Type.Object(
+  {
+    type: Type.Literal('checkpoint'),
+    seq,
+    at,
+    step: Type.Integer({ minimum: 0 }),
+    trainingScore: Type.Optional(score),
+    evaluationScore: Type.Optional(score),
+    sizeBytes: Type.Integer({ minimum: 0 }),
+    location: Type.String({ minLength: 1, maxLength: 1024 }),
+    /** True for the checkpoint written because of a stop request. */
+    final: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const CompletedEvent = Type.Object({ type: Type.Literal('completed'), seq, at }, { additionalProperties: false });
+
+export const FailedEvent = Type.Object(
+  {
+    type: Type.Literal('failed'),
+    seq,
+    at,
+    reason: Type.String({ pattern: '^[A-Z][A-Za-z0-9]*$', maxLength: 128 }),
+    message: Type.String({ maxLength: 4096 }),
+    hint: Type.Optional(Type.String({ maxLength: 1024 })),
+    /** False when a retry cannot help (an invalid manifest, an unsupported GPU). */
+    retryable: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const ReportEvent = Type.Union([ProgressEvent, CheckpointEvent, CompletedEvent, FailedEvent]);
+
+export const Report = Type.Object(
+  {
+    experiment: Type.Object(
+      { namespace: Type.String({ minLength: 1, maxLength: 63 }), name: Type.String({ minLength: 1, maxLength: 253 }) },
+      { additionalProperties: false },
+    ),
+    run: Type.Integer({ minimum: 1 }),
+    attempt: Type.Integer({ minimum: 1 }),
+    worker: Type.Integer({ minimum: 0 }),
+    events: Type.Array(ReportEvent, { minItems: 1, maxItems: MAX_EVENTS_PER_REPORT }),
+  },
+  { additionalProperties: false },
+);
+
+export type ProgressEvent = Static<typeof ProgressEvent>;
+export type CheckpointEvent = Static<typeof CheckpointEvent>;
+export type CompletedEvent = Static<typeof CompletedEvent>;
+export type FailedEvent = Static<typeof FailedEvent>;
+export type ReportEvent = Static<typeof ReportEvent>;
+export type Report = Static<typeof Report>;
+
+export interface ReportAck {
+  acknowledged: number;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+addFormats.default(ajv);
+// The envelope is checked first with events as opaque objects, then each event against the schema its `type`
+// names, so an error points at the field that is wrong rather than at the first union branch that failed.
+const validateEnvelope = ajv.compile(
+  Type.Object({ ...Report.properties, events: Type.Array(Type.Object({ type: Type.String() }), { minItems: 1, maxItems: MAX_EVENTS_PER_REPORT }) }, { additionalProperties: false }),
+);
+const eventValidators = {
+  progress: ajv.compile(ProgressEvent),
+  checkpoint: ajv.compile(CheckpointEvent),
+  completed: ajv.compile(CompletedEvent),
+  failed: ajv.compile(FailedEvent),
+};
+
+function fieldOf(prefix: string, instancePath: string, missing?: unknown): string {
+  const parts = [prefix, ...instancePath.split('/').filter(Boolean)];
+  if (typeof missing === 'string') parts.push(missing);
+  return parts.filter(Boolean).join('.') || '(body)';
+}
+
+/** Parses a report body; on failure names the offending field. */
+export function parseReport(body: unknown): { ok: true; report: Report } | { ok: false; error: string } {
+  if (!validateEnvelope(body)) {
+    const e = validateEnvelope.errors![0]!;
+    return { ok: false, error: `${fieldOf('', e.instancePath, e.params.missingProperty)}: ${e.message}` };
+  }
+  const events = (body as { events: { type: string }[] }).events;
+  for (const [i, ev] of events.entries()) {
+    const validate = eventValidators[ev.type as keyof typeof eventValidators];
+    if (!validate) return { ok: false, error: `events.${i}.type: must be one of ${Object.keys(eventValidators).join(', ')}` };
+    if (!validate(ev)) {
+      const e = validate.errors![0]!;
+      const extra = e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
+      return { ok: false, error: `${fieldOf(`events.${i}`, e.instancePath, e.params.missingProperty)}: ${e.message}${extra}` };
+    }
+  }
+  return { ok: true, report: body as Report };
+}
