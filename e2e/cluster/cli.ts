@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       const started = Date.now();
       const cluster = await LocalCluster.start({ name: values.name, dir, detached: true });
       const kc = cluster.kubeConfig();
-      await installCrds(kc);
+      await installCrds(cluster);
       if (count > 0) {
         await createGpuNodes(kc, {
           prefix: `gpu-${values.product.toLowerCase()}`,

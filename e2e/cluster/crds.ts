@@ -1,43 +1,39 @@
 // Installs the generated CRDs from crds/ into a cluster and waits until the API server serves them.
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import {
-  ApiextensionsV1Api,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
-import { repoRoot } from './control-plane.ts';
+import { ApiextensionsV1Api } from '@kubernetes/client-node';
+import { readdirSync } from 'node:fs';
+import { repoRoot, type LocalCluster } from './control-plane.ts';
 import { waitFor } from './wait.ts';
 
-export function crdManifests(dir = join(repoRoot, 'crds')): V1CustomResourceDefinition[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as V1CustomResourceDefinition))
-    .filter((d) => d?.kind === 'CustomResourceDefinition');
-}
+export const crdDir = join(repoRoot, 'crds');
 
-export async function installCrds(kc: KubeConfig, crds = crdManifests()): Promise<string[]> {
-  const objects = KubernetesObjectApi.makeApiClient(kc);
-  for (const crd of crds) {
-    await objects.patch(crd as KubernetesObject, undefined, undefined, 'arena-e2e', true, PatchStrategy.ServerSideApply);
-  }
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  const names = crds.map((c) => c.metadata!.name!);
+/**
+ * Applies crds/ with kubectl (server-side apply). Not through client-node: its typed serializer knows the
+ * CRD schema fields by their camelCase names and silently drops `x-kubernetes-*` keys written as YAML has them.
+ */
+export async function installCrds(cluster: LocalCluster): Promise<string[]> {
+  cluster.kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=arena-e2e', '-f', crdDir]);
+  const names = readdirSync(crdDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.replace(/^arena\.agilerl\.com_(.*)\.yaml$/, '$1.arena.agilerl.com'));
+  const ext = cluster.kubeConfig().makeApiClient(ApiextensionsV1Api);
   await waitFor(
     async () => {
       for (const name of names) {
         const crd = await ext.readCustomResourceDefinition({ name });
-        const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-        if (!established) return false;
+        if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return false;
       }
       return true;
     },
     { timeoutMs: 30_000, what: `CRDs ${names.join(', ')} to become Established` },
+  );
+  // kubectl explain reads the published OpenAPI document, which lags a moment behind Established.
+  await waitFor(
+    () => {
+      const doc = JSON.parse(cluster.kubectl(['get', '--raw', '/openapi/v3'])) as { paths?: Record<string, unknown> };
+      return Object.keys(doc.paths ?? {}).includes('apis/arena.agilerl.com/v1alpha1');
+    },
+    { timeoutMs: 30_000, what: 'the arena.agilerl.com OpenAPI document to be published' },
   );
   return names;
 }

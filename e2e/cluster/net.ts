@@ -1,5 +1,5 @@
 // Loopback helpers: free ports and health polling. Everything the harness starts listens on 127.0.0.1 only.
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
+      new Promise<Server>((resolve, reject) => {
         const s = createServer();
         s.once('error', reject);
         s.listen(0, '127.0.0.1', () => resolve(s));

@@ -1,0 +1,131 @@
+// Objects every layer must refuse, each with the field its refusal must name. The unit tests run them through the
+// TypeScript validator; the end-to-end suite sends them to a real apiserver. So every case here is refused by the
+// CRD schema or a CEL rule, never only by TypeScript code.
+//
+// Each case is a valid sample with a JSON merge patch (RFC 7386: objects merge, null deletes, anything else
+// replaces) applied, so the table shows only what is wrong.
+import type { KindName, ResourceByKind } from '../v1alpha1/index.ts';
+import { llmExperiment, samples } from './samples.ts';
+
+export interface InvalidObject<K extends KindName = KindName> {
+  name: string;
+  kind: K;
+  /** A whole object, ready to create; its metadata.name is the case name. */
+  object: ResourceByKind[K];
+  /** The dotted path the refusal must mention. */
+  field: string;
+}
+
+/** An update that the apiserver must refuse because of the stored object (immutable or only-growing fields). */
+export interface InvalidUpdate<K extends KindName = KindName> extends InvalidObject<K> {
+  /** Create this first (it is valid), then update it to `object`. */
+  old: ResourceByKind[K];
+}
+
+type MergePatch = { [key: string]: unknown };
+
+export function applyMergePatch<T>(target: T, patch: MergePatch): T {
+  return merge(target, patch) as T;
+}
+
+function merge(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return structuredClone(patch);
+  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = merge(result[key], value);
+  }
+  return result;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid<K extends KindName>(kind: K, name: string, field: string, patch: MergePatch, base: ResourceByKind[K] = samples[kind]): InvalidObject<K> {
+  const object = applyMergePatch(structuredClone(base), { metadata: { name }, ...patch });
+  return { name, kind, object, field };
+}
+
+function invalidUpdate<K extends KindName>(kind: K, name: string, field: string, old: MergePatch, update: MergePatch): InvalidUpdate<K> {
+  const stored = invalid(kind, name, field, old).object;
+  return { name, kind, old: stored, object: applyMergePatch(stored, update), field };
+}
+
+const spec = (patch: MergePatch) => ({ spec: patch });
+const manifest = (patch: MergePatch) => spec({ manifest: patch });
+const training = (patch: MergePatch) => manifest({ training: patch });
+const algorithm = (patch: MergePatch) => manifest({ algorithm: patch });
+const llm = (name: string, field: string, patch: MergePatch) => invalid('Experiment', name, field, manifest(patch), llmExperiment);
+
+export const invalidObjects: InvalidObject[] = [
+  invalid('TrainingCluster', 'tc-version-not-semver', 'spec.setupBundle.version', spec({ setupBundle: { version: 'v1.4' } })),
+  invalid('TrainingCluster', 'tc-runtime-image-missing', 'spec.setupBundle.images.runtime', spec({ setupBundle: { images: { runtime: null } } })),
+  invalid('TrainingCluster', 'tc-two-checkpoint-stores', 'spec.checkpointStorage', spec({ checkpointStorage: { hostPath: { path: '/data' } } })),
+  invalid('TrainingCluster', 'tc-no-checkpoint-store', 'spec.checkpointStorage', spec({ checkpointStorage: { persistentVolumeClaim: null } })),
+  invalid('TrainingCluster', 'tc-relative-host-path', 'spec.checkpointStorage.hostPath.path', spec({ checkpointStorage: { persistentVolumeClaim: null, hostPath: { path: 'data/ckpt' } } })),
+  invalid('TrainingCluster', 'tc-unknown-taint-effect', 'spec.gpu.taint.effect', spec({ gpu: { taint: { effect: 'Never' } } })),
+  invalid('TrainingCluster', 'tc-gateway-without-domain', 'spec.exposure.domain', spec({ exposure: { domain: null } })),
+  invalid('TrainingCluster', 'tc-gateway-and-ingress', 'spec.exposure.ingressClassName', spec({ exposure: { ingressClassName: 'nginx' } })),
+  invalid('TrainingCluster', 'tc-heartbeat-too-often', 'spec.platform.heartbeatIntervalSeconds', spec({ platform: { heartbeatIntervalSeconds: 1 } })),
+  invalid('TrainingCluster', 'tc-platform-url-not-http', 'spec.platform.url', spec({ platform: { url: 'arena.agilerl.com' } })),
+
+  invalid('ResourceClass', 'rc-zero-nodes', 'spec.nodes', spec({ nodes: 0 })),
+  invalid('ResourceClass', 'rc-training-cluster-missing', 'spec.trainingCluster', spec({ trainingCluster: null })),
+  invalid('ResourceClass', 'rc-gpu-product-without-gpus', 'spec.worker.gpus', spec({ worker: { gpus: 0 } })),
+  invalid('ResourceClass', 'rc-negative-gpus', 'spec.worker.gpus', spec({ worker: { gpus: -1 } })),
+  invalid('ResourceClass', 'rc-memory-free-text', 'spec.worker.memory', spec({ worker: { memory: '64 GB' } })),
+  invalid('ResourceClass', 'rc-cpu-fraction-as-number', 'spec.worker.cpu', spec({ worker: { cpu: 0.5 } })),
+  invalid('ResourceClass', 'rc-negative-credit-rate', 'spec.creditsPerNodeHour', spec({ creditsPerNodeHour: -1 })),
+  invalid('ResourceClass', 'rc-toleration-exists-with-value', 'spec.tolerations[0].value', spec({ tolerations: [{ key: 'dedicated', operator: 'Exists', value: 'arena' }] })),
+  invalid('ResourceClass', 'rc-toleration-without-key', 'spec.tolerations[0].operator', spec({ tolerations: [{ operator: 'Equal', value: 'arena' }] })),
+  invalid('ResourceClass', 'rc-toleration-seconds-without-noexecute', 'spec.tolerations[0].tolerationSeconds', spec({ tolerations: [{ key: 'dedicated', effect: 'NoSchedule', tolerationSeconds: 60 }] })),
+
+  invalid('Experiment', 'exp-unknown-action', 'spec.action', spec({ action: 'Go' })),
+  invalid('Experiment', 'exp-train-without-class', 'spec.resourceClass', spec({ resourceClass: null })),
+  invalid('Experiment', 'exp-too-many-retries', 'spec.maxRetries', spec({ maxRetries: 21 })),
+  invalid('Experiment', 'exp-resume-step-missing', 'spec.resumeFrom.step', spec({ resumeFrom: { experiment: 'older-run', checkpoint: 'step' } })),
+  invalid('Experiment', 'exp-resume-step-with-best', 'spec.resumeFrom.step', spec({ resumeFrom: { experiment: 'older-run', checkpoint: 'best', step: 100 } })),
+  invalid('Experiment', 'exp-resume-from-itself', 'spec.resumeFrom.experiment', spec({ resumeFrom: { experiment: 'exp-resume-from-itself' } })),
+  invalid('Experiment', 'exp-manifest-missing', 'spec.manifest', spec({ manifest: null })),
+  invalid('Experiment', 'exp-environment-missing', 'spec.manifest.environment', manifest({ environment: null })),
+  invalid('Experiment', 'exp-unknown-algorithm', 'spec.manifest.algorithm.name', algorithm({ name: 'PPO2' })),
+  invalid('Experiment', 'exp-gamma-above-one', 'spec.manifest.algorithm.gamma', algorithm({ gamma: 1.5 })),
+  invalid('Experiment', 'exp-zero-learning-rate', 'spec.manifest.algorithm.lr', algorithm({ lr: 0 })),
+  invalid('Experiment', 'exp-zero-max-grad-norm', 'spec.manifest.algorithm.max_grad_norm', algorithm({ max_grad_norm: 0 })),
+  invalid('Experiment', 'exp-zero-max-steps', 'spec.manifest.training.max_steps', training({ max_steps: 0 })),
+  invalid('Experiment', 'exp-evo-steps-beyond-max-steps', 'spec.manifest.training.evo_steps', training({ evo_steps: 2000000 })),
+  invalid('Experiment', 'exp-evo-steps-beyond-default-max', 'spec.manifest.training.evo_steps', training({ max_steps: null, evo_steps: 1000001 })),
+  invalid('Experiment', 'exp-evo-steps-and-alias', 'spec.manifest.training.metrics_interval', training({ metrics_interval: 10000 })),
+  invalid('Experiment', 'exp-metrics-interval-beyond-max-steps', 'spec.manifest.training.metrics_interval', training({ evo_steps: null, metrics_interval: 2000000 })),
+  invalid('Experiment', 'exp-pop-size-and-alias', 'spec.manifest.training.population_size', training({ population_size: 4 })),
+  invalid('Experiment', 'exp-eps-start-below-end', 'spec.manifest.training.eps_end', training({ eps_start: 0.1, eps_end: 0.5 })),
+  invalid('Experiment', 'exp-eval-steps-not-above-interval', 'spec.manifest.training.eval_steps', training({ eval_steps: 10, evaluation_interval: 10 })),
+  invalid('Experiment', 'exp-max-size-and-alias', 'spec.manifest.replay_buffer.memory_size', manifest({ replay_buffer: { max_size: 1000, memory_size: 1000 } })),
+  invalid('Experiment', 'exp-simba-and-recurrent', 'spec.manifest.network.simba', manifest({ algorithm: { recurrent: true }, network: { simba: true } })),
+  invalid('Experiment', 'exp-network-simba-and-recurrent', 'spec.manifest.network.recurrent', manifest({ network: { simba: true, recurrent: true } })),
+  invalid('Experiment', 'exp-mutation-all-zero', 'spec.manifest.mutation.probabilities', manifest({ mutation: { probabilities: { no_mut: 0, arch_mut: 0, new_layer: 0, params_mut: 0, act_mut: 0, rl_hp_mut: 0 } } })),
+  invalid('Experiment', 'exp-hp-range-inverted', 'spec.manifest.mutation.rl_hp_selection', manifest({ mutation: { rl_hp_selection: { lr: { min: 0.1, max: 0.01 } } } })),
+  invalid('Experiment', 'exp-tournament-of-one', 'spec.manifest.selection_strategy.tournament_size', manifest({ selection_strategy: { tournament_size: 1 } })),
+  invalid('Experiment', 'exp-both-selection-keys', 'spec.manifest.tournament_selection', manifest({ tournament_selection: { tournament_size: 2 } })),
+  llm('exp-llm-without-model', 'spec.manifest.algorithm.pretrained_model_name_or_path', { algorithm: { pretrained_model_name_or_path: null } }),
+  llm('exp-grpo-without-group-size', 'spec.manifest.algorithm.group_size', { algorithm: { group_size: null } }),
+  llm('exp-vllm-without-config', 'spec.manifest.algorithm.vllm_config', { algorithm: { vllm_config: null } }),
+  llm('exp-unknown-environment-type', 'spec.manifest.environment.type', { environment: { type: 'chat' } }),
+
+  invalid('Deployment', 'dep-source-experiment-missing', 'spec.source.experiment', spec({ source: { experiment: null } })),
+  invalid('Deployment', 'dep-specific-without-step', 'spec.source.step', spec({ source: { step: null } })),
+  invalid('Deployment', 'dep-step-with-best', 'spec.source.step', spec({ source: { checkpoint: 'best' } })),
+  invalid('Deployment', 'dep-too-many-replicas', 'spec.replicas', spec({ replicas: 17 })),
+  invalid('Deployment', 'dep-unknown-memory-scope', 'spec.memoryScope', spec({ memoryScope: 'team' })),
+  invalid('Deployment', 'dep-negative-key-rotation', 'spec.keyRotation', spec({ keyRotation: -1 })),
+  invalid('Deployment', 'dep-gpus-as-text', 'spec.resources.gpus', spec({ resources: { gpus: 'one' } })),
+];
+
+export const invalidUpdates: InvalidUpdate[] = [
+  invalidUpdate('Experiment', 'exp-change-resume-from', 'spec.resumeFrom', spec({ resumeFrom: { experiment: 'older-run', checkpoint: 'best' } }), spec({ resumeFrom: { checkpoint: 'final' } })),
+  invalidUpdate('Experiment', 'exp-drop-resume-from', 'spec.resumeFrom', spec({ resumeFrom: { experiment: 'older-run' } }), spec({ resumeFrom: null })),
+  invalidUpdate('Experiment', 'exp-lower-run', 'spec.run', spec({ run: 3 }), spec({ run: 2 })),
+  invalidUpdate('Deployment', 'dep-change-memory-scope', 'spec.memoryScope', {}, spec({ memoryScope: 'organization' })),
+  invalidUpdate('Deployment', 'dep-lower-key-rotation', 'spec.keyRotation', spec({ keyRotation: 2 }), spec({ keyRotation: 1 })),
+];

@@ -1,0 +1,106 @@
+// ResourceClass: a hardware pool experiments are queued on (a resource-class row in Arena).
+import { Type, type Static } from '@sinclair/typebox';
+import { Bool, Conditions, Int, List, Name, Num, Obj, Quantity, Str, StringMap, patterns } from '../schema.ts';
+import { withRules } from '../rules.ts';
+import { ageColumn, defineKind, type Resource } from '../kind.ts';
+import { Description, Message, ObservedGeneration, Reason, Toleration } from './common.ts';
+
+export const ResourceClassConditions = {
+  /** The class can take experiments: it and its provider are enabled and at least one gang fits on an empty cluster. */
+  Available: 'Available',
+  /** The provider's setup bundle is older than the platform's current one. */
+  UpdateRecommended: 'UpdateRecommended',
+} as const;
+
+const Worker = withRules(
+  Obj(
+    'What each worker pod requests. These describe one worker, not the whole experiment.',
+    {
+      cpu: Type.Optional(Quantity('CPU per worker (requested and limited), e.g. 8 or 7500m.')),
+      memory: Type.Optional(Quantity('Memory per worker (requested and limited), e.g. 64Gi.')),
+      gpus: Type.Optional(Int('NVIDIA GPUs per worker. Advanced Training (LLM) experiments need at least 1.', { minimum: 0, maximum: 64, default: 0 })),
+      gpuProduct: Type.Optional(
+        Str('Run only on nodes whose nvidia.com/gpu.product label has this value, e.g. NVIDIA-A100-SXM4-80GB.', {
+          minLength: 1,
+          maxLength: 63,
+          pattern: patterns.labelValue,
+        }),
+      ),
+      ephemeralStorage: Type.Optional(Quantity('Scratch disk per worker, e.g. 100Gi.')),
+    },
+    { default: {} },
+  ),
+  [
+    {
+      cel: '!has(self.gpuProduct) || (has(self.gpus) && self.gpus >= 1)',
+      message: 'gpuProduct needs gpus >= 1: a GPU product only selects nodes for workers that request GPUs',
+      fieldPath: '.gpus',
+      check: (w) => w.gpuProduct === undefined || (w.gpus ?? 0) >= 1,
+    },
+  ],
+);
+
+export const ResourceClassSpec = Obj('The desired state of a hardware pool.', {
+  trainingCluster: Name('The TrainingCluster this class runs on.'),
+  enabled: Type.Optional(Bool('Whether new experiments may use this class. A disabled class keeps its queue; new runs wait with reason ClassDisabled.', { default: true })),
+  description: Type.Optional(Description('what hardware this class is')),
+  nodes: Int('Workers per experiment: the gang size, one worker pod per node. Every worker must be placed before training starts.', {
+    minimum: 1,
+    maximum: 1024,
+  }),
+  worker: Type.Optional(Worker),
+  nodeSelector: Type.Optional(
+    StringMap('Labels a node must carry to run workers of this class, on top of the cluster-wide workerNodeSelector.', { maxProperties: 32, maxValueLength: 63 }),
+  ),
+  tolerations: Type.Optional(List('Taints that workers of this class tolerate, besides the GPU taint (added automatically when gpus >= 1).', Toleration, { maxItems: 32 })),
+  creditsPerNodeHour: Type.Optional(
+    Num('Credits charged per worker node per hour of running, used to report usage; 0 means free.', { minimum: 0, maximum: 1000000, default: 0 }),
+  ),
+  maxQueueWaitSeconds: Type.Optional(
+    Int('How long an experiment may wait in Pending for capacity on this class before it fails with reason QueueTimeout; unset waits indefinitely.', {
+      minimum: 1,
+      maximum: 2592000,
+    }),
+  ),
+});
+export type ResourceClassSpec = Static<typeof ResourceClassSpec>;
+
+const Count = (what: string) => Int(what, { minimum: 0 });
+
+export const ResourceClassStatus = Obj('The observed state of the pool, as the operator and scheduler last saw it.', {
+  observedGeneration: Type.Optional(ObservedGeneration()),
+  conditions: Type.Optional(Conditions('Current state: Available and UpdateRecommended.')),
+  available: Type.Optional(Bool('Whether new experiments can be queued on this class now (the Available condition, for printing).')),
+  reason: Type.Optional(Reason('why the class is or is not available')),
+  message: Type.Optional(Message('the availability')),
+  advancedTrainingEligible: Type.Optional(Bool('Whether Advanced Training (LLM) experiments may use this class: at least 1 GPU per worker.')),
+  eligibleNodes: Type.Optional(Count('Ready worker nodes that satisfy the selectors, tolerations, GPU product and per-worker requests.')),
+  fitNow: Type.Optional(Count('Experiments (whole gangs) that fit on the free capacity right now.')),
+  fitMax: Type.Optional(Count('Experiments (whole gangs) that fit on the eligible nodes when nothing else runs; 0 means this class can never run.')),
+  queued: Type.Optional(Count('Experiments waiting in Pending for this class.')),
+  running: Type.Optional(Count('Experiments admitted on this class and not yet finished.')),
+});
+export type ResourceClassStatus = Static<typeof ResourceClassStatus>;
+
+export const resourceClassKind = defineKind({
+  kind: 'ResourceClass',
+  plural: 'resourceclasses',
+  scope: 'Cluster',
+  // Not "rc": kubectl already resolves that to ReplicationController.
+  shortNames: ['rclass', 'arenaclass'],
+  description:
+    'ResourceClass is a hardware pool of a TrainingCluster: how many worker nodes an experiment gets, what each worker requests, which nodes qualify, and the credit rate.',
+  spec: ResourceClassSpec,
+  status: ResourceClassStatus,
+  printerColumns: [
+    { name: 'Nodes', type: 'integer', jsonPath: '.spec.nodes', description: 'Workers per experiment.' },
+    { name: 'GPUs/Worker', type: 'integer', jsonPath: '.spec.worker.gpus', description: 'GPUs per worker.' },
+    { name: 'Product', type: 'string', jsonPath: '.spec.worker.gpuProduct', description: 'Required GPU product.' },
+    { name: 'Available', type: 'boolean', jsonPath: '.status.available', description: 'Whether new experiments can be queued.' },
+    { name: 'Queued', type: 'integer', jsonPath: '.status.queued', description: 'Experiments waiting for capacity.' },
+    { name: 'Running', type: 'integer', jsonPath: '.status.running', description: 'Experiments admitted and running.' },
+    ageColumn,
+  ],
+});
+
+export type ResourceClass = Resource<ResourceClassSpec, ResourceClassStatus>;

@@ -1,0 +1,214 @@
+// TrainingCluster: the on-prem training provider of this Kubernetes cluster (Arena's "On-prem training cluster").
+import { Type, type Static } from '@sinclair/typebox';
+import { Bool, Conditions, Int, List, ListMap, Name, Obj, Str, StringEnum, StringMap, patterns } from '../schema.ts';
+import { withRules } from '../rules.ts';
+import { ageColumn, defineKind, type Resource } from '../kind.ts';
+import { Description, ObservedGeneration, SecretKeyReference, TAINT_EFFECTS } from './common.ts';
+
+export const TrainingClusterConditions = {
+  /** spec.enabled, as the controller last acted on it. */
+  ProviderEnabled: 'ProviderEnabled',
+  /** At least one worker node is Ready and schedulable. */
+  WorkersReady: 'WorkersReady',
+  /** The installed setup bundle is the version the platform calls current. */
+  BundleCurrent: 'BundleCurrent',
+  /** Experiments can start: enabled, workers ready and bundle current. */
+  Ready: 'Ready',
+} as const;
+
+export const BUNDLE_STATES = ['Current', 'UpdateRecommended', 'Unknown'] as const;
+
+const GpuSetup = Obj(
+  'How GPU nodes are set up; worker pods that request GPUs use this runtime class and tolerate this taint.',
+  {
+    runtimeClassName: Type.Optional(Name('The RuntimeClass that exposes NVIDIA GPUs to containers.', { default: 'nvidia' })),
+    taint: Type.Optional(
+      Obj(
+        'The taint that keeps ordinary pods off GPU nodes.',
+        {
+          key: Type.Optional(Str('Taint key.', { minLength: 1, maxLength: 316, pattern: patterns.qualifiedName, default: 'nvidia.com/gpu' })),
+          value: Type.Optional(Str('Taint value.', { maxLength: 63, pattern: patterns.labelValue, default: 'true' })),
+          effect: Type.Optional(StringEnum('Taint effect.', TAINT_EFFECTS, { default: 'NoSchedule' })),
+        },
+        { default: {} },
+      ),
+    ),
+  },
+  { default: {} },
+);
+
+const SetupBundle = Obj('The setup bundle installed in this cluster: its version and the images it runs.', {
+  version: Str('Installed setup-bundle version.', { minLength: 1, maxLength: 64, pattern: patterns.semver }),
+  images: Obj('Container images of this bundle.', {
+    runtime: Str('Image of the Arena runtime that runs in every training worker and inference pod.', {
+      minLength: 1,
+      maxLength: 512,
+      pattern: patterns.imageReference,
+    }),
+    operator: Type.Optional(Str('Image of the operator, as installed with this bundle.', { minLength: 1, maxLength: 512, pattern: patterns.imageReference })),
+  }),
+  runtimeCommand: Type.Optional(
+    List('The command a training worker runs; the manifest and run settings reach it through mounted files and environment variables.', Str('One argument.', { minLength: 1, maxLength: 256 }), {
+      minItems: 1,
+      maxItems: 32,
+      default: ['arena-runtime', 'train'],
+    }),
+  ),
+});
+
+const CheckpointStorage = withRules(
+  Obj('Where workers write checkpoints. Set exactly one of persistentVolumeClaim or hostPath.', {
+    mountPath: Type.Optional(Str('Where the storage is mounted inside worker and inference pods.', { maxLength: 1024, pattern: patterns.absolutePath, default: '/checkpoints' })),
+    persistentVolumeClaim: Type.Optional(
+      Obj('A ReadWriteMany claim shared by every worker. Pods use the claim of this name in their own namespace, so it must exist in every namespace that runs experiments.', {
+        claimName: Name('Name of the PersistentVolumeClaim.'),
+      }),
+    ),
+    hostPath: Type.Optional(
+      Obj('A directory on every node (single-node clusters and tests; it is not shared between nodes).', {
+        path: Str('Absolute directory path on the node.', { minLength: 1, maxLength: 1024, pattern: patterns.absolutePath }),
+      }),
+    ),
+  }),
+  [
+    {
+      cel: 'has(self.persistentVolumeClaim) != has(self.hostPath)',
+      message: 'set exactly one of persistentVolumeClaim or hostPath',
+      check: (s) => (s.persistentVolumeClaim !== undefined) !== (s.hostPath !== undefined),
+    },
+  ],
+);
+
+const ParentReference = Obj('A Gateway API parent (a Gateway listener) the inference routes attach to.', {
+  name: Name('Name of the Gateway.'),
+  namespace: Type.Optional(Str('Namespace of the Gateway; defaults to the namespace of the route.', { minLength: 1, maxLength: 63, pattern: patterns.dnsLabel })),
+  sectionName: Type.Optional(Str('Name of the Gateway listener.', { minLength: 1, maxLength: 253, pattern: patterns.dnsSubdomain })),
+});
+
+const Exposure = withRules(
+  Obj('How inference endpoints are reached from outside the cluster; without a domain they are reachable only in-cluster, through their Service.', {
+    domain: Type.Optional(Str('DNS domain under which each deployment gets the host inference-<deployment id>.<domain>.', { minLength: 1, maxLength: 200, pattern: patterns.dnsSubdomain })),
+    gateway: Type.Optional(
+      Obj('Expose endpoints with Gateway API HTTPRoutes.', {
+        parentRefs: List('The Gateways (listeners) the routes attach to.', ParentReference, { minItems: 1, maxItems: 8 }),
+      }),
+    ),
+    ingressClassName: Type.Optional(Name('Expose endpoints with Ingresses of this class instead of a Gateway.')),
+  }),
+  [
+    {
+      cel: 'has(self.domain) || (!has(self.gateway) && !has(self.ingressClassName))',
+      message: 'a gateway or ingressClassName needs a domain to build endpoint host names',
+      fieldPath: '.domain',
+      reason: 'FieldValueRequired',
+      check: (e) => e.domain !== undefined || (e.gateway === undefined && e.ingressClassName === undefined),
+    },
+    {
+      cel: '!has(self.gateway) || !has(self.ingressClassName)',
+      message: 'choose either gateway or ingressClassName, not both',
+      fieldPath: '.ingressClassName',
+      reason: 'FieldValueForbidden',
+      check: (e) => e.gateway === undefined || e.ingressClassName === undefined,
+    },
+  ],
+);
+
+const Platform = Obj('The hosted Arena platform this cluster reports to. The operator never blocks reconciling on it.', {
+  url: Str('Base URL of the platform API.', { minLength: 1, maxLength: 2048, pattern: patterns.httpUrl }),
+  tokenSecretRef: SecretKeyReference('the cluster token sent with heartbeats'),
+  heartbeatIntervalSeconds: Type.Optional(Int('Seconds between heartbeats sent to the platform.', { minimum: 5, maximum: 3600, default: 30 })),
+});
+
+export const TrainingClusterSpec = Obj('The desired state of the on-prem training provider.', {
+  enabled: Type.Optional(
+    Bool('Whether this provider takes new training runs. While false, new runs wait in Pending (reason ProviderDisabled); running ones are not interrupted.', {
+      default: true,
+    }),
+  ),
+  description: Type.Optional(Description('what this cluster is')),
+  workerNodeSelector: Type.Optional(
+    StringMap('Labels a node must carry to run training workers; empty allows every schedulable node.', { maxProperties: 32, maxValueLength: 63 }),
+  ),
+  gpu: Type.Optional(GpuSetup),
+  setupBundle: SetupBundle,
+  currentBundleVersion: Type.Optional(
+    Str('The setup-bundle version the platform reports as current; when it differs from setupBundle.version an update is recommended. Unset means unknown.', {
+      minLength: 1,
+      maxLength: 64,
+      pattern: patterns.semver,
+    }),
+  ),
+  checkpointStorage: CheckpointStorage,
+  exposure: Type.Optional(Exposure),
+  platform: Type.Optional(Platform),
+});
+export type TrainingClusterSpec = Static<typeof TrainingClusterSpec>;
+
+const NodeNames = (which: string) =>
+  List(`Names of the ${which} worker nodes (at most 1024 are listed; the counts are always exact).`, Str('Node name.', { maxLength: 253 }), {
+    maxItems: 1024,
+  });
+
+const Count = (what: string) => Int(what, { minimum: 0 });
+
+const GpuProduct = Obj('GPU capacity of one product (the nvidia.com/gpu.product node label).', {
+  product: Str('The GPU product name as the node label gives it.', { minLength: 1, maxLength: 63 }),
+  total: Count('GPUs of this product on ready worker nodes.'),
+  allocated: Count('GPUs of this product requested by running pods.'),
+  free: Count('GPUs of this product not requested by any pod.'),
+  memoryMiB: Type.Optional(Count('Memory of one GPU, in MiB.')),
+  computeCapability: Type.Optional(Str('CUDA compute capability of the product.', { maxLength: 8, pattern: patterns.computeCapability })),
+  attentionBackend: Type.Optional(
+    Str('The attention backend the runtime selects on this product (FlashAttention 3 needs compute capability 8.0 to 9.0).', { maxLength: 32 }),
+  ),
+});
+
+export const TrainingClusterStatus = Obj('The observed state of the provider, as the operator last saw it.', {
+  observedGeneration: Type.Optional(ObservedGeneration()),
+  conditions: Type.Optional(Conditions('Current state: ProviderEnabled, WorkersReady, BundleCurrent and Ready.')),
+  workers: Type.Optional(
+    Obj('Worker nodes selected by workerNodeSelector.', {
+      total: Count('Worker nodes.'),
+      ready: Count('Worker nodes that are Ready and schedulable.'),
+      notReady: Count('Worker nodes that are not Ready or are cordoned.'),
+      readyNodes: Type.Optional(NodeNames('ready')),
+      notReadyNodes: Type.Optional(NodeNames('not-ready')),
+    }),
+  ),
+  gpus: Type.Optional(
+    Obj('GPU capacity on ready worker nodes.', {
+      total: Count('GPUs on ready worker nodes.'),
+      allocated: Count('GPUs requested by running pods.'),
+      free: Count('GPUs not requested by any pod.'),
+      byProduct: Type.Optional(ListMap('The same numbers per GPU product.', GpuProduct, { keys: ['product'], maxItems: 32 })),
+    }),
+  ),
+  bundle: Type.Optional(
+    Obj('Whether the installed setup bundle is current.', {
+      installedVersion: Type.Optional(Str('spec.setupBundle.version, as acted on.', { maxLength: 64 })),
+      currentVersion: Type.Optional(Str('spec.currentBundleVersion, as acted on.', { maxLength: 64 })),
+      state: StringEnum('Current, UpdateRecommended (re-install the newer bundle), or Unknown when the current version is not known.', BUNDLE_STATES),
+    }),
+  ),
+});
+export type TrainingClusterStatus = Static<typeof TrainingClusterStatus>;
+
+export const trainingClusterKind = defineKind({
+  kind: 'TrainingCluster',
+  plural: 'trainingclusters',
+  scope: 'Cluster',
+  shortNames: ['tcl', 'arenacluster'],
+  description:
+    'TrainingCluster is the on-prem Arena training provider of this Kubernetes cluster: whether it is enabled, which nodes are workers, the installed setup bundle, and where checkpoints live.',
+  spec: TrainingClusterSpec,
+  status: TrainingClusterStatus,
+  printerColumns: [
+    { name: 'Enabled', type: 'boolean', jsonPath: '.spec.enabled', description: 'Whether the provider takes new training runs.' },
+    { name: 'Workers Ready', type: 'integer', jsonPath: '.status.workers.ready', description: 'Ready worker nodes.' },
+    { name: 'GPUs Free', type: 'integer', jsonPath: '.status.gpus.free', description: 'GPUs not requested by any pod.' },
+    { name: 'Bundle', type: 'string', jsonPath: '.status.bundle.state', description: 'Whether the setup bundle is current.' },
+    ageColumn,
+  ],
+});
+
+export type TrainingCluster = Resource<TrainingClusterSpec, TrainingClusterStatus>;
