@@ -261,6 +261,9 @@ function buildArgs(
       // The apiserver would publish 127.0.0.1 as the endpoint of the `kubernetes` Service, which EndpointSlice
       // validation refuses; nothing here reaches the API through that Service.
       '--endpoint-reconciler-type=none',
+      // `kubectl logs` reaches a node at its InternalIP (127.0.0.1 here), not at a Hostname nothing resolves.
+      // No --kubelet-certificate-authority: the API server then does not check a node's serving certificate.
+      '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
       '--profiling=false',
       '--v=1',
     ],

@@ -3,6 +3,7 @@
 // see on a real GPU cluster.
 import {
   CoreV1Api,
+  NodeV1Api,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
@@ -80,9 +81,22 @@ export function gpuNode(name: string, spec: Omit<GpuNodeSpec, 'prefix' | 'count'
   };
 }
 
+/**
+ * The RuntimeClass the NVIDIA GPU Operator installs on a real GPU cluster; GPU pods name it, so a cluster with
+ * GPU nodes needs it. Created once, idempotently.
+ */
+export async function ensureNvidiaRuntimeClass(kc: KubeConfig, name = 'nvidia'): Promise<void> {
+  try {
+    await kc.makeApiClient(NodeV1Api).createRuntimeClass({ body: { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler: 'nvidia' } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
+}
+
 /** Creates the nodes and waits until every one is Ready. Returns their names. */
 export async function createGpuNodes(kc: KubeConfig, spec: GpuNodeSpec): Promise<string[]> {
   const core = kc.makeApiClient(CoreV1Api);
+  if (spec.gpus > 0) await ensureNvidiaRuntimeClass(kc);
   const names = Array.from({ length: spec.count }, (_, i) => `${spec.prefix}-${i}`);
   // A handful at a time: enough to create a thousand nodes quickly without a burst the API server throttles.
   for (let i = 0; i < names.length; i += 20) {

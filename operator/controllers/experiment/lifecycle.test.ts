@@ -198,6 +198,16 @@ describe('experiment lifecycle', () => {
       actions: ['deleteWorkers'],
     },
     {
+      name: 'stale workers stuck on a lost node do not hold up the retry',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 2 }), {
+        workers: [worker(0, 'Running', { nodeLost: true, nodeName: 'gone' })],
+        admission: { state: 'admitted', nodes: ['n2', 'n3'] },
+      }),
+      phase: 'Pending',
+      reason: 'Starting',
+      actions: ['deleteWorkers', 'createWorkers'],
+    },
+    {
       name: 'retry backoff holds admission',
       o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 2, retryAt: iso(20) })),
       phase: 'Pending',

@@ -242,9 +242,11 @@ class Step {
       this.waiting(o.blocker.reason, o.blocker.message);
       return;
     }
-    if (this.staleWorkers().length > 0) {
-      // The previous attempt's pods still hold their GPUs; admission waits until they are gone.
-      this.actions.push({ type: 'deleteWorkers', which: 'stale' });
+    const stale = this.staleWorkers();
+    if (stale.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'stale' });
+    // The previous attempt's pods still hold their GPUs, so admission waits until they are gone; pods stuck on a
+    // lost node do not hold it up (their node is not eligible, and the kubelet that would end them is gone).
+    if (stale.some((w) => !w.nodeLost)) {
       this.waiting('CleaningUp', 'Removing the workers of the previous attempt.');
       this.requeueAfterMs = 1_000;
       return;

@@ -6,9 +6,9 @@ import { withDefaults } from '../../api/validate.ts';
 import type { Experiment, ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
-import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';
+import { isAlreadyExists, isNotFound, toKubeError } from '../../kube/errors.ts';
+import { setCondition, statusEqual } from '../../kube/conditions.ts';
 import type { ReconcileResult } from '../../kube/controller.ts';
-import { statusEqual } from '../../kube/conditions.ts';
 import { blockerFor } from './gating.ts';
 import { decide, type Action, type Observed, type WorkerView } from './lifecycle.ts';
 import type { ReportInbox } from './reports.ts';
@@ -35,8 +35,11 @@ export interface Admission {
   queue(req: GangRequest): void;
   dequeue(key: string): void;
   view(key: string): Observed['admission'];
-  /** The admitted gang's pods exist now; its reservation lasts until they are bound. */
-  placed(key: string, attemptId: string): void;
+  /** The admitted gang's pods exist now: it leaves the queue; its reservation lasts until release(). */
+  placed(key: string): void;
+  /** Drops the gang's reservation: its pods are counted on their nodes, or it will not run. */
+  release(key: string): void;
+  isQueued(key: string): boolean;
 }
 
 export interface ExperimentReconcilerDeps {
@@ -107,7 +110,32 @@ export class ExperimentReconciler {
       next.resumedFrom = { experiment: exp.spec.resumeFrom!.experiment, step: resume.checkpoint.step, location: resume.checkpoint.location };
     }
 
-    for (const action of decision.actions) await this.act(action, exp, cls, cluster, next, now);
+    let retryCreationInMs: number | undefined;
+    for (const action of decision.actions) {
+      try {
+        await this.act(action, exp, cls, cluster, next, now);
+      } catch (err) {
+        if (action.type !== 'createWorkers') throw err;
+        // The API refused a worker (admission webhook, quota, a missing RuntimeClass): say so in status, give the
+        // capacity back, and try again later rather than hammering the API from the retry queue.
+        const e = toKubeError(err);
+        if (e.retryable) throw err;
+        d.admission.release(key);
+        next.phase = 'Pending';
+        next.reason = 'WorkerCreationFailed';
+        next.message = `The API refused a worker pod: ${e.message}. ${creationHint(e.message)}`.trim();
+        next.conditions = setCondition(next.conditions, { type: 'Admitted', status: 'False', reason: 'WorkerCreationFailed', message: next.message }, stored.metadata?.generation ?? 0, now);
+        delete next.admittedAt;
+        d.recordEvent(exp, 'Warning', 'WorkerCreationFailed', next.message);
+        retryCreationInMs = 30_000;
+      }
+    }
+    // Worker pods count on their pinned nodes from the moment the pod cache holds them, so the reservation that
+    // bridged admission and pod creation can go; so can that of a gang that will not run.
+    const currentId = attemptId({ run: next.run ?? 1, attempt: next.attempt ?? 1 });
+    const visible = workers.filter((w) => w.attemptId === currentId).length;
+    const justCreated = decision.actions.some((a) => a.type === 'createWorkers');
+    if (!justCreated && !d.admission.isQueued(key) && (visible === 0 || visible >= observed.gangSize)) d.admission.release(key);
 
     const phaseChanged = next.phase !== status.phase;
     const folded = d.inbox.fold(key, next, { force: phaseChanged, gangSize: observed.gangSize });
@@ -116,7 +144,7 @@ export class ExperimentReconciler {
     }
     folded.commit();
 
-    const waits = [decision.requeueAfterMs, folded.progressDueInMs].filter((x): x is number => x !== undefined && x > 0);
+    const waits = [decision.requeueAfterMs, folded.progressDueInMs, retryCreationInMs].filter((x): x is number => x !== undefined && x > 0);
     // Running experiments are looked at now and then even without events, so a stalled cache cannot hide a
     // stuck gang for long.
     if (next.phase === 'Running' || next.phase === 'Stopping') waits.push(60_000);
@@ -167,7 +195,7 @@ export class ExperimentReconciler {
       case 'createWorkers':
         if (!cls || !cluster) return;
         await this.createWorkers(exp, cls, cluster, action.run, action.attempt, action.nodes, next);
-        d.admission.placed(key, attemptId(action));
+        d.admission.placed(key);
         return;
       case 'deleteWorkers':
         await this.deleteWorkers(exp, action.which, next, action.gracePeriodSeconds);
@@ -208,13 +236,22 @@ export class ExperimentReconciler {
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
     // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.
-    await Promise.all(pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body }))));
+    const results = await Promise.allSettled(pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body }))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Half a gang is worse than none: remove the workers that were created, then report why.
+      await Promise.allSettled(pods.map((p) => core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 0 })));
+      throw failed.reason;
+    }
   }
 
   private async deleteWorkers(exp: Experiment, which: 'all' | 'stale', next: ExperimentStatus, grace?: number): Promise<void> {
     const current = attemptId({ run: next.run ?? 1, attempt: next.attempt ?? 1 });
+    // A pod whose node object is gone has no kubelet to end it; it is force-deleted, as the pod garbage
+    // collector would do later. Every other pod gets its grace period.
+    const orphaned = (p: V1Pod) => p.spec?.nodeName !== undefined && this.d.nodeState(p.spec.nodeName) === 'missing';
     const pods = this.d.workerPods(exp.metadata!.uid!).filter((p) => {
-      if (p.metadata?.deletionTimestamp) return false;
+      if (p.metadata?.deletionTimestamp && !orphaned(p)) return false;
       if (which === 'all') return true;
       const l = p.metadata?.labels ?? {};
       return `${l[labels.run]}-${l[labels.attempt]}` !== current;
@@ -222,13 +259,23 @@ export class ExperimentReconciler {
     await Promise.all(
       pods.map(async (p) => {
         try {
-          await this.d.core.deleteNamespacedPod({ namespace: p.metadata!.namespace!, name: p.metadata!.name!, gracePeriodSeconds: grace });
+          await this.d.core.deleteNamespacedPod({
+            namespace: p.metadata!.namespace!,
+            name: p.metadata!.name!,
+            gracePeriodSeconds: orphaned(p) ? 0 : grace,
+          });
         } catch (err) {
           if (!isNotFound(err)) throw err;
         }
       }),
     );
   }
+}
+
+function creationHint(message: string): string {
+  if (/RuntimeClass/i.test(message)) return 'Install the NVIDIA GPU Operator (it creates the RuntimeClass) or set spec.gpu.runtimeClassName on the TrainingCluster.';
+  if (/quota/i.test(message)) return 'A ResourceQuota in this namespace is full: raise it or free resources.';
+  return '';
 }
 
 async function ignoreExists<T>(p: Promise<T>): Promise<void> {

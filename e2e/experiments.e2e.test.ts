@@ -1,0 +1,192 @@
+// Experiments end to end: the operator against a real control plane with simulated GPU nodes. The tests play the
+// runtime's part by posting reports with the run's real token, and end simulated worker pods through kwok.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { LocalCluster } from './cluster/control-plane.ts';
+import { installCrds } from './cluster/crds.ts';
+import { createGpuNodes, finishPod, gpuProducts, gpuTaint } from './cluster/gpu-nodes.ts';
+import { waitFor } from './cluster/wait.ts';
+import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { startOperator, type RunningOperator } from '../operator/operator.ts';
+import { createLogger } from '../operator/observability/log.ts';
+
+const quiet = createLogger({ silent: true });
+
+describe('experiments on simulated GPU nodes', () => {
+  let cluster: LocalCluster;
+  let arena: Arena;
+  let op: RunningOperator;
+
+  before(async () => {
+    cluster = await LocalCluster.start();
+    await installCrds(cluster);
+    const kc = cluster.kubeConfig();
+    arena = new Arena(kc);
+    // 4 A100 nodes with 8 GPUs, 2 L4 nodes with 4 GPUs, all carrying the GPU taint.
+    await createGpuNodes(kc, { prefix: 'a100', count: 4, gpus: 8, gpu: gpuProducts.A100, taints: [gpuTaint], labels: { pool: 'train' } });
+    await createGpuNodes(kc, { prefix: 'l4', count: 2, gpus: 4, gpu: gpuProducts.L4, taints: [gpuTaint], labels: { pool: 'train' } });
+    await arena.apply(trainingCluster('onprem', { workerNodeSelector: { pool: 'train' } }));
+    op = await startOperator({ kc, logger: quiet, http: { host: '127.0.0.1', port: 0 }, leaseNamespace: 'default', progressIntervalMs: 500 });
+    await waitFor(() => op.isLeader(), { timeoutMs: 20_000, what: 'the operator to lead' });
+  });
+  after(async () => {
+    await op?.stop();
+    await cluster?.stop();
+  });
+
+  test('an experiment is admitted as a whole gang, runs, reports checkpoints and succeeds', async () => {
+    const ns = 'gang';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('a100-x2', 'onprem', { nodes: 2, worker: { cpu: '4', memory: '16Gi', gpus: 8, gpuProduct: gpuProducts.A100.product } }));
+    await arena.apply(experiment(ns, 'e1', 'a100-x2'));
+    const running = await arena.waitPhase(ns, 'e1', 'Running');
+    const pods = await arena.workerPods(ns, running);
+    assert.equal(pods.length, 2, 'one worker per node of the class');
+    const nodes = new Set(pods.map((p) => p.spec?.nodeName));
+    assert.equal(nodes.size, 2, 'workers are on distinct nodes');
+    for (const p of pods) {
+      assert.match(p.spec!.nodeName!, /^a100-/, 'placed on the class GPU product');
+      const env = Object.fromEntries((p.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+      assert.equal(env.WORLD_SIZE, '2');
+      assert.ok(env.MASTER_ADDR?.startsWith('w0.'));
+      assert.equal(p.spec!.containers[0]!.resources!.limits!['nvidia.com/gpu'], '8');
+      assert.equal(p.spec!.runtimeClassName, 'nvidia');
+      assert.ok(p.spec!.tolerations!.some((t) => t.key === 'nvidia.com/gpu'));
+      assert.equal(p.spec!.securityContext?.runAsNonRoot, true);
+    }
+
+    const rt = new FakeRuntime(op.http.url, running, await arena.runToken(ns, running));
+    assert.equal((await rt.progress(2500, 10000)).status, 200);
+    assert.equal((await rt.checkpoint(2000, 30)).status, 200);
+    assert.equal((await rt.checkpoint(4000, 80)).status, 200);
+    // Checkpoints are acknowledged only once stored: the status already has them.
+    const after = await arena.getExperiment(ns, 'e1');
+    assert.deepEqual(after.status?.checkpoints?.map((c) => c.step), [2000, 4000]);
+    assert.equal(after.status?.bestCheckpoint?.step, 4000);
+    await arena.waitExperiment(ns, 'e1', (s) => s.progress?.percent === 25, 'progress 25%');
+
+    for (const p of pods) await finishPod(arena.kc, ns, p.metadata!.name!, 'Succeeded');
+    const done = await arena.waitPhase(ns, 'e1', 'Succeeded');
+    assert.ok(done.status?.usage && done.status.usage.nodeSeconds >= 0);
+    assert.equal(done.status?.finishedAt !== undefined, true);
+  });
+
+  test('a report with another run\'s token is refused; a malformed one gets 400 naming the field', async () => {
+    const ns = 'tokens';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('cpu-x1', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+    await arena.apply(experiment(ns, 'a', 'cpu-x1'));
+    await arena.apply(experiment(ns, 'b', 'cpu-x1'));
+    const a = await arena.waitPhase(ns, 'a', 'Running');
+    const b = await arena.waitPhase(ns, 'b', 'Running');
+    const tokenB = await arena.runToken(ns, b);
+    const asA = new FakeRuntime(op.http.url, a, tokenB);
+    assert.equal((await asA.checkpoint(10, 1)).status, 403);
+    assert.equal((await asA.post([{ type: 'progress', step: 1 }], '')).status, 401);
+    const res = await fetch(`${op.http.url}/runtime/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenB}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ experiment: { namespace: ns, name: 'b' }, run: 1, attempt: 1, worker: 0, events: [{ type: 'checkpoint', seq: 1, at: 'yesterday' }] }),
+    });
+    assert.equal(res.status, 400);
+    assert.match(JSON.stringify(await res.json()), /events\.0\.(at|step|sizeBytes|location)/);
+    await arena.patchExperiment(ns, 'a', { action: 'Stop' });
+    await arena.patchExperiment(ns, 'b', { action: 'Stop' });
+  });
+
+  test('Pending says why: unknown class, disabled class, disabled provider, LLM on a CPU class, never fits', async () => {
+    const ns = 'gating';
+    await arena.namespace(ns);
+    await arena.apply(experiment(ns, 'no-class', 'does-not-exist'));
+    await arena.waitExperiment(ns, 'no-class', (s) => s.phase === 'Pending' && s.reason === 'ResourceClassNotFound', 'ResourceClassNotFound');
+
+    await arena.apply(resourceClass('off', 'onprem', { enabled: false, nodes: 1, worker: { gpus: 1 } }));
+    await arena.apply(experiment(ns, 'class-off', 'off'));
+    const off = await arena.waitExperiment(ns, 'class-off', (s) => s.reason === 'ClassDisabled', 'ClassDisabled');
+    assert.match(off.status!.message!, /disabled/);
+
+    await arena.apply(resourceClass('cpu-only', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 } }));
+    await arena.apply(
+      experiment(ns, 'llm', 'cpu-only', {
+        manifest: { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B' }, environment: { name: 'gsm8k', type: 'reasoning' } },
+      }),
+    );
+    await arena.waitExperiment(ns, 'llm', (s) => s.reason === 'ClassHasNoGpus', 'ClassHasNoGpus');
+
+    await arena.apply(resourceClass('huge', 'onprem', { nodes: 8, worker: { gpus: 8 } }));
+    await arena.apply(experiment(ns, 'huge', 'huge'));
+    const huge = await arena.waitExperiment(ns, 'huge', (s) => s.reason === 'NeverFits', 'NeverFits');
+    assert.match(huge.status!.message!, /\d/);
+
+    await arena.apply(resourceClass('h100', 'onprem', { nodes: 1, worker: { gpus: 1, gpuProduct: gpuProducts.H100.product } }));
+    await arena.apply(experiment(ns, 'h100', 'h100'));
+    const h100 = await arena.waitExperiment(ns, 'h100', (s) => s.reason === 'NeverFits', 'NeverFits for a product no node has');
+    assert.match(h100.status!.message!, /H100|product/);
+
+    await arena.apply(resourceClass('small', 'onprem', { nodes: 1, worker: { gpus: 1 } }));
+    await arena.patchCluster('onprem', { enabled: false });
+    await arena.apply(experiment(ns, 'provider-off', 'small'));
+    await arena.waitExperiment(ns, 'provider-off', (s) => s.reason === 'ProviderDisabled', 'ProviderDisabled');
+    await arena.patchCluster('onprem', { enabled: true });
+    await arena.waitPhase(ns, 'provider-off', 'Running');
+    await arena.patchExperiment(ns, 'provider-off', { action: 'Stop' });
+    // No runtime runs in these simulated pods, so no final checkpoint arrives: the stop ends Failed and says so.
+    const stopped = await arena.waitExperiment(ns, 'provider-off', (s) => s.phase === 'Failed', 'Failed', 30_000);
+    assert.equal(stopped.status?.reason, 'FinalCheckpointMissing');
+  });
+
+  test('Stop: Pending is cancelled at once; Running stops after a final checkpoint; Stop on a finished run changes nothing', async () => {
+    const ns = 'stop';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('one-l4', 'onprem', { nodes: 1, worker: { gpus: 1, gpuProduct: gpuProducts.L4.product } }));
+    await arena.apply(experiment(ns, 'run', 'one-l4'));
+    const running = await arena.waitPhase(ns, 'run', 'Running');
+    const rt = new FakeRuntime(op.http.url, running, await arena.runToken(ns, running));
+    await rt.checkpoint(100, 5);
+    await arena.patchExperiment(ns, 'run', { action: 'Stop' });
+    await arena.waitPhase(ns, 'run', 'Stopping');
+    // The runtime writes its final checkpoint during the grace period, then the pod goes away.
+    assert.equal((await rt.checkpoint(150, 6, { final: true })).status, 200);
+    const stopped = await arena.waitPhase(ns, 'run', 'Stopped');
+    assert.deepEqual(stopped.status?.checkpoints?.map((c) => c.step), [100, 150]);
+    assert.equal((await arena.workerPods(ns, stopped)).length, 0, 'workers are gone');
+
+    // Stop again on a Stopped experiment: nothing changes, and the condition says why.
+    await arena.patchExperiment(ns, 'run', { action: 'Train' });
+    await arena.waitExperiment(ns, 'run', (s) => s.phase === 'Running' && s.attempt === 2, 'continued as attempt 2');
+    const cont = await arena.getExperiment(ns, 'run');
+    const pods = await arena.workerPods(ns, cont);
+    const env = Object.fromEntries((pods[0]!.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.ARENA_RESUME_STEP, '150', 'continues from the final checkpoint');
+    for (const p of pods) await finishPod(arena.kc, ns, p.metadata!.name!, 'Succeeded');
+    await arena.waitPhase(ns, 'run', 'Succeeded');
+    await arena.patchExperiment(ns, 'run', { action: 'Stop' });
+    const ignored = await arena.waitExperiment(ns, 'run', (s) => s.conditions?.some((c) => c.reason === 'StopIgnored') ?? false, 'StopIgnored');
+    assert.equal(ignored.status?.phase, 'Succeeded');
+  });
+
+  test('a failed worker tears the gang down and retries from the last checkpoint, then fails when retries run out', async () => {
+    const ns = 'retry';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('pair', 'onprem', { nodes: 2, worker: { gpus: 2 } }));
+    await arena.apply(experiment(ns, 'flaky', 'pair', { maxRetries: 1 }));
+    const first = await arena.waitPhase(ns, 'flaky', 'Running');
+    const rt = new FakeRuntime(op.http.url, first, await arena.runToken(ns, first));
+    await rt.checkpoint(500, 10);
+    const pods = await arena.workerPods(ns, first);
+    await finishPod(arena.kc, ns, pods[1]!.metadata!.name!, 'Failed');
+    const retrying = await arena.waitExperiment(ns, 'flaky', (s) => s.attempt === 2, 'attempt 2');
+    assert.equal(retrying.status?.lastFailure?.reason, 'WorkerFailed');
+    // The retry waits out its backoff (10 s), then starts from the checkpoint.
+    const second = await arena.waitExperiment(ns, 'flaky', (s) => s.phase === 'Running' && s.attempt === 2, 'attempt 2 running', 40_000);
+    const pods2 = await arena.workerPods(ns, second);
+    const current = pods2.filter((p) => p.metadata?.labels?.['arena.agilerl.com/attempt'] === '2');
+    assert.equal(current.length, 2);
+    const env = Object.fromEntries((current[0]!.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.ARENA_RESUME_STEP, '500');
+    await finishPod(arena.kc, ns, current[0]!.metadata!.name!, 'Failed');
+    const failed = await arena.waitPhase(ns, 'flaky', 'Failed');
+    assert.equal(failed.status?.reason, 'WorkerFailed');
+    assert.match(failed.status?.message ?? '', /after 2 attempt/);
+  });
+});

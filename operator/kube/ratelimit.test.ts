@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  RequestContext,
+  ResponseContext,
+  wrapHttpLibrary,
+  type HttpLibrary,
+} from '@kubernetes/client-node';
+import { FakeClock } from './clock.ts';
+import { RateLimitedKubeConfig, TokenBucket, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
+import { createMetrics } from '../observability/metrics.ts';
+
+/** Resolves each wait() in a list as it completes, stamped with the fake time. */
+function track(clock: FakeClock, bucket: TokenBucket, n: number) {
+  const done: { i: number; at: number }[] = [];
+  for (let i = 0; i < n; i++) void bucket.wait().then(() => done.push({ i, at: clock.now() }));
+  return done;
+}
+
+test('a full bucket lets a burst through at once, then one token per 1/qps', async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ qps: 10, burst: 3, clock });
+  const done = track(clock, bucket, 6);
+  await clock.advance(0);
+  assert.deepEqual(
+    done.map((d) => d.at),
+    [0, 0, 0],
+  );
+  await clock.advance(1000);
+  assert.deepEqual(
+    done.map((d) => d.at),
+    [0, 0, 0, 100, 200, 300],
+  );
+});
+
+test('waiters are served first come, first served', async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ qps: 5, burst: 1, clock });
+  const done = track(clock, bucket, 5);
+  await clock.advance(50);
+  const late = track(clock, bucket, 2); // arrive while the first five still wait
+  await clock.advance(2000);
+  assert.deepEqual(
+    done.map((d) => [d.i, d.at]),
+    [
+      [0, 0],
+      [1, 200],
+      [2, 400],
+      [3, 600],
+      [4, 800],
+    ],
+  );
+  assert.equal(late.length, 2);
+  assert.deepEqual(
+    late.map((d) => d.at),
+    [1000, 1200],
+  );
+});
+
+test('tokens refill while idle, up to the burst only', async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ qps: 10, burst: 2, clock });
+  assert.equal(bucket.reserve(), 0);
+  assert.equal(bucket.reserve(), 0);
+  assert.equal(bucket.reserve(), 100);
+  await clock.advance(10_000);
+  assert.deepEqual([bucket.reserve(), bucket.reserve(), bucket.reserve()], [0, 0, 100]);
+  assert.throws(() => new TokenBucket({ qps: 0, burst: 1 }), /qps/);
+  assert.throws(() => new TokenBucket({ qps: 1, burst: 0 }), /burst/);
+});
+
+function response(code: number): ResponseContext {
+  const body = { text: async () => '{}', binary: async () => Buffer.from('{}'), stream: () => null };
+  return new ResponseContext(code, { 'content-type': 'application/json' }, body as never);
+}
+
+test('the transport waits for the limiter, then counts and times each request by code and method', async () => {
+  const clock = new FakeClock();
+  const metrics = createMetrics();
+  const codes = [200, 404];
+  const inner: HttpLibrary = wrapHttpLibrary({
+    async send() {
+      const code = codes.shift();
+      if (code === undefined) throw new TypeError('fetch failed');
+      return response(code);
+    },
+  });
+  const limiter = new TokenBucket({ qps: 1, burst: 1, clock });
+  const transport = rateLimitedTransport({ limiter, metrics, clock, inner });
+  const request = () => new RequestContext('https://127.0.0.1:6443/api/v1/namespaces/a/configmaps/b', 'GET');
+
+  const sent: number[] = [];
+  const first = transport.send(request()).toPromise().then((r) => sent.push(r.httpStatusCode));
+  const second = transport.send(request()).toPromise().then((r) => sent.push(r.httpStatusCode));
+  const third = assert.rejects(transport.send(request()).toPromise(), /fetch failed/);
+  await clock.advance(999);
+  assert.deepEqual(sent, [200], 'the second request waits for its token');
+  await clock.advance(1);
+  await Promise.all([first, second]);
+  assert.deepEqual(sent, [200, 404]);
+  await clock.advance(1000);
+  await third;
+
+  const text = await metrics.registry.metrics();
+  const host = 'host="127.0.0.1:6443"';
+  assert.match(text, new RegExp(`rest_client_requests_total\\{code="200",method="GET",${host}\\} 1`));
+  assert.match(text, new RegExp(`rest_client_requests_total\\{code="404",method="GET",${host}\\} 1`));
+  assert.match(text, new RegExp(`rest_client_requests_total\\{code="<error>",method="GET",${host}\\} 1`));
+  assert.match(text, new RegExp(`rest_client_request_duration_seconds_count\\{verb="GET",${host}\\} 3`));
+  assert.match(text, new RegExp(`rest_client_rate_limiter_duration_seconds_sum\\{verb="GET",${host}\\} 3`));
+});
+
+test('clients from a RateLimitedKubeConfig send through its transport', () => {
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'c', server: 'https://127.0.0.1:6443', skipTLSVerify: false }, { name: 'u' });
+  kc.setCurrentContext('loaded-context');
+  const limited = new RateLimitedKubeConfig(kc, { limiter: new TokenBucket({ qps: 1, burst: 1 }) });
+  const transportOf = (api: object) =>
+    (api as { api: { configuration: { httpApi: HttpLibrary } } }).api.configuration.httpApi;
+  const core = limited.makeApiClient(CoreV1Api);
+  assert.ok(core instanceof CoreV1Api);
+  assert.equal(transportOf(core), limited.transport);
+  assert.equal(limited.getCurrentCluster()?.server, 'https://127.0.0.1:6443');
+
+  const objects = makeRateLimitedClient(kc, KubernetesObjectApi, new TokenBucket({ qps: 1, burst: 1 }));
+  assert.ok(objects instanceof KubernetesObjectApi);
+  const httpApi = (objects as unknown as { configuration: { httpApi: HttpLibrary } }).configuration.httpApi;
+  assert.notEqual(httpApi.constructor.name, 'IsomorphicFetchHttpLibrary');
+});

@@ -1,0 +1,149 @@
+// Client-side rate limiting of the operator's API calls, as client-go does it (QPS and burst on the rest client),
+// plus the rest_client_* metrics. The hook is the generated clients' transport (`Configuration.httpApi`): every
+// generated API class and KubernetesObjectApi sends through it, per-call options keep it (they may replace the
+// middleware list, but the transport only when they bring one), and unlike middleware it also sees the requests
+// that fail without a response.
+import {
+  IsomorphicFetchHttpLibrary,
+  KubeConfig,
+  KubernetesObjectApi,
+  wrapHttpLibrary,
+  type ApiConstructor,
+  type ApiType,
+  type Configuration,
+  type HttpLibrary,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import { realClock, sleep, type Clock } from './clock.ts';
+import type { Metrics } from '../observability/metrics.ts';
+
+export interface TokenBucketOptions {
+  /** Sustained rate, tokens per second. */
+  qps: number;
+  /** Tokens available at once; also the bucket's starting fill. */
+  burst: number;
+  clock?: Clock;
+}
+
+/**
+ * A token bucket in the style of golang.org/x/time/rate: each caller reserves the next token, going into debt
+ * when the bucket is empty, and waits until that token has been earned. Reservations are handed out in call
+ * order and become due in that order, so waiting is first come, first served.
+ */
+export class TokenBucket {
+  readonly qps: number;
+  readonly burst: number;
+  private readonly clock: Clock;
+  private tokens: number;
+  private last: number;
+
+  constructor(opts: TokenBucketOptions) {
+    if (!(opts.qps > 0)) throw new Error(`qps must be positive, got ${opts.qps}`);
+    if (!(opts.burst >= 1)) throw new Error(`burst must be at least 1, got ${opts.burst}`);
+    this.qps = opts.qps;
+    this.burst = opts.burst;
+    this.clock = opts.clock ?? realClock;
+    this.tokens = opts.burst;
+    this.last = this.clock.now();
+  }
+
+  /** Takes a token and says how many milliseconds to wait before using it (0 when one was at hand). */
+  reserve(): number {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.qps) / 1000);
+    this.last = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.qps;
+  }
+
+  /** Resolves when the caller may go ahead. */
+  wait(): Promise<void> {
+    return sleep(this.clock, this.reserve());
+  }
+}
+
+export interface TransportOptions {
+  limiter?: TokenBucket;
+  metrics?: Metrics;
+  clock?: Clock;
+  /** The transport that really sends; client-node's undici fetch by default. */
+  inner?: HttpLibrary;
+}
+
+/** Wraps a transport so each request first waits for the limiter and is then counted and timed. */
+export function rateLimitedTransport(opts: TransportOptions): HttpLibrary {
+  const inner = opts.inner ?? new IsomorphicFetchHttpLibrary();
+  const clock = opts.clock ?? realClock;
+  const { limiter, metrics } = opts;
+  return wrapHttpLibrary({
+    async send(request: RequestContext): Promise<ResponseContext> {
+      const verb = request.getHttpMethod();
+      const host = new URL(request.getUrl()).host;
+      if (limiter) {
+        const queued = clock.now();
+        await limiter.wait();
+        metrics?.restClientRateLimiterDuration.observe({ verb, host }, (clock.now() - queued) / 1000);
+      }
+      const start = clock.now();
+      let code = '<error>'; // client-go's label for a request that got no response
+      try {
+        const response = await inner.send(request).toPromise();
+        code = String(response.httpStatusCode);
+        return response;
+      } finally {
+        metrics?.restClientRequests.inc({ code, method: verb, host });
+        metrics?.restClientRequestDuration.observe({ verb, host }, (clock.now() - start) / 1000);
+      }
+    },
+  });
+}
+
+// client-node builds the Configuration (server, TLS and auth, user agent) inside makeApiClient; a subclass of
+// the API class receives it and swaps only the transport.
+function withTransport<T extends ApiType>(ApiClass: ApiConstructor<T>, httpApi: HttpLibrary): ApiConstructor<T> {
+  const Base = ApiClass as ApiConstructor<ApiType>;
+  return class extends Base {
+    constructor(config: Configuration) {
+      super({ ...config, httpApi });
+    }
+  } as ApiConstructor<T>;
+}
+
+/**
+ * A KubeConfig (sharing the given one's clusters, users and contexts) whose API clients all send through one
+ * limiter and record rest_client_* metrics. Hand this to everything that makes clients, informers' list calls
+ * included. Watches are long-lived streams outside the generated clients and are not limited.
+ */
+export class RateLimitedKubeConfig extends KubeConfig {
+  readonly transport: HttpLibrary;
+
+  constructor(base: KubeConfig, opts: TransportOptions) {
+    super();
+    this.loadFromOptions({
+      clusters: base.clusters,
+      users: base.users,
+      contexts: base.contexts,
+      currentContext: base.currentContext,
+    });
+    this.transport = rateLimitedTransport(opts);
+  }
+
+  override makeApiClient<T extends ApiType>(ApiClass: ApiConstructor<T>): T {
+    return super.makeApiClient(withTransport(ApiClass, this.transport));
+  }
+}
+
+/** One rate-limited client; prefer RateLimitedKubeConfig so that every client shares the same limiter. */
+export function makeRateLimitedClient<T extends ApiType>(
+  kc: KubeConfig,
+  ApiClass: ApiConstructor<T>,
+  limiter: TokenBucket,
+  metrics?: Metrics,
+): T {
+  const limited = new RateLimitedKubeConfig(kc, { limiter, metrics });
+  const ObjectApi = KubernetesObjectApi as unknown as ApiConstructor<T>;
+  // KubernetesObjectApi also needs the context's default namespace, which only its own factory sets.
+  if (ApiClass === ObjectApi) return KubernetesObjectApi.makeApiClient(limited) as unknown as T;
+  return limited.makeApiClient(ApiClass);
+}

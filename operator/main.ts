@@ -1,0 +1,90 @@
+// The operator binary: configuration from flags and environment, then startOperator until SIGTERM.
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { startOperator } from './operator.ts';
+import { createLogger } from './observability/log.ts';
+
+const usage = `arena-operator [options]
+
+Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluster credentials).
+
+  --port N                  HTTP port for health, metrics and the runtime API (default 8080, env ARENA_HTTP_PORT)
+  --host ADDR               address to listen on (default 0.0.0.0)
+  --report-url URL          URL worker pods use to reach this operator (env ARENA_REPORT_URL)
+  --lease-namespace NS      namespace of the leader-election Lease (env POD_NAMESPACE, default default)
+  --lease-duration-ms N     leader lease duration (default 15000)
+  --qps N --burst N         client-side API rate limit (default 50 / 100)
+  --workers N               concurrent experiment reconciles (default 4)
+  -h, --help                this text
+`;
+
+function intOption(values: Record<string, unknown>, name: string, env?: string): number | undefined {
+  const raw = (values[name] as string | undefined) ?? (env ? process.env[env] : undefined);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} must be a whole number, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'report-url': { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'lease-duration-ms': { type: 'string' },
+      qps: { type: 'string' },
+      burst: { type: 'string' },
+      workers: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    return;
+  }
+  const logger = createLogger({ component: 'operator' });
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const leaseDurationMs = intOption(values, 'lease-duration-ms');
+  const op = await startOperator({
+    kc,
+    logger,
+    http: { host: values.host, port: intOption(values, 'port', 'ARENA_HTTP_PORT') ?? 8080 },
+    reportUrl: values['report-url'] ?? process.env.ARENA_REPORT_URL,
+    leaseNamespace: values['lease-namespace'],
+    leaderElection: leaseDurationMs
+      ? { leaseDurationMs, renewDeadlineMs: Math.round(leaseDurationMs * 0.66), retryPeriodMs: Math.max(200, Math.round(leaseDurationMs / 7)) }
+      : undefined,
+    qps: intOption(values, 'qps'),
+    burst: intOption(values, 'burst'),
+    workers: intOption(values, 'workers'),
+    // A replica that lost the lease exits; its restart starts from clean caches as a standby.
+    onLostLeadership: () => process.exit(1),
+  });
+  logger.info('operator started', { url: op.http.url });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    op.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { error: (err as Error).message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error(JSON.stringify({ level: 'error', msg: 'operator failed to start', error: err instanceof Error ? err.message : String(err) }));
+  process.exit(1);
+});

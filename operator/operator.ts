@@ -1,0 +1,310 @@
+// Assembles the operator: lean informer caches, the capacity model and admission service, the experiment
+// controller, the runtime report API and the HTTP server, under leader election. `startOperator` is what the
+// binary (main.ts), the end-to-end tests and the demo run.
+import os from 'node:os';
+import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { GROUP, VERSION, kinds } from './api/v1alpha1/index.ts';
+import type { Experiment, ExperimentStatus } from './api/v1alpha1/experiment.ts';
+import type { ResourceClass } from './api/v1alpha1/resourceclass.ts';
+import type { TrainingCluster } from './api/v1alpha1/trainingcluster.ts';
+import { Informer, leanNode, leanPod, type LeanNode, type LeanPod } from './kube/informer.ts';
+import { Controller, objectKey } from './kube/controller.ts';
+import { EventRecorder } from './kube/events.ts';
+import { updateStatusIfChanged } from './kube/status.ts';
+import { RateLimitedKubeConfig, TokenBucket } from './kube/ratelimit.ts';
+import { LeaderElector } from './kube/leader.ts';
+import { createLogger, type Logger } from './observability/log.ts';
+import { createMetrics } from './observability/metrics.ts';
+import { CapacityModel } from './scheduler/capacity.ts';
+import { nodeInfoFromNode, podUsageFromPod } from './scheduler/from-kube.ts';
+import { AdmissionService } from './controllers/experiment/admission-service.ts';
+import { ExperimentReconciler } from './controllers/experiment/reconcile.ts';
+import { ReportInbox } from './controllers/experiment/reports.ts';
+import { labels, MANAGED_BY, names } from './controllers/experiment/workers.ts';
+import { startHttpServer, type RunningServer } from './server/http.ts';
+import { runtimeApiRouter } from './server/runtime-api.ts';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+
+export interface OperatorOptions {
+  kc: KubeConfig;
+  /** This replica's identity in the leader Lease; default $POD_NAME or the host name plus pid. */
+  identity?: string;
+  /** Where the Lease lives. */
+  leaseNamespace?: string;
+  leaseName?: string;
+  leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** false runs without a Lease, for a single replica (like controller-runtime's --leader-elect=false). */
+  leaderElect?: boolean;
+  /** Where worker pods reach the runtime report API (the operator's Service URL in a cluster). */
+  reportUrl?: string;
+  http?: { host?: string; port?: number };
+  /** Client-side API rate limit. */
+  qps?: number;
+  burst?: number;
+  workers?: number;
+  progressIntervalMs?: number;
+  starvationMs?: number;
+  logger?: Logger;
+  registry?: Registry;
+  /** Called when leadership is lost; the binary exits so a fresh process starts clean. Default: stop. */
+  onLostLeadership?: () => void;
+}
+
+export interface RunningOperator {
+  http: RunningServer;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+  /** For tests and benchmarks. */
+  internals: { admission: AdmissionService; inbox: ReportInbox; capacity: CapacityModel; controller: Controller };
+}
+
+type SecretLean = { metadata: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> }; token?: string };
+type WorkerPod = LeanPod & { pin?: string };
+
+/** The node a worker pod is pinned to by required node affinity on metadata.name, if any. */
+function pinnedNode(obj: V1Pod): string | undefined {
+  const terms = obj.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  const f = terms[0]?.matchFields?.find((m) => m.key === 'metadata.name' && m.operator === 'In');
+  return f?.values?.length === 1 ? f.values[0] : undefined;
+}
+
+export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
+  const logger = opts.logger ?? createLogger({ component: 'operator' });
+  const registry = opts.registry ?? new Registry();
+  const metrics = createMetrics(registry);
+  const limiter = new TokenBucket({ qps: opts.qps ?? 50, burst: opts.burst ?? 100 });
+  const kc = new RateLimitedKubeConfig(opts.kc, { limiter, metrics });
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const identity = opts.identity ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
+  const recorder = new EventRecorder({ client: kc.makeApiClient(EventsV1Api), reportingInstance: identity, logger, metrics });
+
+  const reportsTotal = new Counter({ name: 'arena_runtime_reports_total', help: 'Runtime reports received, by result.', labelNames: ['result'], registers: [registry] });
+  const cycleSeconds = new Gauge({ name: 'arena_admission_cycle_seconds', help: 'Duration of the last admission cycle.', registers: [registry] });
+
+  const informerBase = { kc, logger, transport: kc.transport };
+  const experiments = new Informer<Experiment>({ ...informerBase, group: GROUP, version: VERSION, plural: kinds.Experiment.plural });
+  const classes = new Informer<ResourceClass>({ ...informerBase, group: GROUP, version: VERSION, plural: kinds.ResourceClass.plural });
+  const clusters = new Informer<TrainingCluster>({ ...informerBase, group: GROUP, version: VERSION, plural: kinds.TrainingCluster.plural });
+  // Every pod counts against its node's capacity, so the pod cache spans the cluster, cut to what admission needs.
+  const pods = new Informer<WorkerPod>({
+    ...informerBase,
+    group: '',
+    version: 'v1',
+    plural: 'pods',
+    transform: (o: KubernetesObject) => {
+      const lean: WorkerPod = leanPod(o);
+      const pin = pinnedNode(o as V1Pod);
+      if (pin) lean.pin = pin;
+      return lean;
+    },
+  });
+  const nodes = new Informer<LeanNode>({ ...informerBase, group: '', version: 'v1', plural: 'nodes', transform: leanNode });
+  const secrets = new Informer<SecretLean>({
+    ...informerBase,
+    group: '',
+    version: 'v1',
+    plural: 'secrets',
+    labelSelector: `${labels.runToken}=true,${labels.managedBy}=${MANAGED_BY}`,
+    transform: (o) => {
+      const s = o as KubernetesObject & { data?: Record<string, string> };
+      return {
+        metadata: { name: s.metadata?.name, namespace: s.metadata?.namespace, resourceVersion: s.metadata?.resourceVersion, labels: s.metadata?.labels },
+        token: s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : undefined,
+      };
+    },
+  });
+  pods.addIndex('experiment', (p) => {
+    const uid = p.metadata?.labels?.[labels.experimentUid];
+    return uid ? [uid] : [];
+  });
+  pods.addIndex('node', (p) => {
+    const n = p.spec?.nodeName ?? p.pin;
+    return n ? [n] : [];
+  });
+
+  // Capacity: kept incrementally from node and pod events.
+  const capacity = new CapacityModel();
+  // A worker pod's gang is its owning Experiment; the reservation of an admitted gang is kept under that key.
+  const gangOf = (p: WorkerPod) => {
+    if (p.metadata?.labels?.[labels.component] !== 'worker') return undefined;
+    const owner = p.metadata.ownerReferences?.find((r) => r.kind === 'Experiment' && r.apiVersion === `${GROUP}/${VERSION}`);
+    return owner ? `${p.metadata.namespace}/${owner.name}` : undefined;
+  };
+  const countPod = (p: WorkerPod) => {
+    const usage = podUsageFromPod(p as unknown as V1Pod);
+    // A worker pinned to its planned node holds that node's capacity from creation, before it is bound.
+    if (usage.node === '' && p.pin) usage.node = p.pin;
+    capacity.upsertPod(objectKey(p), usage, gangOf(p));
+  };
+  const countNode = (n: LeanNode) => {
+    try {
+      capacity.upsertNode(nodeInfoFromNode(n as unknown as V1Node));
+    } catch (err) {
+      logger.warn('node skipped', { name: n.metadata?.name, error: (err as Error).message });
+    }
+  };
+
+  const inbox = new ReportInbox({ wake: (key) => controller.enqueue(key), progressIntervalMs: opts.progressIntervalMs });
+  const admission = new AdmissionService({
+    capacity,
+    logger,
+    starvationMs: opts.starvationMs,
+    wake: (keys) => keys.forEach((k) => controller.enqueue(k)),
+    onCycle: (s) => cycleSeconds.set(s.durationMs / 1000),
+  });
+  const nodeState = (name: string): 'ready' | 'notReady' | 'missing' => {
+    const n = nodes.get(name);
+    if (!n) return 'missing';
+    return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'ready' : 'notReady';
+  };
+  const reconciler = new ExperimentReconciler({
+    core,
+    experiments,
+    classes,
+    clusters,
+    workerPods: (uid) => pods.byIndex('experiment', uid) as unknown as V1Pod[],
+    nodeState,
+    admission,
+    inbox,
+    writeStatus: async (exp, status) => {
+      await updateStatusIfChanged(
+        custom,
+        { group: GROUP, version: VERSION, plural: kinds.Experiment.plural, kind: 'Experiment' },
+        exp,
+        status as Record<string, unknown>,
+        metrics,
+      );
+    },
+    // Cached objects come from lists, which carry no kind or apiVersion; events need both to name the object.
+    recordEvent: (exp, type, reason, note) => recorder.record({ ...exp, apiVersion: `${GROUP}/${VERSION}`, kind: 'Experiment' }, type, reason, note),
+    reportUrl: opts.reportUrl ?? 'http://arena-operator.arena-system.svc:8080',
+    logger,
+  });
+  const controller = new Controller({ name: 'experiment', reconciler, workers: opts.workers ?? 4, metrics, logger });
+
+  // Event wiring: every handler only enqueues keys; reconcile reads the caches.
+  const enqueueExp = (o: Experiment) => controller.enqueue(objectKey(o));
+  experiments.on('add', enqueueExp);
+  experiments.on('update', enqueueExp);
+  experiments.on('delete', enqueueExp);
+  const enqueueOwner = (p: WorkerPod) => {
+    const gang = gangOf(p);
+    if (gang) controller.enqueue(gang);
+  };
+  pods.on('add', (p) => (countPod(p), enqueueOwner(p), admission.trigger()));
+  pods.on('update', (p) => (countPod(p), enqueueOwner(p), admission.trigger()));
+  pods.on('delete', (p) => (capacity.removePod(objectKey(p)), enqueueOwner(p), admission.trigger()));
+  const onNode = (n: LeanNode) => {
+    for (const p of pods.byIndex('node', n.metadata!.name!)) enqueueOwner(p);
+    admission.trigger();
+  };
+  nodes.on('add', (n) => (countNode(n), onNode(n)));
+  nodes.on('update', (n, old) => {
+    countNode(n);
+    if (JSON.stringify(n.status?.conditions) !== JSON.stringify(old.status?.conditions) || n.metadata?.resourceVersion !== old.metadata?.resourceVersion) onNode(n);
+  });
+  nodes.on('delete', (n) => (capacity.removeNode(n.metadata!.name!), onNode(n)));
+  const byClass = (className: string) => experiments.list().filter((e) => e.spec.resourceClass === className).forEach(enqueueExp);
+  const onClass = (c: ResourceClass) => byClass(c.metadata!.name!);
+  classes.on('add', onClass);
+  classes.on('update', onClass);
+  classes.on('delete', onClass);
+  const onCluster = (tc: TrainingCluster) =>
+    classes.list().filter((c) => c.spec.trainingCluster === tc.metadata!.name).forEach(onClass);
+  clusters.on('add', onCluster);
+  clusters.on('update', onCluster);
+  clusters.on('delete', onCluster);
+
+  const informers = [experiments, classes, clusters, pods, nodes, secrets];
+  let leading = false;
+  let stopped = false;
+  const http = await startHttpServer({
+    host: opts.http?.host,
+    port: opts.http?.port ?? 8080,
+    registry,
+    logger,
+    healthy: () => !stopped,
+    ready: () => {
+      const pending = informers.filter((i) => !i.hasSynced()).length;
+      return pending === 0 ? { ready: true } : { ready: false, reason: `${pending} cache(s) not synced yet` };
+    },
+    routers: [
+      {
+        path: '/runtime/v1',
+        router: runtimeApiRouter({
+          isLeader: () => leading,
+          logger,
+          reportsTotal,
+          tokenFor: (namespace, experiment, run) => {
+            const exp = experiments.get(`${namespace}/${experiment}`);
+            if (!exp) return undefined;
+            const secretName = names(exp, { run, attempt: 1 }).secret;
+            const secret = secrets.get(`${namespace}/${secretName}`);
+            return secret?.metadata.labels?.[labels.experimentUid] === exp.metadata?.uid ? secret?.token : undefined;
+          },
+          accept: (report) => {
+            const key = `${report.experiment.namespace}/${report.experiment.name}`;
+            const exp = experiments.get(key);
+            return inbox.accept(key, { run: exp?.status?.run ?? 0, attempt: exp?.status?.attempt ?? 0 }, report);
+          },
+        }),
+      },
+    ],
+  });
+
+  await Promise.all(informers.map((i) => i.start()));
+  logger.info('caches synced', { experiments: experiments.size(), pods: pods.size(), nodes: nodes.size() });
+
+  const startLeading = () => {
+    leading = true;
+    metrics.leaderElectionMasterStatus.set({ name: 'arena-operator' }, 1);
+    logger.info('leading', { identity });
+    admission.start();
+    controller.start();
+    for (const e of experiments.list()) enqueueExp(e);
+  };
+  const elector =
+    opts.leaderElect === false
+      ? undefined
+      : new LeaderElector({
+          kc,
+          namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'default',
+          name: opts.leaseName ?? 'arena-operator',
+          identity,
+          logger,
+          ...opts.leaderElection,
+        });
+  if (elector) {
+    void elector.run({
+      onStartedLeading: startLeading,
+      onStoppedLeading: () => {
+        const was = leading;
+        leading = false;
+        metrics.leaderElectionMasterStatus.set({ name: 'arena-operator' }, 0);
+        if (was && !stopped) {
+          logger.warn('lost leadership', { identity });
+          (opts.onLostLeadership ?? (() => void stop()))();
+        }
+      },
+    });
+  } else {
+    startLeading();
+  }
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    admission.stop();
+    await controller.stop();
+    await elector?.stop();
+    for (const i of informers) i.stop();
+    await recorder.flush?.();
+    await http.close();
+  };
+
+  return { http, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller } };
+}
+
+export type { ExperimentStatus };
