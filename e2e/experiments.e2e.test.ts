@@ -189,4 +189,21 @@ describe('experiments on simulated GPU nodes', () => {
     assert.equal(failed.status?.reason, 'WorkerFailed');
     assert.match(failed.status?.message ?? '', /after 2 attempt/);
   });
+
+  test('a gang whose workers do not all start is released whole after the partial-gang timeout and retried', async () => {
+    const ns = 'partial';
+    await arena.namespace(ns);
+    // arena-e2e-stuck-0 is a node whose kubelet never starts containers (see kwok-stages.yaml).
+    await createGpuNodes(arena.kc, { prefix: 'arena-e2e-stuck', count: 1, gpus: 8, gpu: gpuProducts.T4, labels: { pool: 'train', group: 'partial' } });
+    await createGpuNodes(arena.kc, { prefix: 'partial-ok', count: 1, gpus: 8, gpu: gpuProducts.T4, labels: { pool: 'train', group: 'partial' } });
+    await arena.apply(resourceClass('t4-pair', 'onprem', { nodes: 2, worker: { gpus: 8 }, nodeSelector: { group: 'partial' } }));
+    await arena.apply(experiment(ns, 'half', 't4-pair', { partialGangTimeoutSeconds: 30, maxRetries: 1 }));
+    const starting = await arena.waitExperiment(ns, 'half', (s) => s.reason === 'Starting' && s.admittedAt !== undefined, 'admitted');
+    const pods = await arena.workerPods(ns, starting);
+    assert.equal(pods.length, 2);
+    const retried = await arena.waitExperiment(ns, 'half', (s) => s.lastFailure?.reason === 'PartialGang', 'PartialGang', 60_000);
+    assert.equal(retried.status?.attempt, 2);
+    assert.match(retried.status!.lastFailure!.message, /1 of 2 workers/);
+    await arena.patchExperiment(ns, 'half', { action: 'Stop' });
+  });
 });

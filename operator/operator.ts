@@ -83,7 +83,19 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const reportsTotal = new Counter({ name: 'arena_runtime_reports_total', help: 'Runtime reports received, by result.', labelNames: ['result'], registers: [registry] });
   const cycleSeconds = new Gauge({ name: 'arena_admission_cycle_seconds', help: 'Duration of the last admission cycle.', registers: [registry] });
 
-  const informerBase = { kc, logger, transport: kc.transport };
+  const informerRestarts = new Counter({ name: 'arena_informer_restarts_total', help: 'Informer list/watch restarts, by resource and reason.', labelNames: ['resource', 'reason'], registers: [registry] });
+  const informerRelists = new Counter({ name: 'arena_informer_relists_total', help: 'Full informer lists, by resource and reason.', labelNames: ['resource', 'reason'], registers: [registry] });
+  const informerEvents = new Counter({ name: 'arena_informer_watch_events_total', help: 'Watch events received, by resource and type.', labelNames: ['resource', 'type'], registers: [registry] });
+  const informerBase = {
+    kc,
+    logger,
+    transport: kc.transport,
+    metrics: {
+      restarted: (resource: string, reason: string) => informerRestarts.inc({ resource, reason }),
+      relisted: (resource: string, reason: string) => informerRelists.inc({ resource, reason }),
+      watchEvent: (resource: string, type: string) => informerEvents.inc({ resource, type }),
+    },
+  };
   const experiments = new Informer<Experiment>({ ...informerBase, group: GROUP, version: VERSION, plural: kinds.Experiment.plural });
   const classes = new Informer<ResourceClass>({ ...informerBase, group: GROUP, version: VERSION, plural: kinds.ResourceClass.plural });
   const clusters = new Informer<TrainingCluster>({ ...informerBase, group: GROUP, version: VERSION, plural: kinds.TrainingCluster.plural });

@@ -76,7 +76,7 @@ export class ReportInbox {
     }
     let box = this.boxes.get(key);
     if (!box || box.run !== report.run || box.attempt !== report.attempt) {
-      box = { run: report.run, attempt: report.attempt, checkpoints: [], acked: new Map(), received: new Map(), waiters: [], lastProgressWrite: 0 };
+      box = { run: report.run, attempt: report.attempt, checkpoints: [], acked: new Map(), received: new Map(), waiters: [], lastProgressWrite: Number.NEGATIVE_INFINITY };
       this.boxes.set(key, box);
     }
     const w = report.worker;
@@ -153,16 +153,18 @@ export class ReportInbox {
     if (!box || box.run !== status.run || box.attempt !== status.attempt) return noop;
     const now = this.now();
     let changed = false;
-    const taken = box.checkpoints.splice(0);
+    // Nothing leaves the inbox until commit(): a status write that fails (a conflict with a newer version of the
+    // object) must not lose what it carried; the next reconcile folds the same items again.
+    const taken = [...box.checkpoints];
     for (const c of taken) changed = addCheckpoint(status, box.run, c) || changed;
     let progressDueInMs: number | undefined;
+    let progressTaken: ProgressEvent | undefined;
     if (box.progress) {
       const interval = this.opts.progressIntervalMs ?? 5_000;
       const due = box.lastProgressWrite + interval - now;
       if (opts.force || changed || due <= 0) {
         changed = applyProgress(status, box.progress) || changed;
-        box.progress = undefined;
-        box.lastProgressWrite = now;
+        progressTaken = box.progress;
       } else {
         progressDueInMs = due;
       }
@@ -171,6 +173,11 @@ export class ReportInbox {
       changed,
       progressDueInMs,
       commit: () => {
+        box.checkpoints = box.checkpoints.filter((c) => !taken.includes(c));
+        if (progressTaken) {
+          if (box.progress === progressTaken) box.progress = undefined;
+          box.lastProgressWrite = now;
+        }
         // Completion and failure are durable once the phase they caused is stored.
         if (box.completed && status.phase === 'Succeeded') box.completed = undefined;
         if (box.failed && (status.phase === 'Failed' || status.lastFailure?.reason === box.failed.reason)) box.failed = undefined;

@@ -1,0 +1,165 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { names, runObjects, shortName, workerPods } from './workers.ts';
+import { blockerFor } from './gating.ts';
+import { resolveCheckpoint } from './checkpoints.ts';
+import type { Experiment } from '../../api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
+import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
+
+const exp = (name = 'cartpole', spec: Partial<Experiment['spec']> = {}): Experiment => ({
+  apiVersion: 'arena.agilerl.com/v1alpha1',
+  kind: 'Experiment',
+  metadata: { name, namespace: 'ml', uid: 'uid-1', generation: 1 },
+  spec: {
+    action: 'Train',
+    resourceClass: 'a100',
+    stopGracePeriodSeconds: 60,
+    manifest: { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } },
+    ...spec,
+  },
+});
+const cls = (worker: ResourceClass['spec']['worker'] = { cpu: '8', memory: '64Gi', gpus: 2 }, more: Partial<ResourceClass['spec']> = {}): ResourceClass => ({
+  metadata: { name: 'a100' },
+  spec: { trainingCluster: 'tc', nodes: 2, worker, ...more },
+});
+const cluster = (spec: Partial<TrainingCluster['spec']> = {}): TrainingCluster => ({
+  metadata: { name: 'tc' },
+  spec: {
+    setupBundle: { version: '1.2.0', images: { runtime: 'registry.local/arena-runtime:1.2.0' } },
+    checkpointStorage: { mountPath: '/ckpt', persistentVolumeClaim: { claimName: 'shared' } },
+    ...spec,
+  },
+});
+
+describe('worker pods', () => {
+  const pods = workerPods({ experiment: exp(), cls: cls(), cluster: cluster(), attempt: { run: 1, attempt: 2 }, nodes: ['n1', 'n2'], reportUrl: 'http://op:8080', resumeFrom: { location: 'run-1/step-9.json', step: 9 } });
+  const env = (i: number) => Object.fromEntries((pods[i]!.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+
+  test('one pod per planned node, pinned to it, with distinct ranks and deterministic names', () => {
+    assert.deepEqual(
+      pods.map((p) => p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]?.matchFields?.[0]?.values),
+      [['n1'], ['n2']],
+    );
+    assert.deepEqual(pods.map((p) => p.metadata?.name), ['cartpole-r1a2-0', 'cartpole-r1a2-1']);
+    assert.deepEqual(pods.map((p) => env(pods.indexOf(p)).RANK), ['0', '1']);
+  });
+
+  test('the distributed-training environment and the runtime configuration', () => {
+    const e = env(1);
+    assert.equal(e.WORLD_SIZE, '2');
+    assert.equal(e.MASTER_ADDR, `w0.${names(exp(), { run: 1, attempt: 2 }).service}.ml.svc`);
+    assert.equal(e.MASTER_PORT, '29500');
+    assert.equal(e.NCCL_PORT_RANGE, '29400-29500');
+    assert.equal(e.ARENA_RESUME_FROM, 'run-1/step-9.json');
+    assert.equal(e.ARENA_CHECKPOINT_DIR, '/ckpt/ml/cartpole');
+    assert.deepEqual(e.ARENA_RUN_TOKEN, { secretKeyRef: { name: 'cartpole-r1-token', key: 'token' } });
+  });
+
+  test('requests and limits from the class, the GPU RuntimeClass and toleration, a locked-down security context', () => {
+    const spec = pods[0]!.spec!;
+    const c = spec.containers[0]!;
+    assert.deepEqual(c.resources?.requests, { cpu: '8', memory: '64Gi', 'nvidia.com/gpu': '2' });
+    assert.deepEqual(c.resources?.limits, c.resources?.requests);
+    assert.equal(spec.runtimeClassName, 'nvidia');
+    assert.deepEqual(spec.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    assert.equal(spec.securityContext?.runAsNonRoot, true);
+    assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
+    assert.equal(spec.restartPolicy, 'Never');
+    assert.equal(spec.terminationGracePeriodSeconds, 60);
+    assert.equal(spec.volumes?.find((v) => v.name === 'checkpoints')?.persistentVolumeClaim?.claimName, 'shared');
+    assert.equal(c.image, 'registry.local/arena-runtime:1.2.0');
+    assert.deepEqual(c.command, ['arena-runtime', 'train']);
+    assert.equal(pods[0]!.metadata?.ownerReferences?.[0]?.controller, true);
+  });
+
+  test('a CPU class gets no GPU RuntimeClass or toleration', () => {
+    const [p] = workerPods({ experiment: exp(), cls: cls({ cpu: '2', gpus: 0 }), cluster: cluster(), attempt: { run: 1, attempt: 1 }, nodes: ['n'], reportUrl: 'http://op' });
+    assert.equal(p!.spec?.runtimeClassName, undefined);
+    assert.deepEqual(p!.spec?.tolerations, []);
+  });
+
+  test('run objects: manifest ConfigMap, token Secret and a headless Service that publishes not-ready workers', () => {
+    const o = runObjects(exp(), { run: 3, attempt: 1 }, 'secret-token');
+    assert.equal(JSON.parse(o.configMap.data!['manifest.json']!).algorithm.name, 'DQN');
+    assert.equal(o.secret.stringData?.token, 'secret-token');
+    assert.equal(o.service.spec?.clusterIP, 'None');
+    assert.equal(o.service.spec?.publishNotReadyAddresses, true);
+  });
+
+  test('long names are shortened to valid DNS labels without colliding', () => {
+    const long = 'a'.repeat(80);
+    const a = shortName(long, 'r1a1-0');
+    const b = shortName(`${long}b`, 'r1a1-0');
+    assert.ok(a.length <= 63 && b.length <= 63);
+    assert.notEqual(a, b);
+    assert.match(a, /^[a-z][a-z0-9-]*$/);
+  });
+});
+
+describe('gating', () => {
+  const tc = cluster();
+  const cases: { name: string; input: Parameters<typeof blockerFor>[0]; reason?: string }[] = [
+    { name: 'all good', input: { experiment: exp(), cls: cls(), cluster: tc } },
+    { name: 'no class named', input: { experiment: exp('e', { resourceClass: undefined, action: 'Draft' }), cls: undefined, cluster: tc }, reason: 'NoResourceClass' },
+    { name: 'unknown class', input: { experiment: exp(), cls: undefined, cluster: tc }, reason: 'ResourceClassNotFound' },
+    { name: 'unknown cluster', input: { experiment: exp(), cls: cls(), cluster: undefined }, reason: 'TrainingClusterNotFound' },
+    { name: 'provider disabled', input: { experiment: exp(), cls: cls(), cluster: cluster({ enabled: false }) }, reason: 'ProviderDisabled' },
+    { name: 'class disabled', input: { experiment: exp(), cls: cls(undefined, { enabled: false }), cluster: tc }, reason: 'ClassDisabled' },
+    {
+      name: 'LLM on a class without GPUs',
+      input: {
+        experiment: exp('e', { manifest: { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'm' }, environment: { name: 'gsm8k', type: 'reasoning' } } }),
+        cls: cls({ gpus: 0 }),
+        cluster: tc,
+      },
+      reason: 'ClassHasNoGpus',
+    },
+    {
+      name: 'invalid manifest',
+      input: { experiment: exp('e', { manifest: { algorithm: { name: 'DQN' }, environment: { name: 'x' }, training: { max_steps: 0 } } }), cls: cls(), cluster: tc },
+      reason: 'InvalidManifest',
+    },
+    { name: 'resume source missing', input: { experiment: exp(), cls: cls(), cluster: tc, resumeProblem: 'Experiment old does not exist' }, reason: 'ResumeSourceUnavailable' },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const b = blockerFor(c.input);
+      assert.equal(b?.reason, c.reason);
+      if (b) assert.ok(b.message.length > 10);
+    });
+  }
+  test('an invalid manifest names the field', () => {
+    const b = blockerFor(cases.find((c) => c.name === 'invalid manifest')!.input);
+    assert.match(b!.message, /spec\.manifest\.training\.max_steps/);
+  });
+});
+
+describe('checkpoint choice', () => {
+  const source = exp('src');
+  source.status = {
+    checkpoints: [
+      { run: 1, step: 100, evaluationScore: 5, sizeBytes: 1, location: 'a', createdAt: '2026-01-01T00:00:00Z' },
+      { run: 1, step: 200, evaluationScore: 9, sizeBytes: 1, location: 'b', createdAt: '2026-01-01T00:00:00Z' },
+      { run: 1, step: 300, evaluationScore: 7, sizeBytes: 1, location: 'c', createdAt: '2026-01-01T00:00:00Z' },
+    ],
+  };
+  test('best, final and a given step', () => {
+    const pick = (c: Parameters<typeof resolveCheckpoint>[1]) => {
+      const r = resolveCheckpoint(source, c);
+      return r.ok ? r.checkpoint.step : r.problem;
+    };
+    assert.equal(pick({ checkpoint: 'best' }), 200);
+    assert.equal(pick({ checkpoint: 'final' }), 300);
+    assert.equal(pick({ checkpoint: 'step', step: 100 }), 100);
+    assert.match(String(pick({ checkpoint: 'step', step: 150 })), /no checkpoint at step 150; it has steps 100, 200, 300/);
+  });
+  test('a missing source or one without checkpoints says so', () => {
+    const r1 = resolveCheckpoint(undefined, { experiment: 'gone' });
+    assert.equal(r1.ok, false);
+    assert.match(!r1.ok ? r1.problem : '', /gone does not exist/);
+    const r2 = resolveCheckpoint(exp('empty'), {});
+    assert.match(!r2.ok ? r2.problem : '', /no checkpoints/);
+  });
+});

@@ -1,0 +1,57 @@
+// TrainingCluster reconciler: reads the cluster, the node ledgers and the capacity model from memory, writes the
+// status only when it changed, and keeps the platform heartbeat in step with spec.platform.
+import type { Logger } from 'winston';
+import type { TrainingCluster, TrainingClusterStatus } from '../../api/v1alpha1/trainingcluster.ts';
+import type { Reconciler } from '../../kube/controller.ts';
+import { forObject } from '../../observability/log.ts';
+import type { CapacityModel, NodeInfo } from '../../scheduler/capacity.ts';
+import { desiredTrainingClusterStatus, selects, type PlatformHealth } from './status.ts';
+
+/** What the reconciler needs of the platform link (operator/platform-link). */
+export interface PlatformLinkControl {
+  /** Starts, reconfigures or stops the cluster's heartbeat to match spec.platform; returns at once. */
+  sync(cluster: TrainingCluster): void;
+  /** The cluster is gone: stop its heartbeat. */
+  forget(name: string): void;
+  health(name: string): PlatformHealth | undefined;
+}
+
+export interface TrainingClusterReconcilerOptions {
+  clusters: { get(key: string): TrainingCluster | undefined };
+  /** Every node the capacity model knows. */
+  nodeInfos: () => Iterable<NodeInfo>;
+  capacity: CapacityModel;
+  platform?: PlatformLinkControl;
+  writeStatus: (cluster: TrainingCluster, status: TrainingClusterStatus) => Promise<unknown>;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export class TrainingClusterReconciler implements Reconciler {
+  constructor(private readonly o: TrainingClusterReconcilerOptions) {}
+
+  async reconcile(key: string): Promise<void> {
+    const cluster = this.o.clusters.get(key);
+    if (!cluster) {
+      this.o.platform?.forget(key);
+      return;
+    }
+    this.o.platform?.sync(cluster);
+    const selector = cluster.spec.workerNodeSelector;
+    const status = desiredTrainingClusterStatus({
+      cluster,
+      nodes: this.o.nodeInfos(),
+      capacity: this.o.capacity.summary((n) => selects(selector, n.labels)),
+      platform: this.o.platform?.health(key),
+      now: this.o.now?.() ?? new Date(),
+    });
+    const written = await this.o.writeStatus(cluster, status);
+    if (written) {
+      forObject(this.o.logger, { kind: 'TrainingCluster', name: key }).debug('status written', {
+        workersReady: status.workers?.ready,
+        gpusFree: status.gpus?.free,
+        bundle: status.bundle?.state,
+      });
+    }
+  }
+}
