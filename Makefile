@@ -58,8 +58,8 @@ test-e2e: setup ## cluster tests only
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
 	  --test-concurrency=$(TEST_CONCURRENCY) $(E2E_TESTS)
 
-demo: setup ## bring up a local GPU cluster with the operator and show the product working
-	$(TSX) e2e/demo.ts
+demo: setup ## bring up a local cluster, the operator and a real worker node, and train an agent (ARGS=--keep)
+	$(TSX) e2e/demo.ts $(ARGS)
 
 cluster-up: setup ## start a local control plane with simulated GPU nodes (CLUSTER=name)
 	$(TSX) e2e/cluster/cli.ts up --name $(CLUSTER)

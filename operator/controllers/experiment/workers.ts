@@ -162,6 +162,8 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'ARENA_MANIFEST', value: `${MANIFEST_MOUNT}/manifest.json` },
     { name: 'ARENA_CHECKPOINT_DIR', value: `${mountPath}/${ns}/${exp.metadata!.name!}` },
     { name: 'ARENA_REPORT_URL', value: input.reportUrl },
+    // The runtime's own stop budget, inside the pod's grace period so its last reports go out before SIGKILL.
+    { name: 'ARENA_STOP_GRACE_SECONDS', value: String(Math.max(1, (exp.spec.stopGracePeriodSeconds ?? 120) - 5)) },
     { name: 'ARENA_RUN_TOKEN', valueFrom: { secretKeyRef: { name: n.secret, key: 'token' } } },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
