@@ -1,0 +1,215 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../operator/observability/log.ts';
+import type { ReportEvent } from '../operator/runtime-api/protocol.ts';
+import type { UnnumberedEvent } from './events.ts';
+import { Reporter, type FatalKind, type ReporterOptions } from './reporter.ts';
+import { FakeOperator } from './testing/fake-operator.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'reporter-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const logger = createLogger({ silent: true });
+const at = () => new Date().toISOString();
+const checkpoint = (step: number): UnnumberedEvent => ({ type: 'checkpoint', at: at(), step, sizeBytes: 100, location: `/ck/step-${step}.json`, evaluationScore: step / 10 });
+const progress = (step: number): UnnumberedEvent => ({ type: 'progress', at: at(), step });
+
+function open(op: FakeOperator | undefined, extra: Partial<ReporterOptions> = {}): Reporter {
+  return Reporter.open({
+    baseUrl: op?.url,
+    token: op?.token,
+    identity: { experiment: { namespace: 'ml', name: 'cartpole' }, run: 1, attempt: 1, worker: 0 },
+    bufferPath: join(dir, `buffer-${files++}.jsonl`),
+    progressIntervalMs: 60_000,
+    backoff: { initialMs: 20, maxMs: 200 },
+    logger,
+    ...extra,
+  });
+}
+
+/** Sequence numbers of all events in requests answered 200, in order (an acknowledged resend would repeat one). */
+const acceptedSeqs = (op: FakeOperator) => op.requests.filter((r) => r.status === 200).flatMap((r) => r.events.map((e) => e.seq));
+
+async function withOperator(fn: (op: FakeOperator) => Promise<void>): Promise<void> {
+  const op = new FakeOperator();
+  await op.start();
+  try {
+    await fn(op);
+  } finally {
+    await op.stop();
+  }
+}
+
+test('numbers events from 0, sends them, and records the acknowledgement in the buffer', () =>
+  withOperator(async (op) => {
+    const r = open(op);
+    for (let s = 1; s <= 5; s++) r.report(checkpoint(s * 100));
+    assert.equal(await r.flush(5_000), true);
+    await r.close();
+    assert.deepEqual(op.accepted.map((e) => e.seq), [0, 1, 2, 3, 4]);
+    assert.deepEqual(op.eventsOfType('checkpoint').map((e) => e.step), [100, 200, 300, 400, 500]);
+    assert.equal(r.acknowledged, 4);
+    assert.equal(r.pending, 0);
+  }));
+
+test('progress is throttled: the newest waits for the interval, a flush sends it', () =>
+  withOperator(async (op) => {
+    const r = open(op, { progressIntervalMs: 60_000 });
+    for (let s = 1; s <= 50; s++) r.report(progress(s));
+    r.report(checkpoint(50));
+    await op.until(() => op.accepted.length === 2);
+    assert.deepEqual(
+      op.accepted.map((e) => [e.type, e.seq, (e as { step: number }).step]),
+      [
+        ['progress', 0, 1],
+        ['checkpoint', 1, 50],
+      ],
+      'the first progress at once, the checkpoint without waiting, later progress held back',
+    );
+    assert.equal(await r.flush(5_000), true);
+    await r.close();
+    assert.deepEqual(op.accepted.at(-1), { ...progress(50), at: op.accepted.at(-1)!.at, seq: 2, worker: 0 }, 'only the newest held-back progress is sent');
+  }));
+
+test('a completion is preceded by the held-back progress', () =>
+  withOperator(async (op) => {
+    const r = open(op);
+    r.report(progress(1));
+    r.report(progress(2));
+    r.report({ type: 'completed', at: at() });
+    assert.equal(await r.flush(5_000), true);
+    await r.close();
+    assert.deepEqual(op.accepted.map((e) => `${e.type}:${e.seq}`), ['progress:0', 'progress:1', 'completed:2']);
+  }));
+
+test('503 then 200: the events are sent again, none lost, none repeated after acknowledgement', () =>
+  withOperator(async (op) => {
+    op.answerNext({ status: 503, headers: { 'retry-after': '0' } }, { status: 503 });
+    const r = open(op);
+    r.report(checkpoint(100));
+    r.report(checkpoint(200));
+    assert.equal(await r.flush(5_000), true);
+    r.report(checkpoint(300));
+    assert.equal(await r.flush(5_000), true);
+    await r.close();
+    assert.equal(op.requests.filter((q) => q.status === 503).length, 2);
+    assert.ok(op.requests[0]!.events.some((e) => e.seq === 0), 'the refused request carried seq 0');
+    assert.deepEqual(acceptedSeqs(op), [0, 1, 2]);
+    assert.equal(r.stats.failedRequests, 2);
+  }));
+
+test('events reported while the operator is down are delivered after it restarts', () =>
+  withOperator(async (op) => {
+    const r = open(op);
+    r.report(checkpoint(100));
+    assert.equal(await r.flush(5_000), true);
+    await op.stop();
+    r.report(checkpoint(200));
+    r.report({ type: 'failed', at: at(), reason: 'CudaOutOfMemory', message: 'out of memory', hint: 'lower the batch size', retryable: true });
+    assert.equal(await r.flush(300), false, 'nothing can be acknowledged while the operator is down');
+    await op.start();
+    assert.equal(await r.flush(5_000), true);
+    await r.close();
+    assert.deepEqual(acceptedSeqs(op), [0, 1, 2]);
+    assert.equal(op.eventsOfType('failed')[0]!.reason, 'CudaOutOfMemory');
+  }));
+
+test('a new reporter on the same buffer resends what was not acknowledged and continues the sequence', () =>
+  withOperator(async (op) => {
+    const bufferPath = join(dir, 'shared-buffer.jsonl');
+    const first = open(op, { bufferPath });
+    first.report(checkpoint(100));
+    assert.equal(await first.flush(5_000), true);
+    await op.stop();
+    first.report(checkpoint(200));
+    first.report(checkpoint(300));
+    await first.close();
+    // A crash while writing leaves half a line behind; it must not stop the restore.
+    appendFileSync(bufferPath, '{"event":{"type":"checkpo');
+    await op.start();
+    const second = open(op, { bufferPath });
+    assert.equal(second.sequence, 3);
+    second.report(checkpoint(400));
+    assert.equal(await second.flush(5_000), true);
+    await second.close();
+    assert.deepEqual(acceptedSeqs(op), [0, 1, 2, 3]);
+    assert.deepEqual(op.eventsOfType('checkpoint').map((e) => e.step), [100, 200, 300, 400]);
+    const lines = readFileSync(bufferPath, 'utf8').trim().split('\n');
+    assert.deepEqual(JSON.parse(lines[0]!), { ack: 0 }, 'the reopened buffer was compacted to its high-water mark and pending events');
+  }));
+
+test('409 and 401/403 are fatal: the owner is told once, nothing more is sent', async () => {
+  for (const [status, kind] of [
+    [409, 'superseded'],
+    [401, 'unauthorized'],
+    [403, 'unauthorized'],
+  ] as const) {
+    await withOperator(async (op) => {
+      op.answerNext({ status });
+      const fatal: FatalKind[] = [];
+      const r = open(op, { onFatal: (k) => fatal.push(k) });
+      r.report(checkpoint(100));
+      assert.equal(await r.flush(5_000), false);
+      r.report(checkpoint(200));
+      await r.flush(200);
+      await r.close();
+      assert.deepEqual(fatal, [kind], String(status));
+      assert.equal(r.fatalKind, kind);
+      assert.equal(op.requests.length, 1, `${status}: no request after the fatal answer`);
+    });
+  }
+});
+
+test('a wrong token is refused by the operator', () =>
+  withOperator(async (op) => {
+    const fatal: FatalKind[] = [];
+    const r = open(op, { token: 'not-the-token', onFatal: (k) => fatal.push(k) });
+    r.report(checkpoint(100));
+    await r.flush(5_000);
+    await r.close();
+    assert.deepEqual(fatal, ['unauthorized']);
+    assert.equal(op.requests[0]!.status, 403);
+  }));
+
+test('a 400 drops that batch and delivery goes on; events the protocol refuses are never numbered', () =>
+  withOperator(async (op) => {
+    op.answerNext({ status: 400, body: { error: { message: 'events.0.step: must be >= 0' } } });
+    const r = open(op);
+    r.report(checkpoint(100));
+    await op.until(() => op.requests.length === 1);
+    r.report({ type: 'failed', at: at(), reason: 'not camel case', message: 'x' } as UnnumberedEvent);
+    r.report(checkpoint(200));
+    assert.equal(await r.flush(5_000), true);
+    await r.close();
+    assert.deepEqual(op.accepted.map((e) => [e.seq, e.type]), [[1, 'checkpoint']]);
+  }));
+
+test('without an operator URL events stay in the buffer and flush does not wait', async () => {
+  const bufferPath = join(dir, 'offline.jsonl');
+  const r = open(undefined, { bufferPath });
+  r.report(checkpoint(100));
+  r.report({ type: 'completed', at: at() });
+  assert.equal(await r.flush(10_000), true);
+  await r.close();
+  const events = readFileSync(bufferPath, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event?: ReportEvent })
+    .flatMap((l) => (l.event ? [l.event.type] : []));
+  assert.deepEqual(events, ['checkpoint', 'completed']);
+});
+
+test('large backlogs go out in several reports within the protocol limits', () =>
+  withOperator(async (op) => {
+    const r = open(op);
+    await op.stop();
+    for (let s = 0; s < 1_200; s++) r.report(checkpoint(s));
+    await op.start();
+    assert.equal(await r.flush(10_000), true);
+    await r.close();
+    assert.deepEqual(acceptedSeqs(op), Array.from({ length: 1_200 }, (_, i) => i));
+    assert.ok(op.requests.filter((q) => q.status === 200).every((q) => q.events.length <= 500));
+  }));

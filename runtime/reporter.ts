@@ -1,0 +1,327 @@
+// Delivers report events to the operator (POST /runtime/v1/reports, operator/runtime-api/protocol.ts) so that none
+// is lost: every event gets the next per-worker sequence number and is appended to a local JSON-lines buffer before
+// it is sent; events stay pending until the operator acknowledges their sequence number, and are sent again after
+// failures, after an operator restart, or by a restarted runtime that reopens the same buffer. Progress is
+// throttled (the latest one wins); checkpoints, completion and failure go out at once.
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'winston';
+import { MAX_EVENTS_PER_REPORT, MAX_REPORT_BYTES, REPORTS_PATH, parseReport, type Report, type ReportEvent } from '../operator/runtime-api/protocol.ts';
+import type { UnnumberedEvent } from './events.ts';
+
+export interface ReportIdentity {
+  experiment: { namespace: string; name: string };
+  run: number;
+  attempt: number;
+  worker: number;
+}
+
+export type FatalKind = 'superseded' | 'unauthorized';
+
+export interface ReporterOptions {
+  /** The operator's base URL; undefined keeps events in the buffer only (no operator, e.g. a run by hand). */
+  baseUrl?: string;
+  token?: string;
+  identity: ReportIdentity;
+  /** The append-only buffer file; reopening it resumes the sequence and resends what is unacknowledged. */
+  bufferPath: string;
+  progressIntervalMs?: number;
+  requestTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  fetch?: typeof fetch;
+  logger?: Logger;
+  /** Called once when the operator says this worker must stop (409) or does not accept its token (401/403). */
+  onFatal?: (kind: FatalKind, message: string) => void;
+}
+
+export interface ReporterStats {
+  requests: number;
+  failedRequests: number;
+  eventsSent: number;
+  /** Events acknowledged since this reporter opened. */
+  eventsAcknowledged: number;
+}
+
+type Line = { event: ReportEvent } | { ack: number };
+
+const BATCH_BYTES = Math.floor(MAX_REPORT_BYTES * 0.9);
+
+export class Reporter {
+  private nextSeq = 0;
+  private acked = -1;
+  private readonly queue: ReportEvent[] = [];
+  private fd: number;
+  private linesWritten = 0;
+  private pendingProgress: UnnumberedEvent | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private lastProgressAt = -Infinity;
+  private pumping: Promise<void> | undefined;
+  private closed = false;
+  private fatal: FatalKind | undefined;
+  private inFlight: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private idleWaiters: (() => void)[] = [];
+  readonly stats: ReporterStats = { requests: 0, failedRequests: 0, eventsSent: 0, eventsAcknowledged: 0 };
+
+  private constructor(private readonly opts: ReporterOptions) {
+    this.fd = -1;
+  }
+
+  /** Opens (or creates) the buffer, restores the sequence and queues what was never acknowledged. */
+  static open(opts: ReporterOptions): Reporter {
+    const r = new Reporter(opts);
+    r.restore();
+    if (r.queue.length > 0) {
+      opts.logger?.info('Resending unacknowledged reports from the local buffer', { events: r.queue.length, firstSeq: r.queue[0]!.seq });
+      r.kick();
+    }
+    return r;
+  }
+
+  private restore(): void {
+    const path = this.opts.bufferPath;
+    mkdirSync(dirname(path), { recursive: true });
+    const events = new Map<number, ReportEvent>();
+    if (existsSync(path)) {
+      for (const raw of readFileSync(path, 'utf8').split('\n')) {
+        if (!raw) continue;
+        let line: Line;
+        try {
+          line = JSON.parse(raw) as Line;
+        } catch {
+          continue; // a line cut short by a crash mid-write
+        }
+        if ('ack' in line) this.acked = Math.max(this.acked, line.ack);
+        else if (line.event && Number.isInteger(line.event.seq)) events.set(line.event.seq, line.event);
+      }
+    }
+    const seqs = [...events.keys()];
+    this.nextSeq = Math.max(this.acked, ...seqs, -1) + 1;
+    this.queue.push(...[...events.values()].filter((e) => e.seq > this.acked).sort((a, b) => a.seq - b.seq));
+    // Compact: what is acknowledged is no longer needed, only its high-water mark.
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, [JSON.stringify({ ack: this.acked }), ...this.queue.map((event) => JSON.stringify({ event }))].join('\n') + '\n');
+    renameSync(tmp, path);
+    this.linesWritten = this.queue.length + 1;
+    this.fd = openSync(path, 'a');
+  }
+
+  private append(line: Line, durable: boolean): void {
+    writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    if (durable) fdatasyncSync(this.fd);
+    this.linesWritten++;
+  }
+
+  /** Sequence number the next event will get. */
+  get sequence(): number {
+    return this.nextSeq;
+  }
+
+  /** Highest sequence number the operator acknowledged. */
+  get acknowledged(): number {
+    return this.acked;
+  }
+
+  /** Events numbered but not yet acknowledged. */
+  get pending(): number {
+    return this.queue.length + (this.pendingProgress ? 1 : 0);
+  }
+
+  get fatalKind(): FatalKind | undefined {
+    return this.fatal;
+  }
+
+  /** Queues an event; progress is held back so at most one goes out per progress interval. */
+  report(event: UnnumberedEvent): void {
+    if (this.closed || this.fatal) return;
+    if (event.type === 'progress') {
+      this.pendingProgress = event;
+      const wait = this.lastProgressAt + (this.opts.progressIntervalMs ?? 5_000) - Date.now();
+      if (wait <= 0) this.commitProgress();
+      else this.progressTimer ??= setTimeout(() => this.commitProgress(), wait);
+      return;
+    }
+    // A terminal event goes after the newest progress, so the final step is recorded too.
+    if (event.type !== 'checkpoint') this.commitProgress();
+    this.commit(event);
+  }
+
+  private commitProgress(): void {
+    clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+    const p = this.pendingProgress;
+    if (!p || this.closed) return;
+    this.pendingProgress = undefined;
+    this.lastProgressAt = Date.now();
+    this.commit(p);
+  }
+
+  private commit(event: UnnumberedEvent): void {
+    const numbered = { ...event, seq: this.nextSeq } as ReportEvent;
+    // Checked here, so an event the operator would refuse (400) never blocks the ones behind it.
+    const check = parseReport({ ...this.envelope(), events: [numbered] });
+    if (!check.ok) {
+      this.opts.logger?.error('Dropped an invalid report event', { type: event.type, error: check.error });
+      return;
+    }
+    this.nextSeq++;
+    this.append({ event: numbered }, event.type !== 'progress');
+    this.queue.push(numbered);
+    this.kick();
+  }
+
+  private envelope(): Omit<Report, 'events'> {
+    return { experiment: this.opts.identity.experiment, run: this.opts.identity.run, attempt: this.opts.identity.attempt, worker: this.opts.identity.worker };
+  }
+
+  private kick(): void {
+    if (!this.opts.baseUrl) {
+      this.notifyIdle();
+      return;
+    }
+    if (this.pumping) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = undefined;
+      // Events committed while the last request was finishing still need a sender.
+      if (this.queue.length > 0 && !this.closed && !this.fatal) this.kick();
+      else this.notifyIdle();
+    });
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0 && this.opts.baseUrl && !this.closed && !this.fatal) return;
+    const waiters = this.idleWaiters.splice(0);
+    for (const w of waiters) w();
+  }
+
+  private async pump(): Promise<void> {
+    let failures = 0;
+    while (this.queue.length > 0 && !this.closed && !this.fatal) {
+      const batch: ReportEvent[] = [];
+      let bytes = 512;
+      for (const e of this.queue) {
+        const size = JSON.stringify(e).length + 1;
+        if (batch.length >= MAX_EVENTS_PER_REPORT || (batch.length > 0 && bytes + size > BATCH_BYTES)) break;
+        batch.push(e);
+        bytes += size;
+      }
+      const outcome = await this.post(batch);
+      if (outcome.kind === 'acked') {
+        failures = 0;
+        this.acknowledge(outcome.seq);
+        if (outcome.seq < batch.at(-1)!.seq) await this.sleep(this.backoff(0));
+      } else if (outcome.kind === 'retry') {
+        this.stats.failedRequests++;
+        const delay = outcome.afterMs ?? this.backoff(failures++);
+        this.opts.logger?.warn('Report not delivered; retrying', { reason: outcome.reason, retryInMs: Math.round(delay), pending: this.queue.length });
+        await this.sleep(delay);
+      } else if (outcome.kind === 'bad') {
+        // The operator refuses the body as malformed: sending it again cannot succeed, and it would block the rest.
+        this.stats.failedRequests++;
+        this.opts.logger?.error('The operator refused a report as malformed; dropping it', { error: outcome.reason, firstSeq: batch[0]!.seq, lastSeq: batch.at(-1)!.seq });
+        this.acknowledge(batch.at(-1)!.seq);
+      } else {
+        this.stats.failedRequests++;
+        this.fatal = outcome.kind;
+        this.opts.logger?.error(outcome.kind === 'superseded' ? 'The operator says this run is no longer current' : 'The operator refused the run token', { reason: outcome.reason });
+        this.opts.onFatal?.(outcome.kind, outcome.reason);
+      }
+    }
+  }
+
+  private acknowledge(seq: number): void {
+    if (seq <= this.acked) return;
+    this.acked = seq;
+    let dropped = 0;
+    while (this.queue.length > 0 && this.queue[0]!.seq <= seq) {
+      this.queue.shift();
+      dropped++;
+    }
+    this.stats.eventsAcknowledged += dropped;
+    this.append({ ack: seq }, false);
+  }
+
+  private backoff(failures: number): number {
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
+    return Math.min(maxMs, initialMs * 2 ** failures) * (0.8 + 0.4 * Math.random());
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      // A flush cuts the wait short: it wants the events out now.
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private async post(events: ReportEvent[]): Promise<
+    { kind: 'acked'; seq: number } | { kind: 'retry'; reason: string; afterMs?: number } | { kind: 'bad'; reason: string } | { kind: FatalKind; reason: string }
+  > {
+    const body: Report = { ...this.envelope(), events };
+    const controller = new AbortController();
+    this.inFlight = controller;
+    this.stats.requests++;
+    this.stats.eventsSent += events.length;
+    try {
+      const res = await (this.opts.fetch ?? fetch)(`${this.opts.baseUrl}${REPORTS_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.opts.token ?? ''}` },
+        body: JSON.stringify(body),
+        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000)]),
+      });
+      const text = await res.text();
+      const reason = `HTTP ${res.status}${text ? `: ${text.slice(0, 300)}` : ''}`;
+      if (res.status === 200) {
+        const ack = (JSON.parse(text) as { acknowledged?: unknown }).acknowledged;
+        return typeof ack === 'number' && Number.isInteger(ack) ? { kind: 'acked', seq: ack } : { kind: 'retry', reason: `HTTP 200 without an acknowledged sequence: ${text.slice(0, 200)}` };
+      }
+      if (res.status === 409) return { kind: 'superseded', reason };
+      if (res.status === 401 || res.status === 403) return { kind: 'unauthorized', reason };
+      if (res.status === 400 || res.status === 413) return { kind: 'bad', reason };
+      const retryAfter = Number(res.headers.get('retry-after'));
+      return { kind: 'retry', reason, afterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined };
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      return { kind: 'retry', reason: e.cause?.code ?? e.message };
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  /**
+   * Sends any held-back progress now and waits until every event is acknowledged, the operator refused the
+   * worker, or the timeout passed. True when nothing is left pending.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.commitProgress();
+    if (this.queue.length === 0 || !this.opts.baseUrl || this.fatal) return this.queue.length === 0 || !this.opts.baseUrl;
+    this.kick();
+    this.wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeoutMs)))),
+    ]);
+    clearTimeout(timer);
+    return this.queue.length === 0;
+  }
+
+  /** Stops sending; unacknowledged events stay in the buffer file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.progressTimer);
+    this.inFlight?.abort();
+    this.wake?.();
+    await this.pumping;
+    closeSync(this.fd);
+    this.notifyIdle();
+  }
+}

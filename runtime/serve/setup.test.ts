@@ -1,0 +1,112 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseServeArgs, type ServeConfig } from './config.ts';
+import { setupServe } from './setup.ts';
+import { linearCheckpoint, quietLogger, tempDir, writeKey } from './testing.ts';
+
+const tmp = tempDir('serve-setup-');
+after(tmp.remove);
+const checkpoint = linearCheckpoint(tmp.dir);
+const keyFile = join(tmp.dir, 'key');
+writeKey(keyFile, 'k');
+
+const manifest = (name: string, m: Record<string, unknown>) => {
+  const path = join(tmp.dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(m));
+  return path;
+};
+const dqn = manifest('dqn', { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } });
+const ppo = manifest('ppo', { algorithm: { name: 'PPO', recurrent: true }, environment: { name: 'CartPole-v1' } });
+const grpo = manifest('grpo', { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B' }, environment: { name: 'gsm8k' } });
+const supervised = manifest('supervised', { algorithm: { name: 'Supervised' }, environment: { name: 'my-dataset' } });
+const lunar = manifest('lunar', { algorithm: { name: 'DQN' }, environment: { name: 'LunarLander-v3' } });
+const invalid = manifest('invalid', { algorithm: { name: 'DQN', lr: -1 }, environment: { name: 'CartPole-v1' } });
+const yaml = join(tmp.dir, 'dqn.yaml');
+writeFileSync(yaml, 'algorithm:\n  name: DQN\nenvironment:\n  name: CartPole-v1\n');
+const notCheckpoint = join(tmp.dir, 'not-a-checkpoint.json');
+writeFileSync(notCheckpoint, '{"format": "torch"}');
+
+const config = (over: Partial<ServeConfig>): ServeConfig => {
+  const parsed = parseServeArgs([], {});
+  assert.ok(parsed.ok && !parsed.help);
+  return { ...parsed.config, apiKeyFile: keyFile, ...over };
+};
+
+const cases: { name: string; config: Partial<ServeConfig>; route?: string; algo?: string; refused?: RegExp; failed?: RegExp; ready?: boolean }[] = [
+  { name: 'a checkpoint alone', config: { checkpoint }, route: 'get_action', algo: 'DQN', ready: true },
+  { name: 'a checkpoint folder', config: { checkpoint: join(tmp.dir, 'run-linear') }, route: 'get_action', algo: 'DQN', ready: true },
+  { name: 'a DQN manifest and checkpoint', config: { checkpoint, manifestPath: dqn }, route: 'get_action', algo: 'DQN', ready: true },
+  { name: 'a YAML manifest', config: { checkpoint, manifestPath: yaml }, route: 'get_action', algo: 'DQN', ready: true },
+  { name: 'an LLM manifest', config: { manifestPath: grpo }, route: 'generate', algo: 'GRPO', ready: false },
+  { name: 'a Supervised manifest', config: { manifestPath: supervised }, route: 'predict', algo: 'Supervised', ready: false },
+  { name: 'no API key file', config: { checkpoint, apiKeyFile: undefined }, refused: /no API key: set ARENA_API_KEY_FILE/ },
+  { name: 'nothing to serve', config: {}, refused: /nothing to serve/ },
+  { name: 'a PPO manifest', config: { checkpoint, manifestPath: ppo }, refused: /reference trainer only: the reference trainer runs DQN, not PPO/ },
+  { name: 'another environment', config: { checkpoint, manifestPath: lunar }, refused: /runs CartPole-v1, not LunarLander-v3/ },
+  { name: 'an invalid manifest', config: { checkpoint, manifestPath: invalid }, refused: /is not valid: .*algorithm\.lr/ },
+  { name: 'a missing manifest', config: { checkpoint, manifestPath: join(tmp.dir, 'nope.json') }, refused: /cannot be read: ENOENT/ },
+  { name: 'a manifest but no checkpoint', config: { manifestPath: dqn }, refused: /no checkpoint/ },
+  { name: 'a missing checkpoint', config: { checkpoint: join(tmp.dir, 'nope.json') }, failed: /cannot be loaded: ENOENT/ },
+  { name: 'a file that is not a checkpoint', config: { checkpoint: notCheckpoint }, failed: /cannot be loaded: .*architecture mismatch/ },
+];
+
+for (const c of cases) {
+  test(`setup with ${c.name}`, () => {
+    const r = setupServe(config(c.config), quietLogger());
+    if (c.refused || c.failed) {
+      assert.equal(r.ok, false);
+      if (!r.ok) {
+        assert.equal(r.kind, c.refused ? 'refused' : 'failed');
+        assert.match(r.reason, (c.refused ?? c.failed)!);
+      }
+      return;
+    }
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+    assert.equal(r.options.route, c.route);
+    assert.equal(r.options.agent?.algo, c.algo);
+    assert.equal(r.options.actions !== undefined, c.route === 'get_action');
+    assert.equal(r.options.engine !== undefined, c.route === 'generate');
+  });
+}
+
+test('/status agent flags follow the algorithm family', () => {
+  const agent = (m: string) => {
+    const r = setupServe(config({ manifestPath: m, checkpoint }), quietLogger());
+    assert.ok(r.ok);
+    return r.options.agent;
+  };
+  assert.deepEqual(agent(grpo), { algo: 'GRPO', multi_agent: false, llm: true, recurrent: false, supervised: false });
+  assert.deepEqual(agent(supervised), { algo: 'Supervised', multi_agent: false, llm: false, recurrent: false, supervised: true });
+  assert.deepEqual(agent(dqn), { algo: 'DQN', multi_agent: false, llm: false, recurrent: false, supervised: false });
+});
+
+const argCases: { argv: string[]; env?: NodeJS.ProcessEnv; expect: Partial<ServeConfig> | RegExp }[] = [
+  { argv: [], env: {}, expect: { port: 8000, host: '0.0.0.0', engineUrl: 'http://127.0.0.1:30000', noAuth: false, maxBodyBytes: 8 * 1024 * 1024, deploymentId: '' } },
+  {
+    argv: [],
+    env: { ARENA_CHECKPOINT: '/c', ARENA_MANIFEST: '/m', ARENA_API_KEY_FILE: '/k', ARENA_DEPLOYMENT_ID: 'd1', ENGINE_URL: 'http://e:1', POD_NAME: 'p1', HOSTNAME: 'h1' },
+    expect: { checkpoint: '/c', manifestPath: '/m', apiKeyFile: '/k', deploymentId: 'd1', engineUrl: 'http://e:1', instanceId: 'p1' },
+  },
+  { argv: [], env: { HOSTNAME: 'h1' }, expect: { instanceId: 'h1' } },
+  { argv: ['--checkpoint', '/flag', '--port', '9000', '--no-auth'], env: { ARENA_CHECKPOINT: '/env' }, expect: { checkpoint: '/flag', port: 9000, noAuth: true } },
+  { argv: ['--port', 'http'], expect: /--port must be an integer/ },
+  { argv: ['--port', '70000'], expect: /--port must be an integer from 0 to 65535/ },
+  { argv: ['--engine-url', 'ftp://x'], expect: /must be an http\(s\) URL/ },
+  { argv: ['--bogus'], expect: /Unknown option '--bogus'/ },
+  { argv: ['extra'], expect: /positional/ },
+];
+
+for (const c of argCases) {
+  test(`arguments ${JSON.stringify(c.argv)} ${JSON.stringify(c.env ?? {})}`, () => {
+    const r = parseServeArgs(c.argv, c.env ?? {});
+    if (c.expect instanceof RegExp) {
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.match(r.error, c.expect);
+      return;
+    }
+    assert.ok(r.ok && !r.help);
+    for (const [k, v] of Object.entries(c.expect)) assert.equal(r.config[k as keyof ServeConfig], v, k);
+  });
+}

@@ -1,0 +1,79 @@
+// From the serve settings to what the server serves: the manifest decides the route (get_action, predict or
+// generate) and /status's agent; the checkpoint is loaded here, before the server listens, so that a checkpoint
+// that cannot be served ends the process at once with the reason rather than leaving a pod that is never ready.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { Logger } from 'winston';
+import { formatErrors, validateManifest } from '../../operator/api/validate.ts';
+import { inferencePath, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+import { unsupported as dqnUnsupported } from '../trainers/dqn-cartpole/config.ts';
+import { agentInfoFromManifest } from './agent-info.ts';
+import { ApiKeyFile } from './api-keys.ts';
+import type { ServeConfig } from './config.ts';
+import { DqnActionModel } from './dqn-model.ts';
+import { EngineClient } from './engine.ts';
+import type { InferenceServerOptions } from './server.ts';
+
+/** Why the process cannot serve: `refused` for settings to correct (exit 2), `failed` for a checkpoint that cannot be loaded (exit 1). */
+export type SetupResult = { ok: true; options: InferenceServerOptions } | { ok: false; kind: 'refused' | 'failed'; reason: string };
+
+function readManifest(path: string): { ok: true; manifest: Manifest } | { ok: false; reason: string } {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    return { ok: false, reason: `the manifest ${path} cannot be read: ${(err as Error).message}` };
+  }
+  const v = validateManifest(raw);
+  if (!v.ok) return { ok: false, reason: `the manifest ${path} is not valid: ${formatErrors(v.errors)}` };
+  return { ok: true, manifest: raw as Manifest };
+}
+
+export function setupServe(config: ServeConfig, logger: Logger): SetupResult {
+  const refused = (reason: string): SetupResult => ({ ok: false, kind: 'refused', reason });
+  if (!config.noAuth && !config.apiKeyFile) {
+    return refused('no API key: set ARENA_API_KEY_FILE (or --api-key-file) to the file holding the deployment key, or pass --no-auth for local use');
+  }
+  let manifest: Manifest | undefined;
+  if (config.manifestPath) {
+    const m = readManifest(config.manifestPath);
+    if (!m.ok) return refused(m.reason);
+    manifest = m.manifest;
+  }
+  if (!manifest && !config.checkpoint) return refused('nothing to serve: give --checkpoint (ARENA_CHECKPOINT) or --manifest (ARENA_MANIFEST)');
+
+  const route = manifest ? inferencePath(manifest.algorithm.name) : 'get_action';
+  const base = {
+    port: config.port,
+    host: config.host,
+    route,
+    agent: manifest ? agentInfoFromManifest(manifest) : undefined,
+    deploymentId: config.deploymentId,
+    instanceId: config.instanceId,
+    apiKeys: config.noAuth ? ('disabled' as const) : new ApiKeyFile(config.apiKeyFile!, logger),
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+  };
+
+  switch (route) {
+    case 'get_action': {
+      const why = manifest ? dqnUnsupported(manifest) : undefined;
+      if (why) return refused(`this runtime image serves checkpoints of its reference trainer only: ${why}`);
+      if (!config.checkpoint) return refused('no checkpoint: give --checkpoint (ARENA_CHECKPOINT)');
+      let model: DqnActionModel;
+      try {
+        model = DqnActionModel.load(config.checkpoint);
+      } catch (err) {
+        return { ok: false, kind: 'failed', reason: `the checkpoint ${config.checkpoint} cannot be loaded: ${(err as Error).message}` };
+      }
+      logger.info('Checkpoint loaded', { checkpoint: config.checkpoint, model: model.description });
+      return { ok: true, options: { ...base, agent: base.agent ?? model.agent, actions: model } };
+    }
+    case 'predict':
+      logger.warn('This runtime image has no predictor: /predict answers 501 and /readyz stays 503', { algo: manifest!.algorithm.name });
+      return { ok: true, options: base };
+    case 'generate':
+      // The engine loads the weights itself; the server proxies to it and reports ready when it is.
+      return { ok: true, options: { ...base, engine: new EngineClient({ url: config.engineUrl, logger }) } };
+  }
+}

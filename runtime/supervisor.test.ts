@@ -1,0 +1,322 @@
+// The supervisor as it runs in a worker pod: `arena-runtime train` as a real process, with the real reference
+// trainer as its child, reporting to a local stand-in for the operator's report endpoint.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
+import type { CheckpointEvent, FailedEvent } from '../operator/runtime-api/protocol.ts';
+import { Writable } from 'node:stream';
+import { createLogger } from '../operator/observability/log.ts';
+import type { WorkerEnv } from './env.ts';
+import type { GpuInfo } from './gpu/probe.ts';
+import { EXIT_CODES, Supervisor } from './supervisor.ts';
+import { FakeOperator } from './testing/fake-operator.ts';
+import type { TrainerCheckpoint } from './events.ts';
+import { dqnConfig } from './trainers/dqn-cartpole/config.ts';
+import { SMALL } from './trainers/dqn-cartpole/testdata/manifests.ts';
+import { trainDqn } from './trainers/dqn-cartpole/trainer.ts';
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'supervisor-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let runs = 0;
+
+interface Run {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; stdout: string; stderr: string; ms: number }>;
+}
+
+/** Starts `arena-runtime train` with the pod environment the operator would give it. */
+function startWorker(op: FakeOperator, manifest: unknown, env: Record<string, string> = {}): Run {
+  const n = ++runs;
+  const manifestPath = join(dir, `manifest-${n}.json`);
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'train'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ARENA_EXPERIMENT: 'cartpole',
+      ARENA_NAMESPACE: 'ml',
+      ARENA_RUN: String(n),
+      ARENA_ATTEMPT: '1',
+      ARENA_WORKER_RANK: '0',
+      ARENA_MANIFEST: manifestPath,
+      ARENA_CHECKPOINT_DIR: join(dir, 'checkpoints'),
+      ARENA_REPORT_URL: op.url,
+      ARENA_RUN_TOKEN: op.token,
+      ARENA_PROGRESS_INTERVAL_SECONDS: '0.2',
+      ARENA_FLUSH_TIMEOUT_SECONDS: '10',
+      ...env,
+    },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
+  );
+  return { child, exited };
+}
+
+async function withOperator(fn: (op: FakeOperator) => Promise<void>): Promise<void> {
+  const op = new FakeOperator();
+  await op.start();
+  try {
+    await fn(op);
+  } finally {
+    await op.stop();
+  }
+}
+
+const seqsAccepted = (op: FakeOperator) => op.requests.filter((r) => r.status === 200).flatMap((r) => r.events.map((e) => e.seq));
+const long = (m: Manifest): Manifest => ({ ...m, training: { ...m.training, max_steps: 1_000_000 } });
+let firstCheckpointOfSeed7: Pick<CheckpointEvent, 'step' | 'evaluationScore' | 'trainingScore'> | undefined;
+
+async function firstCheckpointInProcess(): Promise<NonNullable<typeof firstCheckpointOfSeed7>> {
+  let first: TrainerCheckpoint | undefined;
+  let stop = false;
+  await trainDqn(dqnConfig(long(SMALL)), {
+    checkpointDir: join(dir, 'reference'),
+    run: '1',
+    emit: (e) => {
+      if (e.event === 'checkpoint') {
+        first ??= e;
+        stop = true;
+      }
+    },
+    stopRequested: () => stop,
+  });
+  return { step: first!.step, evaluationScore: first!.evaluation_score, trainingScore: first!.training_score };
+}
+
+test('trains, reports checkpoints with rising scores and completes; a 503 is resent without loss or duplicates', () =>
+  withOperator(async (op) => {
+    op.answerNext({ status: 503, body: { error: { reason: 'NotLeader' } } });
+    const { code, stdout } = await startWorker(op, SMALL).exited;
+    assert.equal(code, 0, stdout.slice(-2000));
+    const checkpoints = op.eventsOfType('checkpoint');
+    assert.deepEqual(checkpoints.map((c) => c.step), [504, 1008, 1512, 2000]);
+    const scores = checkpoints.map((c) => c.evaluationScore!);
+    assert.ok(Math.max(...scores.slice(1)) > scores[0]! + 100, `evaluation scores ${scores.join(', ')}`);
+    for (const c of checkpoints) assert.ok(existsSync(c.location) && c.sizeBytes > 0, c.location);
+    assert.ok(op.eventsOfType('progress').length >= 1);
+    assert.equal(op.accepted.at(-1)!.type, 'completed');
+
+    const seqs = seqsAccepted(op);
+    assert.deepEqual(seqs, seqs.map((_, i) => i), 'every sequence number once, in order');
+    const refused = op.requests.filter((r) => r.status === 503);
+    assert.equal(refused.length, 1);
+    assert.ok(refused[0]!.events.length > 0 && refused[0]!.events.every((e) => seqs.includes(e.seq)), 'the refused events were delivered later');
+
+    assert.match(stdout, /dqn-cartpole: finished at step 2000/, 'trainer output is passed through to the pod log');
+    assert.match(stdout, /"msg":"Checkpoint written".*"namespace":"ml","name":"cartpole"/);
+    firstCheckpointOfSeed7 = checkpoints[0];
+  }));
+
+test('SIGTERM mid-run: a final checkpoint, exit 0; a new run resumes from it', () =>
+  withOperator(async (op) => {
+    const worker = startWorker(op, long(SMALL));
+    await op.until(() => op.eventsOfType('checkpoint').length >= 1);
+    worker.child.kill('SIGTERM');
+    const { code, stdout } = await worker.exited;
+    assert.equal(code, EXIT_CODES.ok, stdout.slice(-2000));
+    const checkpoints = op.eventsOfType('checkpoint');
+    const final = checkpoints.at(-1)!;
+    assert.equal(final.final, true);
+    assert.ok(existsSync(final.location));
+    assert.equal(op.eventsOfType('completed').length + op.eventsOfType('failed').length, 0, 'a stop is neither completion nor failure');
+
+    // Determinism: the same seed and settings as the first test up to the first checkpoint give the same scores
+    // (run alone, this test trains the first round in-process for the reference).
+    const reference = firstCheckpointOfSeed7 ?? (await firstCheckpointInProcess());
+    assert.deepEqual(
+      [checkpoints[0]!.step, checkpoints[0]!.evaluationScore, checkpoints[0]!.trainingScore],
+      [reference.step, reference.evaluationScore, reference.trainingScore],
+    );
+
+    const resumed = new FakeOperator();
+    await resumed.start();
+    try {
+      const target = final.step + 500;
+      const next = await startWorker(resumed, { ...SMALL, training: { ...SMALL.training, max_steps: target } }, {
+        ARENA_RESUME_FROM: final.location,
+        ARENA_RESUME_STEP: String(final.step),
+      }).exited;
+      assert.equal(next.code, 0, next.stdout.slice(-2000));
+      assert.match(next.stdout, new RegExp(`resuming from .* at step ${final.step}`));
+      // Steps advance by the number of environments (8), so the last round may pass the target by a few.
+      const steps = resumed.eventsOfType('checkpoint').map((c) => c.step);
+      assert.equal(steps.length, 1);
+      assert.ok(steps[0]! >= target && steps[0]! < target + 8, `resumed to step ${steps[0]}`);
+      assert.equal(resumed.accepted.at(-1)!.type, 'completed');
+    } finally {
+      await resumed.stop();
+    }
+  }));
+
+test('a trainer that runs out of GPU memory is reported as failed with the reason and a hint', () =>
+  withOperator(async (op) => {
+    const crash = `
+      console.log('step 1200: generating rollouts done, training policy');
+      console.error([
+        'Traceback (most recent call last):',
+        '  File "/app/skyrl_train/workers/worker.py", line 402, in ppo_train',
+        '    loss.backward()',
+        'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB of which 1.06 GiB is free.',
+      ].join('\\n'));
+      process.exit(1);`;
+    const { code, stderr } = await startWorker(op, SMALL, { ARENA_TRAINER_COMMAND: JSON.stringify([process.execPath, '-e', crash]) }).exited;
+    assert.equal(code, EXIT_CODES.failed);
+    const [failed] = op.eventsOfType('failed') as FailedEvent[];
+    assert.equal(failed?.reason, 'CudaOutOfMemoryDuringTraining');
+    assert.match(failed!.hint!, /micro_train_batch_size_per_gpu/);
+    assert.equal(failed!.retryable, true);
+    assert.match(stderr, /torch\.OutOfMemoryError/, 'the traceback reaches the pod log');
+  }));
+
+test('refused before launch: an invalid manifest, and an LLM algorithm without a GPU', () =>
+  withOperator(async (op) => {
+    const grpo = {
+      algorithm: { name: 'GRPO', group_size: 8, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct' },
+      environment: { name: 'gsm8k', type: 'reasoning' },
+      generator: { backend: 'sglang', n_samples_per_prompt: 8 },
+    };
+    const invalid = await startWorker(op, { ...grpo, generator: { ...grpo.generator, enable_http_endpoint: true } }).exited;
+    assert.equal(invalid.code, EXIT_CODES.refused);
+    const noGpu = await startWorker(op, grpo, { PATH: dir }).exited; // no nvidia-smi on this PATH: no GPUs
+    assert.equal(noGpu.code, EXIT_CODES.refused);
+    const [first, second] = op.eventsOfType('failed');
+    assert.equal(first?.reason, 'InvalidManifest');
+    assert.match(first!.message, /generator\.async_engine/);
+    assert.match(first!.hint!, /async_engine: true/);
+    assert.equal(first!.retryable, false);
+    assert.equal(second?.reason, 'NoGpu');
+    assert.equal(second!.retryable, false);
+  }));
+
+test('409 from the operator stops the worker', () =>
+  withOperator(async (op) => {
+    op.answerNext(...Array.from({ length: 5 }, () => ({ status: 409, body: { error: { reason: 'Conflict' } } })));
+    const { code, ms } = await startWorker(op, long(SMALL)).exited;
+    assert.equal(code, EXIT_CODES.superseded);
+    assert.ok(ms < 30_000, `stopped after ${ms} ms`);
+    assert.equal(op.accepted.length, 0);
+  }));
+
+test('the buffer file keeps what the operator has not acknowledged', () =>
+  withOperator(async (op) => {
+    await op.stop(); // the operator is down for the whole run
+    const { code } = await startWorker(op, { ...SMALL, training: { ...SMALL.training, max_steps: 500 } }, { ARENA_FLUSH_TIMEOUT_SECONDS: '0.5' }).exited;
+    assert.equal(code, 0);
+    const buffer = join(dir, 'checkpoints', `run-${runs}`, 'reports', 'attempt-1-worker-0.jsonl');
+    const kept = readFileSync(buffer, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event?: { type: string; seq: number } });
+    const types = kept.flatMap((l) => (l.event ? [l.event.type] : []));
+    assert.deepEqual(types, ['progress', 'checkpoint', 'completed'], 'every event is kept, in order');
+    assert.deepEqual(kept[0], { ack: -1 }, 'none acknowledged');
+  }));
+
+// The supervisor in-process with small scripted trainers: the paths a real trainer rarely takes.
+function inProcess(op: FakeOperator, script: string | undefined, opts: { gpus?: GpuInfo[]; env?: Partial<WorkerEnv>; processEnv?: NodeJS.ProcessEnv; command?: string[] } = {}) {
+  const n = ++runs;
+  const manifestPath = join(dir, `manifest-${n}.json`);
+  writeFileSync(manifestPath, JSON.stringify(SMALL));
+  let stdout = '';
+  const supervisor = new Supervisor({
+    env: {
+      experiment: 'cartpole',
+      namespace: 'ml',
+      run: n,
+      attempt: 1,
+      rank: 0,
+      manifestPath,
+      checkpointDir: join(dir, 'checkpoints'),
+      reportUrl: op.url,
+      runToken: op.token,
+      stopGraceSeconds: 25,
+      progressIntervalSeconds: 1,
+      flushTimeoutSeconds: 10,
+      ...opts.env,
+    },
+    logger: createLogger({ silent: true }),
+    processEnv: { PATH: process.env.PATH, ARENA_RUN_TOKEN: 'must-not-leak', ...opts.processEnv },
+    ...(script !== undefined || opts.command ? { trainer: { name: 'scripted', command: opts.command?.[0] ?? process.execPath, args: opts.command?.slice(1) ?? ['-e', script!] } } : {}),
+    probe: async () => ({ cpu: { brand: 'test', cores: 1, available: 1 }, memory: { totalBytes: 1 }, os: { platform: 'linux', release: '', arch: 'x64' }, gpu: { gpus: opts.gpus ?? [] }, source: 'node:os' }),
+    stdout: new Writable({ write: (c: Buffer, _e, cb) => ((stdout += c.toString()), cb()) }),
+    stderr: new Writable({ write: (_c, _e, cb) => cb() }),
+  });
+  return { supervisor, output: () => stdout };
+}
+
+const EMIT = "const fs = require('node:fs'); const emit = (e) => fs.writeSync(3, JSON.stringify(e) + '\\n');";
+
+test('the trainer gets the attention backend for its GPUs and never the run token', () =>
+  withOperator(async (op) => {
+    const { supervisor, output } = inProcess(op, `${EMIT}
+      console.log(JSON.stringify({ backend: process.env.ARENA_ATTENTION_BACKEND, cc: process.env.ARENA_GPU_COMPUTE_CAPABILITY, token: process.env.ARENA_RUN_TOKEN ?? null, url: process.env.ARENA_REPORT_URL ?? null, resume: process.env.ARENA_RESUME_FROM, fd: process.env.ARENA_EVENTS_FD }));
+      emit({ event: 'finished' });`,
+      { gpus: [{ index: 0, name: 'NVIDIA L4', computeCapability: { major: 8, minor: 9 } }], env: { resumeFrom: '/ck/run-1/step-500.json', resumeStep: 500 } },
+    );
+    const result = await supervisor.run();
+    assert.equal(result.outcome, 'completed');
+    assert.deepEqual(JSON.parse(output().trim()), { backend: 'flashinfer', cc: '8.9', token: null, url: null, resume: '/ck/run-1/step-500.json', fd: '3' });
+  }));
+
+test('the failure paths of a trainer process', () =>
+  withOperator(async (op) => {
+    const cases: { name: string; script?: string; command?: string[]; processEnv?: NodeJS.ProcessEnv; exitCode: number; reason: string; message?: RegExp; hint?: RegExp; retryable?: boolean }[] = [
+      { name: 'exit 0 without finished', script: 'process.exit(0)', exitCode: 1, reason: 'TrainerExitedEarly' },
+      {
+        name: "the trainer's own error wins; the log fills in the hint",
+        script: `${EMIT} emit({ event: 'error', reason: 'RewardServiceDown', message: 'the reward model did not answer' }); console.error('ConnectionRefusedError: Connection refused on port 8000'); process.exit(3);`,
+        exitCode: 1,
+        reason: 'RewardServiceDown',
+        message: /reward model/,
+        hint: /http_port/,
+        retryable: true,
+      },
+      { name: 'a command that does not exist', command: [join(dir, 'no-such-trainer')], exitCode: 2, reason: 'TrainerStartFailed', retryable: false },
+      { name: 'a malformed ARENA_TRAINER_COMMAND', processEnv: { ARENA_TRAINER_COMMAND: 'python -m trainer' }, exitCode: 2, reason: 'TrainerUnavailable', message: /JSON array/ },
+      { name: 'killed by a signal', script: "process.kill(process.pid, 'SIGKILL')", exitCode: 1, reason: 'TrainerKilled', hint: /memory/ },
+    ];
+    for (const c of cases) {
+      const { supervisor } = inProcess(op, c.script, { command: c.command, processEnv: c.processEnv });
+      const result = await supervisor.run();
+      assert.equal(result.exitCode, c.exitCode, c.name);
+      const failed = op.eventsOfType('failed').at(-1)!;
+      assert.equal(failed.reason, c.reason, c.name);
+      if (c.message) assert.match(failed.message, c.message, c.name);
+      if (c.hint) assert.match(failed.hint ?? '', c.hint, c.name);
+      if (c.retryable !== undefined) assert.equal(failed.retryable, c.retryable, c.name);
+    }
+  }));
+
+test('a trainer that ignores SIGTERM is killed within the grace period; without a final checkpoint the exit is 1', () =>
+  withOperator(async (op) => {
+    const file = join(dir, 'stubborn-checkpoint.bin');
+    writeFileSync(file, Buffer.alloc(1234));
+    const { supervisor } = inProcess(op, `${EMIT}
+      process.on('SIGTERM', () => {});
+      emit({ event: 'checkpoint', step: 10, path: ${JSON.stringify(file)} });
+      setInterval(() => {}, 1000);`, { env: { stopGraceSeconds: 1 } });
+    const running = supervisor.run();
+    await op.until(() => op.eventsOfType('checkpoint').length === 1);
+    const stopped = Date.now();
+    supervisor.stop();
+    const result = await running;
+    assert.equal(result.outcome, 'stopped');
+    assert.equal(result.exitCode, EXIT_CODES.failed);
+    assert.equal(result.finalCheckpoint, false);
+    assert.ok(Date.now() - stopped < 10_000, `took ${Date.now() - stopped} ms (the kill comes at 0.8 s)`);
+    const [checkpoint] = op.eventsOfType('checkpoint');
+    assert.equal(checkpoint!.sizeBytes, 1234, 'without size_bytes the supervisor measures the file');
+  }));
