@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startOperator } from './operator.ts';
+import type { WebhookConfig } from './webhook/wiring.ts';
 import { createLogger } from './observability/log.ts';
 
 const usage = `arena-operator [options]
@@ -14,7 +15,14 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --lease-namespace NS      namespace of the leader-election Lease (env POD_NAMESPACE, default default)
   --lease-duration-ms N     leader lease duration (default 15000)
   --qps N --burst N         client-side API rate limit (default 50 / 100)
-  --workers N               concurrent experiment reconciles (default 4)
+  --workers N               concurrent experiment reconciles (default 16)
+  --webhook-service-name S  turns the admission webhook on: the Service in front of --webhook-port
+                            (env ARENA_WEBHOOK_SERVICE_NAME)
+  --webhook-url URL         turns it on for an operator outside the cluster: the https URL the apiserver dials
+  --webhook-port N          HTTPS port of the webhook (default 9443)
+  --webhook-namespace NS    namespace of the Service and the certificate Secret (default POD_NAMESPACE)
+  --webhook-config-name N   name of the webhook configurations (default arena-operator)
+  --webhook-secret-name N   the serving-certificate Secret (default <service>-tls)
   -h, --help                this text
 `;
 
@@ -29,6 +37,21 @@ function intOption(values: Record<string, unknown>, name: string, env?: string):
   return n;
 }
 
+/** The webhook is on only when told where the apiserver reaches it: a Service name or a URL. */
+function webhookOptions(values: Record<string, unknown>): WebhookConfig | undefined {
+  const serviceName = (values['webhook-service-name'] as string | undefined) ?? process.env.ARENA_WEBHOOK_SERVICE_NAME;
+  const url = values['webhook-url'] as string | undefined;
+  if (!serviceName && !url) return undefined;
+  return {
+    serviceName,
+    url,
+    port: intOption(values, 'webhook-port') ?? 9443,
+    namespace: values['webhook-namespace'] as string | undefined,
+    configName: values['webhook-config-name'] as string | undefined,
+    secretName: values['webhook-secret-name'] as string | undefined,
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -40,6 +63,12 @@ async function main(): Promise<void> {
       qps: { type: 'string' },
       burst: { type: 'string' },
       workers: { type: 'string' },
+      'webhook-service-name': { type: 'string' },
+      'webhook-url': { type: 'string' },
+      'webhook-port': { type: 'string' },
+      'webhook-namespace': { type: 'string' },
+      'webhook-config-name': { type: 'string' },
+      'webhook-secret-name': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -63,6 +92,7 @@ async function main(): Promise<void> {
     qps: intOption(values, 'qps'),
     burst: intOption(values, 'burst'),
     workers: intOption(values, 'workers'),
+    webhook: webhookOptions(values),
     // A replica that lost the lease exits; its restart starts from clean caches as a standby.
     onLostLeadership: () => process.exit(1),
   });

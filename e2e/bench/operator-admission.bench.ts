@@ -59,10 +59,13 @@ try {
     return by;
   };
   let podsAt = 0;
+  const progress = setInterval(() => {
+    void countPhases().then((by) => console.log(`  ${((Date.now() - created) / 1000).toFixed(0)}s: ${JSON.stringify(by)}`));
+  }, 10_000);
   await waitFor(
     async () => {
-      const pods = await arena.core.listNamespacedPod({ namespace: 'bench', limit: 1, labelSelector: 'app.kubernetes.io/component=worker' });
-      const n = pods.items.length > 0 ? (pods.metadata?.remainingItemCount ?? 0) + pods.items.length : 0;
+      // (remainingItemCount is not reported for label-selected lists, so count the items.)
+      const n = (await arena.core.listNamespacedPod({ namespace: 'bench', labelSelector: 'app.kubernetes.io/component=worker' })).items.length;
       if (n >= podsExpected && !podsAt) podsAt = Date.now();
       return n >= podsExpected;
     },
@@ -70,11 +73,17 @@ try {
   );
   await waitFor(async () => (await countPhases()).Running === expCount, { timeoutMs: 30 * 60_000, what: 'every experiment Running', intervalMs: 500 });
   const running = Date.now();
+  clearInterval(progress);
 
   const metrics = await registry.getMetricsAsJSON();
   const requests = metrics.find((m) => m.name === 'rest_client_requests_total');
   const totalRequests = (requests?.values ?? []).reduce((a, v) => a + Number(v.value), 0);
   const statusWrites = metrics.find((m) => m.name === 'arena_status_writes_total')?.values.filter((v) => v.labels.result === 'written').reduce((a, v) => a + Number(v.value), 0) ?? 0;
+  const sum = (name: string, filter: (l: Record<string, string | number>) => boolean = () => true) =>
+    (metrics.find((m) => m.name === name)?.values ?? []).filter((v) => filter(v.labels)).reduce((a, v) => a + Number(v.value), 0);
+  console.log(
+    `  reconciles: ${sum('controller_runtime_reconcile_total')} (errors ${sum('controller_runtime_reconcile_errors_total')}), queue retries ${sum('workqueue_retries_total')}, 409s ${sum('rest_client_requests_total', (l) => l.code === '409')}`,
+  );
   const mem = process.memoryUsage();
   console.log(`admission: ${expCount} experiments (${podsExpected} worker pods on ${nodeCount} nodes)`);
   console.log(`  created -> all worker pods created: ${((podsAt - created) / 1000).toFixed(1)}s = ${(expCount / ((podsAt - created) / 1000)).toFixed(0)} admissions/s`);

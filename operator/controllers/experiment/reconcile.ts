@@ -219,19 +219,21 @@ export class ExperimentReconciler {
     const ns = exp.metadata!.namespace!;
     const a = { run, attempt };
     const n = names(exp, a);
-    // The token is minted once per run; a retry reuses the Secret that is already there.
-    let token: string;
+    // The token is minted once per run; a retry finds the Secret already there and reuses its token.
+    let token = newRunToken();
+    const initial = runObjects(exp, a, token);
     try {
+      await core.createNamespacedSecret({ namespace: ns, body: initial.secret });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
       const existing = await core.readNamespacedSecret({ namespace: ns, name: n.secret });
       token = Buffer.from(existing.data?.token ?? '', 'base64').toString('utf8');
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      token = newRunToken();
     }
     const objs = runObjects(exp, a, token);
-    await ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap }));
-    await ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret }));
-    await ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service }));
+    await Promise.all([
+      ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
+      ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
+    ]);
     // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
