@@ -4,12 +4,15 @@
 import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createClusterPki, kubeconfigYaml, type ClusterPki } from './pki.ts';
 import { freePorts, waitHealthy } from './net.ts';
 import { launch, stopProcess, isRunning, logTail, type ProcessRecord } from './processes.ts';
+
+const execFileAsync = promisify(execFile);
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const stagesFile = join(repoRoot, 'e2e', 'cluster', 'kwok-stages.yaml');
@@ -88,6 +91,15 @@ export class LocalCluster {
   /** Environment for child processes (kubectl, helm, the operator) aimed at this cluster. */
   env(): NodeJS.ProcessEnv {
     return { ...process.env, KUBECONFIG: this.kubeconfigPath, PATH: `${this.binDir}:${process.env.PATH}` };
+  }
+
+  /**
+   * kubectl without blocking this process: needed when something this process serves (the local node's log
+   * endpoint, a webhook) is on the path of the request.
+   */
+  async kubectlAsync(args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync(join(this.binDir, 'kubectl'), args, { env: this.env(), encoding: 'utf8' });
+    return stdout;
   }
 
   kubectl(args: string[], input?: string): string {

@@ -1,0 +1,152 @@
+// Real training end to end: the operator, a local node that runs worker pods as processes, and the runtime with
+// its reference DQN CartPole trainer. Nothing here is simulated except that the "GPU-less" node is this machine.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
+import { installCrds } from './cluster/crds.ts';
+import { freePorts } from './cluster/net.ts';
+import { waitFor } from './cluster/wait.ts';
+import { LocalNode } from './node/local-node.ts';
+import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { startOperator, type RunningOperator } from '../operator/operator.ts';
+import { createLogger } from '../operator/observability/log.ts';
+import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
+
+const runtimeCommand = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'runtime', 'cli.ts')];
+const demoManifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
+const manifest = (maxSteps: number, more: Partial<Manifest['training']> = {}): Manifest => ({
+  ...structuredClone(demoManifest),
+  training: { ...demoManifest.training, max_steps: maxSteps, ...more },
+});
+
+describe('training for real on a local node', () => {
+  let cluster: LocalCluster;
+  let arena: Arena;
+  let node: LocalNode;
+  let op: RunningOperator;
+  const ns = 'train';
+
+  before(async () => {
+    cluster = await LocalCluster.start({ without: ['kwok'] });
+    await installCrds(cluster);
+    const kc = cluster.kubeConfig();
+    arena = new Arena(kc);
+    const checkpoints = join(cluster.dir, 'checkpoints');
+    mkdirSync(checkpoints, { recursive: true });
+    node = await LocalNode.start({
+      kc,
+      name: 'local-0',
+      dataDir: join(cluster.dir, 'node'),
+      capacity: { cpu: '8', memory: '16Gi' },
+      labels: { pool: 'local' },
+      imageMap: [
+        { match: 'registry.local/arena-runtime', command: runtimeCommand, workingDir: repoRoot },
+        // An image whose trainer crashes the way SGLang does when FlashAttention 3 meets an unsupported GPU.
+        {
+          match: 'registry.local/arena-runtime-broken',
+          command: runtimeCommand,
+          workingDir: repoRoot,
+          env: {
+            ARENA_TRAINER_COMMAND: JSON.stringify([
+              process.execPath,
+              '-e',
+              'console.error("loading model..."); console.error("RuntimeError: FlashAttention v3 Backend requires SM>=80 and SM<=90. Please use `--attention-backend flashinfer`."); process.exit(1)',
+            ]),
+          },
+        },
+      ],
+      logger: createLogger({ silent: true }),
+    });
+    await waitFor(async () => (await arena.core.readNode({ name: 'local-0' })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, {
+      timeoutMs: 60_000,
+      what: 'the local node',
+    });
+    const [port] = await freePorts(1);
+    op = await startOperator({
+      kc,
+      logger: createLogger({ silent: true }),
+      http: { host: '127.0.0.1', port },
+      reportUrl: `http://127.0.0.1:${port}`,
+      leaderElect: false,
+      progressIntervalMs: 1000,
+    });
+    const storage = { mountPath: '/checkpoints', hostPath: { path: checkpoints } };
+    await arena.apply(trainingCluster('local', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime:1.0.0' } }, checkpointStorage: storage }));
+    await arena.apply(trainingCluster('broken', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime-broken:1.0.0' } }, checkpointStorage: storage }));
+    await arena.apply(resourceClass('cpu', 'local', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 }, nodeSelector: { pool: 'local' } }));
+    await arena.apply(resourceClass('cpu-broken', 'broken', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 }, nodeSelector: { pool: 'local' } }));
+    await arena.namespace(ns);
+  });
+  after(async () => {
+    await op?.stop();
+    await node?.stop();
+    await cluster?.stop();
+  });
+
+  test('a DQN CartPole experiment trains to Succeeded with checkpoints whose evaluation score rises', async () => {
+    await arena.apply(experiment(ns, 'cartpole', 'cpu', { manifest: manifest(6000), stopGracePeriodSeconds: 30 }));
+    const done = await arena.waitExperiment(ns, 'cartpole', (s) => s.phase === 'Succeeded' || s.phase === 'Failed', 'training to finish', 240_000);
+    assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.lastFailure));
+    const ckpts = done.status?.checkpoints ?? [];
+    assert.ok(ckpts.length >= 5, `several checkpoints (${ckpts.length})`);
+    const first = ckpts[0]!.evaluationScore!;
+    const best = done.status!.bestCheckpoint!.evaluationScore;
+    assert.ok(best > first * 3 && best > 100, `evaluation score rises: first ${first}, best ${best}`);
+    assert.equal(done.status?.progress?.percent, 100);
+    // The checkpoint files are real and hold weights.
+    const latest = ckpts.at(-1)!;
+    assert.ok(latest.location.startsWith('/checkpoints/'), latest.location);
+    const file = JSON.parse(readFileSync(join(cluster.dir, 'checkpoints', latest.location.slice('/checkpoints/'.length)), 'utf8')) as { step: number };
+    assert.equal(file.step, latest.step);
+    const logs = await cluster.kubectlAsync(['logs', '-n', ns, (await arena.workerPods(ns, done))[0]!.metadata!.name!]);
+    assert.match(logs, /checkpoint|step/i, 'the trainer output is in the pod log');
+  });
+
+  test('Stop mid-run ends Stopped with a final checkpoint; resume from the best checkpoint starts a new experiment at its step', async () => {
+    await arena.apply(experiment(ns, 'long', 'cpu', { manifest: manifest(200_000), stopGracePeriodSeconds: 30 }));
+    await arena.waitExperiment(ns, 'long', (s) => (s.checkpoints?.length ?? 0) >= 2, 'two checkpoints', 180_000);
+    const stopAsked = Date.now();
+    await arena.patchExperiment(ns, 'long', { action: 'Stop' });
+    const stopped = await arena.waitExperiment(ns, 'long', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 60_000);
+    console.log(`# stop-to-Stopped: ${((Date.now() - stopAsked) / 1000).toFixed(1)}s`);
+    assert.equal(stopped.status?.phase, 'Stopped', `${stopped.status?.reason}: ${stopped.status?.message}`);
+    const finalStep = stopped.status!.latestCheckpoint!.step;
+
+    const best = stopped.status!.bestCheckpoint!;
+    await arena.apply(experiment(ns, 'long-resumed', 'cpu', { manifest: manifest(best.step + 1500), resumeFrom: { experiment: 'long', checkpoint: 'best' } }));
+    const resumed = await arena.waitExperiment(ns, 'long-resumed', (s) => s.phase === 'Succeeded' || s.phase === 'Failed', 'the resumed run to finish', 240_000);
+    assert.equal(resumed.status?.phase, 'Succeeded', JSON.stringify(resumed.status?.lastFailure));
+    assert.equal(resumed.status?.resumedFrom?.step, best.step);
+    assert.ok((resumed.status?.checkpoints?.[0]?.step ?? 0) > best.step, 'the new experiment continues past the chosen step');
+    assert.ok(finalStep >= best.step);
+  });
+
+  test('killing the worker process leads to a retry from the last checkpoint', async () => {
+    await arena.apply(experiment(ns, 'victim', 'cpu', { manifest: manifest(200_000), maxRetries: 2 }));
+    const running = await arena.waitExperiment(ns, 'victim', (s) => (s.checkpoints?.length ?? 0) >= 1, 'a checkpoint', 180_000);
+    const last = running.status!.latestCheckpoint!.step;
+    const pod = (await arena.workerPods(ns, running))[0]!;
+    node.kill(`${ns}/${pod.metadata!.name}`, 'SIGKILL');
+    const retried = await arena.waitExperiment(ns, 'victim', (s) => s.attempt === 2 && s.phase === 'Running', 'attempt 2 running', 90_000);
+    assert.match(retried.status!.lastFailure!.reason, /WorkerFailed|TrainerKilled/);
+    const env = (await arena.workerPods(ns, retried)).find((p) => p.metadata?.labels?.['arena.agilerl.com/attempt'] === '2')!.spec!.containers[0]!.env!;
+    const resumeStep = Number(env.find((e) => e.name === 'ARENA_RESUME_STEP')?.value);
+    assert.ok(resumeStep >= last, `retry resumes from step ${resumeStep} (last seen ${last})`);
+    await arena.patchExperiment(ns, 'victim', { action: 'Stop' });
+    await arena.waitExperiment(ns, 'victim', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 60_000);
+  });
+
+  test('an invalid manifest is refused by the API server, naming the field', async () => {
+    const bad = experiment(ns, 'bad', 'cpu', { manifest: manifest(1000, { evo_steps: 5000 }) });
+    await assert.rejects(arena.apply(bad), (err: Error) => /evo_steps/.test(String((err as { body?: unknown }).body ?? err.message)));
+  });
+
+  test('a crash with a known signature fails with its reason and hint', async () => {
+    await arena.apply(experiment(ns, 'crashes', 'cpu-broken', { manifest: manifest(1000), maxRetries: 0 }));
+    const failed = await arena.waitExperiment(ns, 'crashes', (s) => s.phase === 'Failed', 'Failed', 120_000);
+    assert.equal(failed.status?.reason, 'UnsupportedAttentionBackend');
+    assert.match(failed.status?.lastFailure?.hint ?? '', /flashinfer/);
+  });
+});
