@@ -24,6 +24,8 @@ import { ReportInbox } from './controllers/experiment/reports.ts';
 import { labels, MANAGED_BY, names } from './controllers/experiment/workers.ts';
 import { startHttpServer, type RunningServer } from './server/http.ts';
 import { runtimeApiRouter } from './server/runtime-api.ts';
+import { wireClusterStatus, type ClusterStatusConfig } from './status-api/wiring.ts';
+import { wireWebhook, type WebhookConfig, type WebhookParts } from './webhook/wiring.ts';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 
 export interface OperatorOptions {
@@ -49,6 +51,10 @@ export interface OperatorOptions {
   registry?: Registry;
   /** Called when leadership is lost; the binary exits so a fresh process starts clean. Default: stop. */
   onLostLeadership?: () => void;
+  /** TrainingCluster/ResourceClass status, the platform status API, heartbeat and metrics (status-api/wiring.ts). */
+  clusterStatus?: ClusterStatusConfig;
+  /** The admission webhook on its own HTTPS port (webhook/wiring.ts); off when absent. */
+  webhook?: WebhookConfig;
 }
 
 export interface RunningOperator {
@@ -57,6 +63,8 @@ export interface RunningOperator {
   stop(): Promise<void>;
   /** For tests and benchmarks. */
   internals: { admission: AdmissionService; inbox: ReportInbox; capacity: CapacityModel; controller: Controller };
+  /** The admission webhook, when configured. */
+  webhook?: WebhookParts;
 }
 
 type SecretLean = { metadata: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> }; token?: string };
@@ -194,7 +202,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     reportUrl: opts.reportUrl ?? 'http://arena-operator.arena-system.svc:8080',
     logger,
   });
-  const controller = new Controller({ name: 'experiment', reconciler, workers: opts.workers ?? 4, metrics, logger });
+  // Reconciles spend most of their time waiting on the API server; enough workers keep admission from queueing
+  // behind those round trips (one key is still never reconciled twice at once).
+  const controller = new Controller({ name: 'experiment', reconciler, workers: opts.workers ?? 16, metrics, logger });
 
   // Event wiring: every handler only enqueues keys; reconcile reads the caches.
   const enqueueExp = (o: Experiment) => controller.enqueue(objectKey(o));
@@ -229,7 +239,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   clusters.on('update', onCluster);
   clusters.on('delete', onCluster);
 
-  const informers = [experiments, classes, clusters, pods, nodes, secrets];
+  const clusterStatus = wireClusterStatus(
+    { informerBase, custom, core, experiments, classes, clusters, nodes, pods, capacity, metrics, registry, logger, isLeader: () => leading },
+    opts.clusterStatus,
+  );
+  const webhook = opts.webhook
+    ? await wireWebhook({ kc, informerBase, experiments, classes, clusters, metrics, registry, logger }, opts.webhook)
+    : undefined;
+  const informers = [experiments, classes, clusters, pods, nodes, secrets, ...clusterStatus.informers, ...(webhook?.informers ?? [])];
   let leading = false;
   let stopped = false;
   const http = await startHttpServer({
@@ -263,6 +280,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
           },
         }),
       },
+      ...clusterStatus.routers,
     ],
   });
 
@@ -276,6 +294,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     admission.start();
     controller.start();
     for (const e of experiments.list()) enqueueExp(e);
+    clusterStatus.startLeading();
+    webhook?.startLeading();
   };
   const elector =
     opts.leaderElect === false
@@ -310,13 +330,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     stopped = true;
     admission.stop();
     await controller.stop();
+    await clusterStatus.stop();
+    await webhook?.stop();
     await elector?.stop();
     for (const i of informers) i.stop();
     await recorder.flush?.();
     await http.close();
   };
 
-  return { http, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller } };
+  return { http, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller }, webhook };
 }
 
 export type { ExperimentStatus };

@@ -79,7 +79,7 @@ try {
   const requests = metrics.find((m) => m.name === 'rest_client_requests_total');
   const totalRequests = (requests?.values ?? []).reduce((a, v) => a + Number(v.value), 0);
   const statusWrites = metrics.find((m) => m.name === 'arena_status_writes_total')?.values.filter((v) => v.labels.result === 'written').reduce((a, v) => a + Number(v.value), 0) ?? 0;
-  const sum = (name: string, filter: (l: Record<string, string | number>) => boolean = () => true) =>
+  const sum = (name: string, filter: (l: Partial<Record<string, string | number>>) => boolean = () => true) =>
     (metrics.find((m) => m.name === name)?.values ?? []).filter((v) => filter(v.labels)).reduce((a, v) => a + Number(v.value), 0);
   console.log(
     `  reconciles: ${sum('controller_runtime_reconcile_total')} (errors ${sum('controller_runtime_reconcile_errors_total')}), queue retries ${sum('workqueue_retries_total')}, 409s ${sum('rest_client_requests_total', (l) => l.code === '409')}`,

@@ -1,0 +1,105 @@
+// The admission.k8s.io/v1 AdmissionReview wire format: what the apiserver sends a webhook and what it must get
+// back. client-node has no types for it (the group is never served), so the fields the operator reads are here.
+import type { JsonPatchOp } from './json-patch.ts';
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  kind: GroupVersionKind;
+  resource?: { group: string; version: string; resource: string };
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: Operation;
+  userInfo?: { username?: string; groups?: string[] };
+  object?: unknown;
+  oldObject?: unknown;
+  dryRun?: boolean;
+}
+
+export interface StatusCause {
+  type: string;
+  field: string;
+  message: string;
+}
+
+/** A metav1.Status, as a denial carries it; the apiserver hands it to the client with its own prefix. */
+export interface AdmissionStatus {
+  code: number;
+  reason: string;
+  message: string;
+  details?: { name?: string; group?: string; kind?: string; causes?: StatusCause[] };
+}
+
+/** A webhook's answer, before it is wrapped into the AdmissionReview response. */
+export interface AdmissionDecision {
+  allowed: boolean;
+  status?: AdmissionStatus;
+  /** Shown to the client as `Warning:` headers (kubectl prints them); at most a line each. */
+  warnings?: string[];
+  /** Mutations; sent only when non-empty. */
+  patch?: JsonPatchOp[];
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: typeof ADMISSION_API_VERSION;
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: boolean;
+    status?: AdmissionStatus & { status: 'Failure' };
+    warnings?: string[];
+    patch?: string;
+    patchType?: 'JSONPatch';
+  };
+}
+
+export class MalformedReview extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedReview';
+  }
+}
+
+const OPERATIONS: readonly string[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+
+/** Checks the parts of an AdmissionReview the webhook relies on; anything else is left as sent. */
+export function parseReview(body: unknown): AdmissionRequest {
+  if (!isObject(body)) throw new MalformedReview('body must be a JSON AdmissionReview object');
+  if (body.kind !== 'AdmissionReview') throw new MalformedReview('kind must be AdmissionReview');
+  if (body.apiVersion !== ADMISSION_API_VERSION) throw new MalformedReview(`apiVersion must be ${ADMISSION_API_VERSION} (admissionReviewVersions: [v1])`);
+  const req = body.request;
+  if (!isObject(req)) throw new MalformedReview('request is missing');
+  if (typeof req.uid !== 'string' || req.uid === '') throw new MalformedReview('request.uid is missing');
+  if (typeof req.operation !== 'string' || !OPERATIONS.includes(req.operation)) throw new MalformedReview('request.operation is missing or unknown');
+  const kind = req.kind;
+  if (!isObject(kind) || typeof kind.group !== 'string' || typeof kind.version !== 'string' || typeof kind.kind !== 'string') {
+    throw new MalformedReview('request.kind must have group, version and kind');
+  }
+  return req as unknown as AdmissionRequest;
+}
+
+/** Wraps a decision for the apiserver; the patch travels base64-encoded. */
+export function reviewResponse(uid: string, d: AdmissionDecision): AdmissionReviewResponse {
+  const response: AdmissionReviewResponse['response'] = { uid, allowed: d.allowed };
+  if (!d.allowed && d.status) response.status = { ...d.status, status: 'Failure' };
+  if (d.warnings?.length) response.warnings = d.warnings;
+  if (d.allowed && d.patch?.length) {
+    response.patch = Buffer.from(JSON.stringify(d.patch)).toString('base64');
+    response.patchType = 'JSONPatch';
+  }
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
