@@ -35,5 +35,10 @@ export async function installCrds(cluster: LocalCluster): Promise<string[]> {
     },
     { timeoutMs: 30_000, what: 'the arena.agilerl.com OpenAPI document to be published' },
   );
+  // `kubectl get arena` resolves the category through discovery, which is refreshed separately again.
+  await waitFor(
+    () => cluster.kubectl(['api-resources', '--categories=arena', '-o', 'name']).trim().split('\n').filter(Boolean).length >= names.length,
+    { timeoutMs: 30_000, what: 'the arena category to appear in discovery' },
+  );
   return names;
 }
