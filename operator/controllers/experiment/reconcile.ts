@@ -68,11 +68,13 @@ export class ExperimentReconciler {
     if (!stored) {
       // Gone: its pods, Service, ConfigMap and Secret go with it through owner references.
       d.admission.dequeue(key);
+      d.admission.release(key);
       d.inbox.forget(key);
       return;
     }
     if (stored.metadata?.deletionTimestamp) {
       d.admission.dequeue(key);
+      d.admission.release(key);
       return;
     }
     const exp = withDefaults('Experiment', structuredClone(stored));
