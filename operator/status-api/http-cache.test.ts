@@ -33,3 +33,16 @@ test('answers are kept per version and evicted least recently used', () => {
   assert.equal(c.get('y', '1'), undefined, 'y was least recently used');
   assert.equal(c.get('x', '1'), a);
 });
+
+test('the cache holds at most maxChars of answers, keeping the newest', () => {
+  const c = new AnswerCache(100, 10);
+  const a = (body: string) => ({ body, etag: '"x"', contentType: 'text/csv' });
+  c.set('a', '1', a('12345'));
+  c.set('b', '1', a('12345'));
+  assert.equal(c.size, 2);
+  c.set('c', '1', a('123'));
+  assert.equal(c.get('a', '1'), undefined, 'the oldest went to make room');
+  assert.ok(c.get('b', '1') && c.get('c', '1'));
+  c.set('big', '1', a('x'.repeat(50)));
+  assert.equal(c.size, 1, 'an answer over the budget is still kept alone');
+});

@@ -25,11 +25,18 @@ export interface CachedAnswer {
   contentType: string;
 }
 
-/** Answers by key, each valid for one version string; least recently used go first past `max`. */
+/**
+ * Answers by key, each valid for one version string. Bounded by count and by the characters held (usage exports
+ * run to megabytes); least recently used go first.
+ */
 export class AnswerCache {
   private readonly entries = new Map<string, { version: string; answer: CachedAnswer }>();
+  private chars = 0;
 
-  constructor(private readonly max = 512) {}
+  constructor(
+    private readonly max = 512,
+    private readonly maxChars = 32 * 2 ** 20,
+  ) {}
 
   get(key: string, version: string): CachedAnswer | undefined {
     const e = this.entries.get(key);
@@ -40,12 +47,20 @@ export class AnswerCache {
   }
 
   set(key: string, version: string, answer: CachedAnswer): void {
-    this.entries.delete(key);
+    this.drop(key);
     this.entries.set(key, { version, answer });
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.chars += answer.body.length;
+    while (this.entries.size > this.max || (this.chars > this.maxChars && this.entries.size > 1)) this.drop(this.entries.keys().next().value!);
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private drop(key: string): void {
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    this.chars -= e.answer.body.length;
+    this.entries.delete(key);
   }
 }

@@ -46,6 +46,8 @@ export interface ClusterStatusDeps {
   clusters: Informer<TrainingCluster>;
   nodes: Informer<LeanNode>;
   pods: Informer<WorkerPod>;
+  /** The agent controller's Deployment cache, when it has one to share; otherwise one is made (and returned in informers). */
+  deployments?: Informer<Deployment>;
   capacity: CapacityModel;
   metrics: Metrics;
   registry: Registry;
@@ -103,7 +105,8 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
   const debounceMs = config.debounceMs ?? 1000;
   const pm = platformMetrics(d.registry);
 
-  const deployments = new Informer<Deployment>({ ...d.informerBase, group: GROUP, version: VERSION, plural: kinds.Deployment.plural });
+  const ownDeployments = d.deployments ? undefined : new Informer<Deployment>({ ...d.informerBase, group: GROUP, version: VERSION, plural: kinds.Deployment.plural });
+  const deployments = d.deployments ?? ownDeployments!;
   const tokenNamespace = config.tokenSecret?.namespace ?? process.env.ARENA_STATUS_API_TOKEN_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'default';
   const tokenName = config.tokenSecret?.name ?? process.env.ARENA_STATUS_API_TOKEN_SECRET ?? DEFAULT_TOKEN_SECRET;
   const tokenSecrets = new Informer<TokenSecret>({
@@ -270,7 +273,7 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
   });
 
   return {
-    informers: [deployments, tokenSecrets],
+    informers: ownDeployments ? [ownDeployments, tokenSecrets] : [tokenSecrets],
     routers: [{ path: STATUS_API_PATH, router }],
     startLeading() {
       tcController.start();
