@@ -10,13 +10,15 @@ export PATH := $(TOOLS)/node/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(TOOLS)/node/bin/node
 TSX := $(NODE) --import tsx
 
-UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts'
+UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts' 'e2e/node/*.test.ts' 'bundle/**/*.test.ts' 'images/**/*.test.ts'
 E2E_TESTS := 'e2e/*.e2e.test.ts'
 # Cluster tests start control planes of their own; two at a time keeps a 2-core machine responsive.
 TEST_CONCURRENCY ?= 2
 CLUSTER ?= dev
+VERSION ?= $(shell sed -n 's/^  "version": "\(.*\)",/\1/p' package.json)
+IMAGES ?=
 
-.PHONY: help setup node deps toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down clean
+.PHONY: help setup node deps toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,11 +37,13 @@ toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-
 
 setup: deps toolchain ## install Node, npm packages and the control-plane binaries
 
-crds: deps ## regenerate crds/ from the schema source
+crds: deps ## regenerate crds/, the chart's CRD copies and its values schema from the schema source
 	$(TSX) operator/api/generate.ts
+	$(TSX) bundle/chart-sync.ts
 
-crds-check: deps ## fail when the committed CRDs differ from what the schema source generates
+crds-check: deps ## fail when crds/ or the chart's generated files differ from what the schema source generates
 	$(TSX) operator/api/generate.ts --check
+	$(TSX) bundle/chart-sync.ts --check
 
 typecheck: deps
 	tsc --noEmit
@@ -60,6 +64,9 @@ test-e2e: setup ## cluster tests only
 
 demo: setup ## bring up a local cluster, the operator and a real worker node, and train an agent (ARGS=--keep)
 	$(TSX) e2e/demo.ts $(ARGS)
+
+bundle: setup ## build dist/arena-train-$(VERSION).tar.gz (IMAGES='--image operator=REF@sha256:… --image runtime=REF@sha256:…')
+	PATH="$$(bash e2e/toolchain/build.sh):$$PATH" $(TSX) bundle/build.ts --version $(VERSION) $(IMAGES)
 
 cluster-up: setup ## start a local control plane with simulated GPU nodes (CLUSTER=name)
 	$(TSX) e2e/cluster/cli.ts up --name $(CLUSTER)

@@ -1,0 +1,155 @@
+// `kubectl arena why`: one screen on why an experiment is where it is, above all why a Pending one waits. Everything
+// comes from status the operator already wrote (experiment, its class, its training cluster); nothing is recomputed.
+import type { Experiment } from '../api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../api/v1alpha1/resourceclass.ts';
+import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
+import type { Condition } from '../kube/conditions.ts';
+import { age, table } from './format.ts';
+import { phaseOf } from './actions.ts';
+
+export interface WhyReport {
+  experiment: { namespace: string; name: string; phase: string; reason?: string; message?: string; run?: number; attempt?: number };
+  waiting: boolean;
+  queue?: { position: number; class: string; queued?: number };
+  class?: {
+    name: string;
+    found: boolean;
+    enabled?: boolean;
+    available?: boolean;
+    reason?: string;
+    message?: string;
+    gangSize?: number;
+    gpusPerWorker?: number;
+    gpuProduct?: string;
+    eligibleNodes?: number;
+    fitNow?: number;
+    fitMax?: number;
+    running?: number;
+  };
+  gpus?: { product: string; free: number; total: number; neededPerGang: number };
+  cluster?: { name: string; found: boolean; enabled?: boolean; ready?: string; readyMessage?: string; bundle?: string; workersReady?: number; workersTotal?: number };
+  lastFailure?: { reason: string; message: string; hint?: string; at: string; attempt: number };
+  conditions: Condition[];
+}
+
+export function explain(exp: Experiment, cls: ResourceClass | undefined, cluster: TrainingCluster | undefined, className = exp.spec.resourceClass): WhyReport {
+  const s = exp.status ?? {};
+  const phase = phaseOf(exp);
+  const report: WhyReport = {
+    experiment: {
+      namespace: exp.metadata?.namespace ?? '',
+      name: exp.metadata?.name ?? '',
+      phase,
+      ...(s.reason ? { reason: s.reason } : {}),
+      ...(s.message ? { message: s.message } : {}),
+      ...(s.run !== undefined ? { run: s.run } : {}),
+      ...(s.attempt !== undefined ? { attempt: s.attempt } : {}),
+    },
+    waiting: phase === 'Pending',
+    conditions: (s.conditions ?? []) as Condition[],
+  };
+  if (s.queuePosition !== undefined && className) report.queue = { position: s.queuePosition, class: className, ...(cls?.status?.queued !== undefined ? { queued: cls.status.queued } : {}) };
+  if (className) {
+    const w = cls?.spec.worker;
+    report.class = cls
+      ? {
+          name: className,
+          found: true,
+          enabled: cls.spec.enabled ?? true,
+          available: cls.status?.available,
+          reason: cls.status?.reason,
+          message: cls.status?.message,
+          gangSize: cls.spec.nodes,
+          gpusPerWorker: w?.gpus ?? 0,
+          gpuProduct: w?.gpuProduct,
+          eligibleNodes: cls.status?.eligibleNodes,
+          fitNow: cls.status?.fitNow,
+          fitMax: cls.status?.fitMax,
+          running: cls.status?.running,
+        }
+      : { name: className, found: false };
+    if (cls && (w?.gpus ?? 0) > 0 && cluster?.status?.gpus) {
+      const g = cluster.status.gpus;
+      const byProduct = w?.gpuProduct ? g.byProduct?.find((p) => p.product === w.gpuProduct) : undefined;
+      report.gpus = {
+        product: w?.gpuProduct ?? 'any',
+        free: w?.gpuProduct ? (byProduct?.free ?? 0) : g.free,
+        total: w?.gpuProduct ? (byProduct?.total ?? 0) : g.total,
+        neededPerGang: (w?.gpus ?? 0) * cls.spec.nodes,
+      };
+    }
+  }
+  const clusterName = cls?.spec.trainingCluster;
+  if (clusterName) {
+    const ready = cluster?.status?.conditions?.find((c) => c.type === 'Ready');
+    report.cluster = cluster
+      ? {
+          name: clusterName,
+          found: true,
+          enabled: cluster.spec.enabled ?? true,
+          ready: ready?.status,
+          readyMessage: ready?.message,
+          bundle: cluster.status?.bundle ? `${cluster.status.bundle.installedVersion ?? '?'} (${cluster.status.bundle.state})` : undefined,
+          workersReady: cluster.status?.workers?.ready,
+          workersTotal: cluster.status?.workers?.total,
+        }
+      : { name: clusterName, found: false };
+  }
+  if (s.lastFailure) report.lastFailure = s.lastFailure;
+  return report;
+}
+
+const yesNo = (b: boolean | undefined) => (b === undefined ? 'unknown' : b ? 'yes' : 'no');
+
+export function renderWhy(r: WhyReport, now = new Date()): string {
+  const e = r.experiment;
+  const out: string[] = [];
+  out.push(`Experiment ${e.namespace}/${e.name}: ${e.phase}${e.reason ? ` (${e.reason})` : ''}${e.run !== undefined ? `, run ${e.run}` : ''}${e.attempt !== undefined ? ` attempt ${e.attempt}` : ''}`);
+  if (e.message) out.push(`  ${e.message}`);
+  if (!r.waiting) out.push(`  It is not waiting for anything: only a Pending experiment waits.`);
+  // The class's queue count is written a moment after the experiment's position; a stale one is left out.
+  const of = r.queue && r.queue.queued !== undefined && r.queue.queued >= r.queue.position ? ` of ${r.queue.queued}` : '';
+  if (r.queue) out.push(`Queue:     position ${r.queue.position}${of} on ${r.queue.class}${r.queue.position > 1 ? ` (${r.queue.position - 1} ahead)` : ' (next to run)'}`);
+  const c = r.class;
+  if (c && !c.found) out.push(`Class:     ${c.name} does not exist (kubectl get resourceclasses lists the classes)`);
+  else if (c) {
+    const shape = `${c.gangSize} worker(s) × ${c.gpusPerWorker} GPU(s)${c.gpuProduct ? ` ${c.gpuProduct}` : ''}`;
+    out.push(`Class:     ${c.name}: ${shape}; enabled ${yesNo(c.enabled)}, available ${yesNo(c.available)}${c.reason ? ` (${c.reason})` : ''}`);
+    if (c.message) out.push(`           ${c.message}`);
+    const fit = [
+      c.eligibleNodes !== undefined ? `${c.eligibleNodes} eligible node(s)` : undefined,
+      c.fitNow !== undefined ? `${c.fitNow} gang(s) fit now` : undefined,
+      c.fitMax !== undefined ? `${c.fitMax} on an empty cluster` : undefined,
+      c.running !== undefined ? `${c.running} running` : undefined,
+    ].filter(Boolean);
+    if (fit.length) out.push(`           ${fit.join(', ')}`);
+  }
+  if (r.gpus) out.push(`GPUs:      ${r.gpus.free} free of ${r.gpus.total} (${r.gpus.product}); one run needs ${r.gpus.neededPerGang}`);
+  const t = r.cluster;
+  if (t && !t.found) out.push(`Cluster:   ${t.name} does not exist`);
+  else if (t) {
+    out.push(
+      `Cluster:   ${t.name}: enabled ${yesNo(t.enabled)}, Ready ${t.ready ?? 'Unknown'}${t.bundle ? `, bundle ${t.bundle}` : ''}${t.workersTotal !== undefined ? `, workers ${t.workersReady ?? 0}/${t.workersTotal} ready` : ''}`,
+    );
+    if (t.ready !== 'True' && t.readyMessage) out.push(`           ${t.readyMessage}`);
+  }
+  if (r.lastFailure) {
+    const f = r.lastFailure;
+    out.push(`Last failure (attempt ${f.attempt}, ${age(f.at, now)} ago): ${f.reason}: ${f.message}`);
+    if (f.hint) out.push(`  hint: ${f.hint}`);
+  }
+  if (r.conditions.length) {
+    out.push('Conditions:');
+    out.push(
+      table(
+        ['type', 'status', 'reason', 'age', 'message'],
+        r.conditions.map((x) => [x.type, x.status, x.reason, age(x.lastTransitionTime, now), x.message]),
+      )
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}
