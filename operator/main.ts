@@ -13,6 +13,7 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --host ADDR               address to listen on (default 0.0.0.0)
   --report-url URL          URL worker pods use to reach this operator (env ARENA_REPORT_URL)
   --lease-namespace NS      namespace of the leader-election Lease (env POD_NAMESPACE, default default)
+  --lease-name NAME         name of the Lease (env ARENA_LEASE_NAME, default arena-operator; one per release)
   --lease-duration-ms N     leader lease duration (default 15000)
   --qps N --burst N         client-side API rate limit (default 50 / 100)
   --workers N               concurrent experiment reconciles (default 16)
@@ -45,6 +46,8 @@ function webhookOptions(values: Record<string, unknown>): WebhookConfig | undefi
   return {
     serviceName,
     url,
+    // Same address as the HTTP server, so replicas sharing a host (tests, the local node) do not collide.
+    host: values.host as string | undefined,
     port: intOption(values, 'webhook-port') ?? 9443,
     namespace: values['webhook-namespace'] as string | undefined,
     configName: values['webhook-config-name'] as string | undefined,
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
       host: { type: 'string' },
       'report-url': { type: 'string' },
       'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string' },
       'lease-duration-ms': { type: 'string' },
       qps: { type: 'string' },
       burst: { type: 'string' },
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
     http: { host: values.host, port: intOption(values, 'port', 'ARENA_HTTP_PORT') ?? 8080 },
     reportUrl: values['report-url'] ?? process.env.ARENA_REPORT_URL,
     leaseNamespace: values['lease-namespace'],
+    leaseName: values['lease-name'] ?? process.env.ARENA_LEASE_NAME,
     leaderElection: leaseDurationMs
       ? { leaseDurationMs, renewDeadlineMs: Math.round(leaseDurationMs * 0.66), retryPeriodMs: Math.max(200, Math.round(leaseDurationMs / 7)) }
       : undefined,
