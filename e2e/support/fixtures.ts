@@ -178,3 +178,74 @@ export class FakeRuntime {
     return this.post([{ type: 'progress', step, maxSteps, stepsPerSecond: 100 }]);
   }
 }
+
+// --- Agents (arena Deployments) ------------------------------------------------------------------------------
+
+import type { Deployment, DeploymentStatus } from '../../operator/api/v1alpha1/deployment.ts';
+
+/** An agent serving a checkpoint of `experiment`; spec.source fields given in `spec` are merged in. */
+export function deployment(namespace: string, name: string, experiment: string, spec: Partial<Deployment['spec']> = {}): Deployment {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: { ...spec, source: { experiment, ...spec.source } },
+  };
+}
+
+/** Typed access to agents, next to Arena's for the other kinds. */
+export class Agents {
+  private readonly ref = { group: GROUP, version: VERSION, plural: 'deployments' } as const;
+
+  constructor(readonly arena: Arena) {}
+
+  async create(d: Deployment): Promise<Deployment> {
+    return (await this.arena.custom.createNamespacedCustomObject({ ...this.ref, namespace: d.metadata!.namespace!, body: d })) as Deployment;
+  }
+
+  async get(ns: string, name: string): Promise<Deployment> {
+    return (await this.arena.custom.getNamespacedCustomObject({ ...this.ref, namespace: ns, name })) as Deployment;
+  }
+
+  /** A merge patch of the spec; null removes a field. */
+  async patch(ns: string, name: string, spec: Record<string, unknown>): Promise<Deployment> {
+    return (await this.arena.custom.patchNamespacedCustomObject({ ...this.ref, namespace: ns, name, body: { spec } }, mergePatch)) as Deployment;
+  }
+
+  async delete(ns: string, name: string): Promise<void> {
+    await this.arena.custom.deleteNamespacedCustomObject({ ...this.ref, namespace: ns, name });
+  }
+
+  /** Waits until the agent's status satisfies `pred`; the error shows the last status seen. */
+  async wait(ns: string, name: string, pred: (s: DeploymentStatus, d: Deployment) => boolean, what: string, timeoutMs = 60_000): Promise<Deployment> {
+    let last: Deployment | undefined;
+    try {
+      await waitFor(
+        async () => {
+          last = await this.get(ns, name);
+          return pred(last.status ?? {}, last);
+        },
+        { timeoutMs, what: `agent ${ns}/${name}: ${what}` },
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last?.status, null, 1)}`);
+    }
+    return last!;
+  }
+
+  waitPhase(ns: string, name: string, phase: string, timeoutMs?: number): Promise<Deployment> {
+    return this.wait(ns, name, (s) => s.phase === phase, `phase ${phase}`, timeoutMs);
+  }
+
+  /** The agent's current API key, read from the Secret its status names. */
+  async apiKey(ns: string, d: Deployment): Promise<string> {
+    const secret = await this.arena.core.readNamespacedSecret({ namespace: ns, name: d.status!.apiKeySecretName! });
+    return Buffer.from(secret.data!.key!, 'base64').toString('utf8');
+  }
+
+  /** The agent's inference pods (any template). */
+  async pods(ns: string, d: Deployment) {
+    const list = await this.arena.core.listNamespacedPod({ namespace: ns, labelSelector: `arena.agilerl.com/agent-uid=${d.metadata!.uid},app.kubernetes.io/component=inference` });
+    return list.items;
+  }
+}
