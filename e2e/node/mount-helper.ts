@@ -298,12 +298,12 @@ export function setUp(plan: LaunchPlan): ExecStep {
   const ns = new Namespace(plan.stagingDir, plan.layers ?? 'auto');
   if ([...plan.mounts.map((m) => m.target), plan.workingDir].some(needsNewTopLevel)) ns.layerRoot();
   // There is no container image: the process runs this host's files. A volume whose mount path would hide the
-  // node's own files (its data and the volumes' sources, the mapped command, the working directory; e.g. an
+  // node's own files (its data and the volumes' sources, the mapped command and the files it names; e.g. an
   // emptyDir on /tmp when the checkout lives under /tmp) is left out, and the container sees the host directory
   // there instead. Everything else: shallow first, so a volume nested in another lands on top of it.
   const within = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
-  const protectedPaths = [plan.stagingDir, plan.workingDir, ...plan.mounts.map((m) => m.source)];
-  if (plan.argv[0]?.startsWith('/')) protectedPaths.push(plan.argv[0]);
+  const hostPaths = plan.argv.map((a) => (a.startsWith('file://') ? new URL(a).pathname : a)).filter((a) => a.startsWith('/'));
+  const protectedPaths = [plan.stagingDir, ...plan.mounts.map((m) => m.source), ...hostPaths];
   const hides = (m: MountSpec) => protectedPaths.some((p) => !plan.mounts.some((o) => o.source === p && o === m) && within(m.target, p));
   for (const m of [...plan.mounts].filter((m) => !hides(m)).sort((a, b) => depth(a.target) - depth(b.target))) ns.bind(m);
   const wd = ns.ensure(plan.workingDir, 'dir');
