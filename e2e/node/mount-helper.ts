@@ -302,7 +302,8 @@ export function setUp(plan: LaunchPlan): ExecStep {
   // emptyDir on /tmp when the checkout lives under /tmp) is left out, and the container sees the host directory
   // there instead. Everything else: shallow first, so a volume nested in another lands on top of it.
   const within = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
-  const hostPaths = plan.argv.map((a) => (a.startsWith('file://') ? new URL(a).pathname : a)).filter((a) => a.startsWith('/'));
+  // Only paths that exist on the host now: a path the container gets from one of its volumes is not the node's.
+  const hostPaths = plan.argv.map((a) => (a.startsWith('file://') ? new URL(a).pathname : a)).filter((a) => a.startsWith('/') && existsSync(a));
   const protectedPaths = [plan.stagingDir, ...plan.mounts.map((m) => m.source), ...hostPaths];
   const hides = (m: MountSpec) => protectedPaths.some((p) => !plan.mounts.some((o) => o.source === p && o === m) && within(m.target, p));
   for (const m of [...plan.mounts].filter((m) => !hides(m)).sort((a, b) => depth(a.target) - depth(b.target))) ns.bind(m);
