@@ -10,7 +10,8 @@ import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import { freePorts } from './cluster/net.ts';
 import { waitFor } from './cluster/wait.ts';
-import { LocalNode } from './node/local-node.ts';
+import type { LocalNode } from './node/local-node.ts';
+import { startRuntimeNode } from './support/runtime-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
@@ -20,7 +21,6 @@ import type { Experiment } from '../operator/api/v1alpha1/experiment.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 import { decodeNpyBase64, encodeNpyBase64, ndarray } from '../runtime/npy/npy.ts';
 
-const runtimeCommand = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'runtime', 'cli.ts')];
 const demoManifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
 const manifest = (maxSteps: number): Manifest => ({ ...structuredClone(demoManifest), training: { ...demoManifest.training, max_steps: maxSteps } });
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -72,18 +72,7 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     agents = new Agents(arena);
     checkpoints = join(cluster.dir, 'checkpoints');
     mkdirSync(checkpoints, { recursive: true });
-    node = await LocalNode.start({
-      kc,
-      name: 'local-0',
-      dataDir: join(cluster.dir, 'node'),
-      capacity: { cpu: '8', memory: '16Gi' },
-      imageMap: [{ match: 'registry.local/arena-runtime', command: runtimeCommand, workingDir: repoRoot }],
-      logger: createLogger({ silent: true }),
-    });
-    await waitFor(async () => (await arena.core.readNode({ name: 'local-0' })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, {
-      timeoutMs: 60_000,
-      what: 'the local node',
-    });
+    node = await startRuntimeNode(kc, { dataDir: join(cluster.dir, 'node') });
     const [port] = await freePorts(1);
     op = await startOperator({
       kc,

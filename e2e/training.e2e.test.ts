@@ -7,14 +7,13 @@ import { join } from 'node:path';
 import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import { freePorts } from './cluster/net.ts';
-import { waitFor } from './cluster/wait.ts';
-import { LocalNode } from './node/local-node.ts';
+import type { LocalNode } from './node/local-node.ts';
+import { runtimeImage, startRuntimeNode } from './support/runtime-node.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 
-const runtimeCommand = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'runtime', 'cli.ts')];
 const demoManifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
 const manifest = (maxSteps: number, more: Partial<Manifest['training']> = {}): Manifest => ({
   ...structuredClone(demoManifest),
@@ -35,33 +34,20 @@ describe('training for real on a local node', () => {
     arena = new Arena(kc);
     const checkpoints = join(cluster.dir, 'checkpoints');
     mkdirSync(checkpoints, { recursive: true });
-    node = await LocalNode.start({
-      kc,
-      name: 'local-0',
+    node = await startRuntimeNode(kc, {
       dataDir: join(cluster.dir, 'node'),
-      capacity: { cpu: '8', memory: '16Gi' },
       labels: { pool: 'local' },
       imageMap: [
-        { match: 'registry.local/arena-runtime', command: runtimeCommand, workingDir: repoRoot },
+        runtimeImage('registry.local/arena-runtime'),
         // An image whose trainer crashes the way SGLang does when FlashAttention 3 meets an unsupported GPU.
-        {
-          match: 'registry.local/arena-runtime-broken',
-          command: runtimeCommand,
-          workingDir: repoRoot,
-          env: {
-            ARENA_TRAINER_COMMAND: JSON.stringify([
-              process.execPath,
-              '-e',
-              'console.error("loading model..."); console.error("RuntimeError: FlashAttention v3 Backend requires SM>=80 and SM<=90. Please use `--attention-backend flashinfer`."); process.exit(1)',
-            ]),
-          },
-        },
+        runtimeImage('registry.local/arena-runtime-broken', {
+          ARENA_TRAINER_COMMAND: JSON.stringify([
+            process.execPath,
+            '-e',
+            'console.error("loading model..."); console.error("RuntimeError: FlashAttention v3 Backend requires SM>=80 and SM<=90. Please use `--attention-backend flashinfer`."); process.exit(1)',
+          ]),
+        }),
       ],
-      logger: createLogger({ silent: true }),
-    });
-    await waitFor(async () => (await arena.core.readNode({ name: 'local-0' })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, {
-      timeoutMs: 60_000,
-      what: 'the local node',
     });
     const [port] = await freePorts(1);
     op = await startOperator({

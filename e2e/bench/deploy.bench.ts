@@ -19,6 +19,7 @@ import { freePorts } from '../cluster/net.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { LocalNode } from '../node/local-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
+import { runtimeCommand } from '../support/runtime-node.ts';
 import { startOperator, type RunningOperator } from '../../operator/operator.ts';
 import { createLogger } from '../../operator/observability/log.ts';
 import { Informer } from '../../operator/kube/informer.ts';
@@ -33,7 +34,6 @@ const ROUNDS = Number(args.rounds);
 const REQUESTS = Number(args.requests);
 const ns = 'bench';
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const runtimeCommand = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'runtime', 'cli.ts')];
 
 const pct = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
