@@ -8,12 +8,11 @@ import { join } from 'node:path';
 import { ApiextensionsV1Api, AppsV1Api, CustomObjectsApi, NetworkingV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
-import { freePorts } from './cluster/net.ts';
 import { waitFor } from './cluster/wait.ts';
 import type { LocalNode } from './node/local-node.ts';
-import { startRuntimeNode } from './support/runtime-node.ts';
+import { startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
-import { startOperator, type RunningOperator } from '../operator/operator.ts';
+import type { RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import { Informer } from '../operator/kube/informer.ts';
 import type { Deployment } from '../operator/api/v1alpha1/deployment.ts';
@@ -73,13 +72,7 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     checkpoints = join(cluster.dir, 'checkpoints');
     mkdirSync(checkpoints, { recursive: true });
     node = await startRuntimeNode(kc, { dataDir: join(cluster.dir, 'node') });
-    const [port] = await freePorts(1);
-    op = await startOperator({
-      kc,
-      logger: createLogger({ silent: true }),
-      http: { host: '127.0.0.1', port },
-      reportUrl: `http://127.0.0.1:${port}`,
-      leaderElect: false,
+    op = await startLocalOperator(kc, {
       progressIntervalMs: 1000,
       deployments: {
         // Fast enough for a test; the network rule of this machine: only loopback addresses are ever dialled.

@@ -6,12 +6,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
-import { freePorts } from './cluster/net.ts';
 import type { LocalNode } from './node/local-node.ts';
-import { runtimeImage, startRuntimeNode } from './support/runtime-node.ts';
+import { runtimeImage, startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
-import { startOperator, type RunningOperator } from '../operator/operator.ts';
-import { createLogger } from '../operator/observability/log.ts';
+import type { RunningOperator } from '../operator/operator.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 
 const demoManifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
@@ -49,13 +47,7 @@ describe('training for real on a local node', () => {
         }),
       ],
     });
-    const [port] = await freePorts(1);
-    op = await startOperator({
-      kc,
-      logger: createLogger({ silent: true }),
-      http: { host: '127.0.0.1', port },
-      reportUrl: `http://127.0.0.1:${port}`,
-      leaderElect: false,
+    op = await startLocalOperator(kc, {
       progressIntervalMs: 1000,
     });
     const storage = { mountPath: '/checkpoints', hostPath: { path: checkpoints } };

@@ -15,12 +15,11 @@ import { parseArgs } from 'node:util';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LocalCluster, repoRoot } from '../cluster/control-plane.ts';
 import { installCrds } from '../cluster/crds.ts';
-import { freePorts } from '../cluster/net.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { LocalNode } from '../node/local-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
-import { runtimeCommand } from '../support/runtime-node.ts';
-import { startOperator, type RunningOperator } from '../../operator/operator.ts';
+import { runtimeCommand, startLocalOperator } from '../support/runtime-node.ts';
+import type { RunningOperator } from '../../operator/operator.ts';
 import { createLogger } from '../../operator/observability/log.ts';
 import { Informer } from '../../operator/kube/informer.ts';
 import type { Deployment } from '../../operator/api/v1alpha1/deployment.ts';
@@ -77,13 +76,7 @@ try {
     imageMap: [{ match: 'registry.local/arena-runtime', command: runtimeCommand, workingDir: repoRoot }],
     logger: createLogger({ silent: true }),
   });
-  const [port] = await freePorts(1);
-  op = await startOperator({
-    kc,
-    logger: createLogger({ silent: true }),
-    http: { host: '127.0.0.1', port },
-    reportUrl: `http://127.0.0.1:${port}`,
-    leaderElect: false,
+  op = await startLocalOperator(kc, {
     // Default health timing; only what this machine needs: loopback-only checks, servers on their pod IPs.
     deployments: { health: { allowedCidrs: ['127.0.0.0/8'] }, bindHost: '$(POD_IP)' },
   });

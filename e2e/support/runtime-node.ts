@@ -7,6 +7,8 @@ import { waitFor } from '../cluster/wait.ts';
 import { LocalNode, type LocalNodeOptions } from '../node/local-node.ts';
 import type { ImageMapping } from '../node/image-map.ts';
 import { createLogger } from '../../operator/observability/log.ts';
+import { startOperator, type OperatorOptions, type RunningOperator } from '../../operator/operator.ts';
+import { freePorts } from '../cluster/net.ts';
 
 /** `arena-runtime …` run by this Node with the checkout's TypeScript loader. */
 export const runtimeCommand = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'runtime', 'cli.ts')];
@@ -35,4 +37,20 @@ export async function startRuntimeNode(
     what: `the local node ${name} to be Ready`,
   });
   return node;
+}
+
+/**
+ * The operator in this process, reachable by workers on the local node through loopback (a cluster install uses
+ * its Service instead): a free port, the report URL to match, no leader election, quiet logs.
+ */
+export async function startLocalOperator(kc: KubeConfig, opts: Partial<OperatorOptions> = {}): Promise<RunningOperator> {
+  const [port] = await freePorts(1);
+  return startOperator({
+    kc,
+    logger: createLogger({ silent: true }),
+    http: { host: '127.0.0.1', port },
+    reportUrl: `http://127.0.0.1:${port}`,
+    leaderElect: false,
+    ...opts,
+  });
 }
