@@ -13,6 +13,7 @@ import { createGpuNodes, gpuProducts, gpuTaint } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
 import { LocalNode } from './node/local-node.ts';
 import { Arena, experiment } from './support/fixtures.ts';
+import { runToken } from '../operator/credentials/derive.ts';
 import { buildBundle } from '../bundle/build.ts';
 import { chartDir } from '../bundle/chart-sync.ts';
 
@@ -117,16 +118,20 @@ describe('the arena-operator chart', () => {
     const cluster = rules('ClusterRole', 'arena-operator');
     assert.deepEqual(verbsOn(cluster, 'nodes'), ['list', 'watch']);
     assert.deepEqual(verbsOn(cluster, 'pods'), ['create', 'delete', 'list', 'watch']);
-    assert.deepEqual(verbsOn(cluster, 'secrets'), ['create', 'delete', 'get', 'list', 'watch']);
+    // Secrets elsewhere are only handed out: run tokens and API keys derive from the signing key, never read back.
+    assert.deepEqual(verbsOn(cluster, 'secrets'), ['create', 'delete']);
     assert.deepEqual(verbsOn(cluster, 'experiments'), ['get', 'list', 'watch']);
     assert.deepEqual(verbsOn(cluster, 'experiments/status'), ['get', 'patch', 'update']);
     assert.equal(verbsOn(cluster, 'leases').length, 0, 'Leases only through the namespaced Role');
     const ns = rules('Role', 'arena-operator');
     assert.deepEqual(verbsOn(ns, 'leases'), ['create', 'get', 'update']);
     assert.deepEqual(verbsOn(ns, 'secrets'), ['create', 'get', 'list', 'update', 'watch']);
-    // Secrets in its namespace are named: the status API tokens and the webhook certificate.
+    // Secrets in its namespace are named: the signing key, the status API tokens and the webhook certificate.
     for (const r of ns.filter((x) => x.resources.includes('secrets') && !x.verbs.includes('create'))) {
-      assert.deepEqual(r.resourceNames?.sort(), r.verbs.includes('update') ? ['arena-operator-webhook-tls'] : ['arena-operator-status-api', 'arena-operator-webhook-tls']);
+      assert.deepEqual(
+        r.resourceNames?.sort(),
+        r.verbs.includes('update') ? ['arena-operator-webhook-tls'] : ['arena-operator-signing-key', 'arena-operator-status-api', 'arena-operator-webhook-tls'],
+      );
     }
     const webhookRules = cluster.filter((r) => r.resources.includes('validatingwebhookconfigurations'));
     assert.deepEqual(webhookRules.map((r) => [r.verbs.join(','), r.resourceNames ?? []]), [['create', []], ['get,list,watch,update', ['arena-operator']]]);
@@ -431,7 +436,8 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
       ['create', 'events.events.k8s.io', '-n', 'team-a'],
       ['create', 'leases.coordination.k8s.io', '-n', NS],
       ['update', 'leases.coordination.k8s.io/arena-operator', '-n', NS],
-      ['get', 'secrets', '-n', NS],
+      ['get', 'secrets/arena-operator-status-api', '-n', NS],
+      ['watch', 'secrets/arena-operator-signing-key', '-n', NS],
       ['create', 'deployments.apps', '-n', 'team-a'],
       ['create', 'ingresses.networking.k8s.io', '-n', 'team-a'],
       ['update', 'secrets/arena-operator-webhook-tls', '-n', NS],
@@ -441,6 +447,10 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
       ['delete', 'nodes'],
       ['patch', 'nodes'],
       ['update', 'secrets', '-n', 'team-a'],
+      ['get', 'secrets', '-n', 'team-a'],
+      ['list', 'secrets', '--all-namespaces'],
+      ['watch', 'secrets', '--all-namespaces'],
+      ['get', 'secrets/someone-elses', '-n', NS],
       ['patch', 'secrets', '-n', NS],
       ['patch', 'pods', '-n', 'team-a'],
       ['create', 'pods', '--subresource=exec', '-n', 'team-a'],
@@ -495,6 +505,10 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
     });
     // The operator running in its pods admits and runs the experiment on a simulated GPU node.
     const running = await arena.waitPhase(ns, 'live', 'Running', 90_000);
+    // Its run token is derived from the signing key the leader made, not read back from the Secret it handed out.
+    const signing = await arena.core.readNamespacedSecret({ namespace: NS, name: 'arena-operator-signing-key' });
+    const key = Buffer.from(signing.data!.key!, 'base64');
+    assert.equal(await arena.runToken(ns, running), runToken(key, running.metadata!.uid!, running.status!.run!));
     const before = JSON.parse(await kubectl(['get', 'experiments.arena.agilerl.com,deployments.arena.agilerl.com', '-n', ns, '-o', 'json'])) as {
       items: { kind: string; metadata: { name: string; uid: string } }[];
     };

@@ -1,5 +1,5 @@
 // The operator's Kubernetes plumbing against a real API server: client-side rate limiting and its metrics,
-// status subresource writes on a throwaway CRD, and Events as `kubectl describe` shows them.
+// status subresource writes on a throwaway CRD, Events as `kubectl describe` shows them, and the signing key.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
@@ -27,6 +27,8 @@ import { ExponentialFailureRateLimiter } from '../operator/kube/workqueue.ts';
 import { createMetrics, type Metrics } from '../operator/observability/metrics.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import { FakeClock } from '../operator/kube/clock.ts';
+import { SigningKey } from '../operator/credentials/signing-key.ts';
+import { runToken } from '../operator/credentials/derive.ts';
 
 const group = 'plumbing.test.arena.agilerl.com';
 
@@ -369,6 +371,59 @@ describe('Kubernetes plumbing', () => {
       assert.ok(logged.every((l) => l.msg === 'Could not record event' && l.level === 'warn'));
       assert.equal(logged[2]!.errorReason, 'NotFound');
       assert.equal(logged[2]!.error, 'namespaces "no-such-namespace" not found');
+    });
+  });
+
+  describe('signing key', () => {
+    const quiet = createLogger({ silent: true });
+    const replica = (name: string) => new SigningKey({ informerBase: { kc, logger: quiet }, core, namespace: 'default', name, logger: quiet });
+
+    test('the first replica creates an immutable 32-byte key; another replica gets the same one, cached or not', async () => {
+      const a = replica('key-shared');
+      const b = replica('key-shared');
+      await b.informer.start();
+      try {
+        assert.equal(a.current(), undefined, 'nothing before the Secret exists');
+        const key = await a.ensure();
+        assert.equal(key.length, 32);
+        const stored = await core.readNamespacedSecret({ namespace: 'default', name: 'key-shared' });
+        assert.equal(stored.immutable, true);
+        assert.deepEqual(Buffer.from(stored.data!.key!, 'base64'), key);
+        // b watches the Secret; a fresh replica that has not seen it yet finds it taken and reads it.
+        await waitFor(() => b.current()?.equals(key) ?? false, { timeoutMs: 10_000, what: 'the other replica to see the key' });
+        assert.deepEqual(await replica('key-shared').ensure(), key);
+        assert.equal(runToken(key, 'uid-1', 1), runToken(b.current()!, 'uid-1', 1), 'both replicas derive the same token');
+      } finally {
+        b.informer.stop();
+      }
+    });
+
+    test('a Secret with too short a key is reported and never overwritten', async () => {
+      await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'key-short' }, data: { key: Buffer.alloc(8, 1).toString('base64') } } });
+      const k = replica('key-short');
+      await k.informer.start();
+      try {
+        await assert.rejects(k.ensure(), /Secret default\/key-short must hold at least 32 random bytes under data\.key; delete it/);
+        assert.equal(k.current(), undefined);
+        const stored = await core.readNamespacedSecret({ namespace: 'default', name: 'key-short' });
+        assert.equal(Buffer.from(stored.data!.key!, 'base64').length, 8, 'left as the admin wrote it');
+      } finally {
+        k.informer.stop();
+      }
+    });
+
+    test('a deleted key is forgotten and the next ensure makes a new one', async () => {
+      const k = replica('key-deleted');
+      await k.informer.start();
+      try {
+        const first = await k.ensure();
+        await core.deleteNamespacedSecret({ namespace: 'default', name: 'key-deleted' });
+        await waitFor(() => k.current() === undefined, { timeoutMs: 10_000, what: 'the deletion to be seen' });
+        const second = await k.ensure();
+        assert.notDeepEqual(second, first);
+      } finally {
+        k.informer.stop();
+      }
     });
   });
 });

@@ -17,6 +17,9 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --lease-duration-ms N     leader lease duration (default 15000)
   --qps N --burst N         client-side API rate limit (default 50 / 100)
   --workers N               concurrent experiment reconciles (default 16)
+  --signing-key-secret N    Secret (in the Lease's namespace) holding the key run tokens and agent API keys
+                            derive from; created on first use (env ARENA_SIGNING_KEY_SECRET,
+                            default arena-operator-signing-key)
   --webhook-service-name S  turns the admission webhook on: the Service in front of --webhook-port
                             (env ARENA_WEBHOOK_SERVICE_NAME)
   --webhook-url URL         turns it on for an operator outside the cluster: the https URL the apiserver dials
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
       qps: { type: 'string' },
       burst: { type: 'string' },
       workers: { type: 'string' },
+      'signing-key-secret': { type: 'string' },
       'webhook-service-name': { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-port': { type: 'string' },
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
     burst: intOption(values, 'burst'),
     workers: intOption(values, 'workers'),
     webhook: webhookOptions(values),
+    signingKey: { name: values['signing-key-secret'] ?? process.env.ARENA_SIGNING_KEY_SECRET },
     // A replica that lost the lease exits; its restart starts from clean caches as a standby.
     onLostLeadership: () => process.exit(1),
   });

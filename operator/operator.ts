@@ -21,7 +21,9 @@ import { nodeInfoFromNode, podUsageFromPod } from './scheduler/from-kube.ts';
 import { AdmissionService } from './controllers/experiment/admission-service.ts';
 import { ExperimentReconciler } from './controllers/experiment/reconcile.ts';
 import { ReportInbox } from './controllers/experiment/reports.ts';
-import { labels, MANAGED_BY, names } from './controllers/experiment/workers.ts';
+import { labels } from './controllers/experiment/workers.ts';
+import { SigningKey } from './credentials/signing-key.ts';
+import { agentApiKey, runToken, sameSecret } from './credentials/derive.ts';
 import { startHttpServer, type RunningServer } from './server/http.ts';
 import { runtimeApiRouter } from './server/runtime-api.ts';
 import { wireClusterStatus, type ClusterStatusConfig } from './status-api/wiring.ts';
@@ -56,6 +58,8 @@ export interface OperatorOptions {
   clusterStatus?: ClusterStatusConfig;
   /** The admission webhook on its own HTTPS port (webhook/wiring.ts); off when absent. */
   webhook?: WebhookConfig;
+  /** The Secret holding the key run tokens and agent API keys derive from. Default: the Lease's namespace, arena-operator-signing-key. */
+  signingKey?: { namespace?: string; name?: string };
   /** The agent (arena Deployment) controller: health checks, timeouts, bind address (controllers/deployment/wiring.ts). */
   deployments?: DeploymentControllerConfig;
 }
@@ -72,7 +76,6 @@ export interface RunningOperator {
   deployments: DeploymentParts;
 }
 
-type SecretLean = { metadata: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> }; token?: string };
 type WorkerPod = LeanPod & { pin?: string };
 
 /** The node a worker pod is pinned to by required node affinity on metadata.name, if any. */
@@ -126,20 +129,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     },
   });
   const nodes = new Informer<LeanNode>({ ...informerBase, group: '', version: 'v1', plural: 'nodes', transform: leanNode });
-  const secrets = new Informer<SecretLean>({
-    ...informerBase,
-    group: '',
-    version: 'v1',
-    plural: 'secrets',
-    labelSelector: `${labels.runToken}=true,${labels.managedBy}=${MANAGED_BY}`,
-    transform: (o) => {
-      const s = o as KubernetesObject & { data?: Record<string, string> };
-      return {
-        metadata: { name: s.metadata?.name, namespace: s.metadata?.namespace, resourceVersion: s.metadata?.resourceVersion, labels: s.metadata?.labels },
-        token: s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : undefined,
-      };
-    },
-  });
+  // Run tokens are derived from this key, never read back from the Secrets handed to workers: the operator needs
+  // no read access to Secrets outside its own namespace.
+  const operatorNamespace = opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'default';
+  const signingKey = new SigningKey({ informerBase, core, namespace: opts.signingKey?.namespace ?? operatorNamespace, name: opts.signingKey?.name, logger });
   pods.addIndex('experiment', (p) => {
     const uid = p.metadata?.labels?.[labels.experimentUid];
     return uid ? [uid] : [];
@@ -193,6 +186,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     nodeState,
     admission,
     inbox,
+    runToken: async (exp, run) => runToken(await signingKey.ensure(), exp.metadata!.uid!, run),
     writeStatus: async (exp, status) => {
       await updateStatusIfChanged(
         custom,
@@ -252,8 +246,24 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const webhook = opts.webhook
     ? await wireWebhook({ kc, informerBase, experiments, classes, clusters, metrics, registry, logger }, opts.webhook)
     : undefined;
-  const deployments = wireDeployments({ kc, informerBase, core, custom, experiments, classes, clusters, recorder, metrics, registry, logger }, opts.deployments);
-  const informers = [experiments, classes, clusters, pods, nodes, secrets, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers];
+  const deployments = wireDeployments(
+    {
+      kc,
+      informerBase,
+      core,
+      custom,
+      experiments,
+      classes,
+      clusters,
+      recorder,
+      apiKey: async (uid, rotation) => agentApiKey(await signingKey.ensure(), uid, rotation),
+      metrics,
+      registry,
+      logger,
+    },
+    opts.deployments,
+  );
+  const informers = [experiments, classes, clusters, pods, nodes, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers];
   let leading = false;
   let stopped = false;
   const http = await startHttpServer({
@@ -273,12 +283,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
           isLeader: () => leading,
           logger,
           reportsTotal,
-          tokenFor: (namespace, experiment, run) => {
+          checkToken: (namespace, experiment, run, token) => {
             const exp = experiments.get(`${namespace}/${experiment}`);
-            if (!exp) return undefined;
-            const secretName = names(exp, { run, attempt: 1 }).secret;
-            const secret = secrets.get(`${namespace}/${secretName}`);
-            return secret?.metadata.labels?.[labels.experimentUid] === exp.metadata?.uid ? secret?.token : undefined;
+            if (!exp?.metadata?.uid) return 'invalid';
+            const key = signingKey.current();
+            if (!key) return 'unavailable';
+            return sameSecret(token, runToken(key, exp.metadata.uid, run)) ? 'valid' : 'invalid';
           },
           accept: (report) => {
             const key = `${report.experiment.namespace}/${report.experiment.name}`;
@@ -298,6 +308,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     leading = true;
     metrics.leaderElectionMasterStatus.set({ name: 'arena-operator' }, 1);
     logger.info('leading', { identity });
+    // Made now rather than at the first admission, so the first gang does not wait on it; failures are retried there.
+    signingKey.ensure().catch((err: unknown) => logger.warn('signing key not ready', { secret: signingKey.ref, error: (err as Error).message }));
     admission.start();
     controller.start();
     for (const e of experiments.list()) enqueueExp(e);
@@ -310,7 +322,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       ? undefined
       : new LeaderElector({
           kc,
-          namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'default',
+          namespace: operatorNamespace,
           name: opts.leaseName ?? 'arena-operator',
           identity,
           logger,

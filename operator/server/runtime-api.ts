@@ -1,28 +1,23 @@
 // POST /runtime/v1/reports: workers report progress, checkpoints, completion and failure (protocol.ts). A report
-// is accepted only with the token of the run it claims to belong to, compared in constant time.
+// is accepted only with the token of the run it claims to belong to, compared in constant time (derive.ts).
 import express, { type Router } from 'express';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Logger } from 'winston';
 import type { Counter } from 'prom-client';
 import { MAX_REPORT_BYTES, parseReport, type Report } from '../runtime-api/protocol.ts';
 import { StaleReportError } from '../controllers/experiment/reports.ts';
 
 export interface RuntimeApiDeps {
-  /** The run token stored for (namespace, experiment, run), or undefined when there is none. */
-  tokenFor: (namespace: string, experiment: string, run: number) => string | undefined;
+  /**
+   * Whether token is the one of run `run` of the experiment; 'unavailable' while the key tokens derive from is not
+   * loaded (a worker retries then rather than giving up).
+   */
+  checkToken: (namespace: string, experiment: string, run: number, token: string) => 'valid' | 'invalid' | 'unavailable';
   /** Files the report with the experiment's reconciler; resolves to the acknowledged sequence number. */
   accept: (report: Report) => Promise<number>;
   /** Only the leader takes reports: it alone writes status. */
   isLeader: () => boolean;
   logger: Logger;
   reportsTotal?: Counter<'result'>;
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Hash first so the comparison takes the same time whatever the lengths are.
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 export function runtimeApiRouter(deps: RuntimeApiDeps): Router {
@@ -43,8 +38,12 @@ export function runtimeApiRouter(deps: RuntimeApiDeps): Router {
     const parsed = parseReport(req.body);
     if (!parsed.ok) return fail(res, 400, 'BadRequest', parsed.error);
     const r = parsed.report;
-    const expected = deps.tokenFor(r.experiment.namespace, r.experiment.name, r.run);
-    if (expected === undefined || !sameSecret(match[1]!, expected)) {
+    const verdict = deps.checkToken(r.experiment.namespace, r.experiment.name, r.run, match[1]!);
+    if (verdict === 'unavailable') {
+      res.setHeader('Retry-After', '2');
+      return fail(res, 503, 'Unavailable', 'the operator has not loaded the key run tokens are checked with yet; retry');
+    }
+    if (verdict === 'invalid') {
       return fail(res, 403, 'Forbidden', `the token is not valid for run ${r.run} of ${r.experiment.namespace}/${r.experiment.name}`);
     }
     try {

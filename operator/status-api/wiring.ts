@@ -11,7 +11,7 @@ import type { Experiment } from '../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { Controller, objectKey } from '../kube/controller.ts';
-import { isNotFound } from '../kube/errors.ts';
+import { isNotFound, toKubeError } from '../kube/errors.ts';
 import { Informer, type Cacheable, type InformerMetrics, type LeanNode, type LeanPod } from '../kube/informer.ts';
 import { updateStatusIfChanged } from '../kube/status.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -155,6 +155,10 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
         return v ? Buffer.from(v, 'base64').toString('utf8').trim() || undefined : undefined;
       } catch (err) {
         if (isNotFound(err)) return undefined;
+        // The chart lets the operator read Secrets of its own namespace by name only; say so rather than echo a 403.
+        if (toKubeError(err).reason === 'Forbidden') {
+          throw new Error('forbidden: the operator reads only the Secrets its RBAC names in its own namespace; put the token there (the chart value platform.existingSecret names it)');
+        }
         throw err;
       }
     },

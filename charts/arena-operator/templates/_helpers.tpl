@@ -91,6 +91,11 @@ so an air-gapped install changes one value. A digest pins the image; the tag sta
 {{- printf "%s-tls" (include "arena.webhookServiceName" .) -}}
 {{- end -}}
 
+{{/* The operator creates its signing key Secret on first use (run tokens and agent API keys derive from it). */}}
+{{- define "arena.signingKeySecretName" -}}
+{{- include "arena.suffixed" (dict "ctx" . "suffix" "signing-key") -}}
+{{- end -}}
+
 {{- define "arena.statusApiSecretName" -}}
 {{- .Values.statusApi.existingSecret | default (include "arena.suffixed" (dict "ctx" . "suffix" "status-api")) -}}
 {{- end -}}

@@ -49,7 +49,7 @@ function input(more: Partial<WorkloadInput> = {}): WorkloadInput {
     cluster: cluster(),
     algorithm: 'DQN',
     checkpointLocation: '/checkpoints/team/exp/run-1/step-3000.json',
-    apiKey: { name: 'cartpole-agent-api-key-0', uid: 'secret-uid-1' },
+    apiKey: { name: 'cartpole-agent-api-key-0' },
     replicas: 2,
     ...more,
   };
@@ -85,7 +85,7 @@ describe('inference workload', () => {
 
   test('a new key (another Secret uid), checkpoint or image changes the pod template; replicas do not', () => {
     const base = inferenceWorkload(input());
-    assert.notEqual(inferenceWorkload(input({ apiKey: { name: 'cartpole-agent-api-key-1', uid: 'secret-uid-2' } })).templateHash, base.templateHash);
+    assert.notEqual(inferenceWorkload(input({ apiKey: { name: 'cartpole-agent-api-key-1' } })).templateHash, base.templateHash);
     assert.notEqual(inferenceWorkload(input({ checkpointLocation: 'run-1/step-6000.json' })).templateHash, base.templateHash);
     assert.notEqual(inferenceWorkload(input({ cluster: cluster({ setupBundle: { version: '1.1.0', images: { runtime: 'r:1.1.0' } } }) })).templateHash, base.templateHash);
     const scaled = inferenceWorkload(input({ replicas: 3 }));

@@ -2,7 +2,7 @@
 // (ConfigMap), the API key (Secret), the Service, the inference pods (an apps/v1 Deployment) and the external
 // route (HTTPRoute or Ingress). The reconciler creates, replaces and deletes what these return; their shape is
 // unit-tested here.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type {
   V1ConfigMap,
   V1Deployment,
@@ -42,8 +42,6 @@ export const agentAnnotations = {
   trainingCluster: 'arena.agilerl.com/training-cluster',
   /** On the manifest ConfigMap: `<experiment>@<step>`, the checkpoint the manifest was frozen with. */
   checkpoint: 'arena.agilerl.com/checkpoint',
-  /** On inference pods: the uid of the key Secret they mount, so a replaced Secret restarts them. */
-  apiKeySecretUid: 'arena.agilerl.com/api-key-secret-uid',
 } as const;
 
 export const components = {
@@ -84,10 +82,6 @@ export function newDeploymentId(d: Deployment): string {
 
 export function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
-}
-
-export function newApiKey(): string {
-  return randomBytes(32).toString('base64url');
 }
 
 function ownerRef(d: Deployment): V1OwnerReference {
@@ -223,7 +217,7 @@ export interface WorkloadInput {
   cluster: TrainingCluster;
   algorithm: AlgorithmName;
   checkpointLocation: string;
-  apiKey: { name: string; uid: string };
+  apiKey: { name: string };
   replicas: number;
   /**
    * The address the server listens on. 0.0.0.0 in a pod network namespace; nodes without one (the local test
@@ -289,7 +283,7 @@ export function inferenceWorkload(input: WorkloadInput): DesiredWorkload {
   const template: V1PodTemplateSpec = {
     metadata: {
       labels: { [agentLabels.managedBy]: MANAGED_BY, ...selectorLabels(d) },
-      annotations: { [agentAnnotations.agent]: d.metadata!.name!, [agentAnnotations.apiKeySecretUid]: input.apiKey.uid },
+      annotations: { [agentAnnotations.agent]: d.metadata!.name! },
     },
     spec: {
       enableServiceLinks: false,

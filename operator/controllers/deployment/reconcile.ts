@@ -30,7 +30,6 @@ import {
   inferenceService,
   inferenceWorkload,
   manifestConfigMap,
-  newApiKey,
   newDeploymentId,
   type DesiredWorkload,
 } from './objects.ts';
@@ -52,7 +51,6 @@ export interface LeanWorkload extends LeanObject {
 export interface OwnedObjects {
   workloads(agentUid: string): LeanWorkload[];
   pods(agentUid: string): InferencePod[];
-  secrets(agentUid: string): LeanObject[];
 }
 
 export interface DeploymentReconcilerDeps {
@@ -63,6 +61,8 @@ export interface DeploymentReconcilerDeps {
   classes: Cache<ResourceClass>;
   clusters: Cache<TrainingCluster>;
   owned: OwnedObjects;
+  /** The API key of an agent's key rotation (derived from the operator's signing key). */
+  apiKey: (deploymentUid: string, rotation: number) => Promise<string>;
   kept: KeptObjects;
   prober: EndpointProber;
   exposure: ExposureManager;
@@ -114,7 +114,7 @@ export class DeploymentReconciler {
     const deploymentId = stored.status?.deploymentId ?? newDeploymentId(dep);
 
     const service = await d.kept.ensureService(inferenceService(dep));
-    const apiKey = await this.ensureApiKey(dep);
+    const apiKey = await this.ensureApiKey(dep, d.owned.pods(uid));
 
     const experiment = d.experiments.get(`${ns}/${dep.spec.source.experiment}`);
     const source = sourceState(dep, experiment, now);
@@ -149,7 +149,7 @@ export class DeploymentReconciler {
         cluster,
         algorithm,
         checkpointLocation: source.checkpoint.location,
-        apiKey: { name: apiKey.secretName, uid: apiKey.uid },
+        apiKey: { name: apiKey.secretName },
         replicas: dep.spec.replicas ?? 1,
         bindHost: d.bindHost,
       });
@@ -189,36 +189,37 @@ export class DeploymentReconciler {
   }
 
   /**
-   * The key for spec.keyRotation: one immutable Secret per rotation. A new rotation creates the next Secret and
-   * deletes the earlier ones at once; the pods mount it by name and carry its uid, so they are replaced too.
+   * The key for spec.keyRotation: one immutable Secret per rotation, its key derived from the agent's uid and the
+   * rotation. A new rotation creates the next Secret and deletes the one before; the pods mount it by name, so
+   * they are replaced too. The operator never reads key Secrets (it has no read access to Secrets outside its
+   * namespace): it creates the Secret when its status does not show it issued yet, and again while inference pods
+   * are not ready, in case someone deleted it (the same key comes back, so running servers are unaffected).
    */
-  private async ensureApiKey(dep: Deployment): Promise<{ secretName: string; rotation: number; uid: string }> {
+  private async ensureApiKey(dep: Deployment, pods: InferencePod[]): Promise<{ secretName: string; rotation: number }> {
     const d = this.d;
-    const uid = dep.metadata!.uid!;
     const ns = dep.metadata!.namespace!;
     const rotation = dep.spec.keyRotation ?? 0;
-    const name = agentNames(dep).apiKey(rotation);
-    const secrets = d.owned.secrets(uid);
-    let secretUid = live(secrets, name)?.metadata.uid;
-    if (!secretUid) {
+    const names = agentNames(dep);
+    const name = names.apiKey(rotation);
+    const issued = dep.status?.apiKeySecretName;
+    const waiting = pods.some((p) => !p.metadata.deletionTimestamp && !p.status?.containerStatuses?.every((c) => c.ready));
+    if (issued !== name || waiting) {
+      const key = await d.apiKey(dep.metadata!.uid!, rotation);
       try {
-        const created = await d.core.createNamespacedSecret({ namespace: ns, body: apiKeySecret(dep, rotation, newApiKey()) });
-        secretUid = created.metadata!.uid!;
-        const issued = dep.status?.apiKeySecretName;
+        await d.core.createNamespacedSecret({ namespace: ns, body: apiKeySecret(dep, rotation, key) });
         if (issued && issued !== name) d.recordEvent(dep, 'Normal', 'KeyRotated', `Issued API key ${rotation} in Secret ${name}; the previous key is refused from now on.`);
-        else d.recordEvent(dep, 'Normal', 'KeyIssued', `Issued the API key in Secret ${name}.`);
+        else if (!issued) d.recordEvent(dep, 'Normal', 'KeyIssued', `Issued the API key in Secret ${name}.`);
       } catch (err) {
+        // Created by an earlier reconcile whose status write did not land, or still there: it holds this same key.
         if (!isAlreadyExists(err)) throw err;
-        // Created by an earlier reconcile the cache has not shown yet.
-        const existing = await d.core.readNamespacedSecret({ namespace: ns, name });
-        secretUid = existing.metadata!.uid!;
       }
     }
-    for (const s of secrets) {
-      if (s.metadata.name === name || s.metadata.deletionTimestamp) continue;
-      await ignoreNotFound(d.core.deleteNamespacedSecret({ namespace: ns, name: s.metadata.name! }));
+    // The key recorded in status, and the one before this rotation (issued by a reconcile whose status write was lost).
+    const previous = new Set([issued, rotation > 0 ? names.apiKey(rotation - 1) : undefined]);
+    for (const old of previous) {
+      if (old && old !== name) await ignoreNotFound(d.core.deleteNamespacedSecret({ namespace: ns, name: old }));
     }
-    return { secretName: name, rotation, uid: secretUid };
+    return { secretName: name, rotation };
   }
 
   /**

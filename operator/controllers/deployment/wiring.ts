@@ -60,6 +60,8 @@ export interface DeploymentDeps {
   classes: Informer<ResourceClass>;
   clusters: Informer<TrainingCluster>;
   recorder: EventRecorder;
+  /** The API key of an agent's key rotation (derived from the operator's signing key). */
+  apiKey: (deploymentUid: string, rotation: number) => Promise<string>;
   metrics: Metrics;
   registry: Registry;
   logger: Logger;
@@ -108,18 +110,11 @@ export function wireDeployments(d: DeploymentDeps, config: DeploymentControllerC
     },
   });
   const pods = new Informer<InferencePod>({ ...base, group: '', version: 'v1', plural: 'pods', labelSelector: ofComponent(components.inference), transform: leanInferencePod });
-  // Key Secrets are cached without their data: the operator never needs a key once it is written.
-  const secrets = new Informer<LeanObject>({
-    ...base,
-    group: '',
-    version: 'v1',
-    plural: 'secrets',
-    labelSelector: ofComponent(components.apiKey),
-    transform: (o) => ({ metadata: leanMeta(o) }),
-  });
-  const ownedInformers = [workloads, pods, secrets] as const;
+  // Key Secrets are not watched: the operator has no read access to Secrets outside its namespace (see ensureApiKey).
+  // Both keep the metadata the index and the owner lookup read.
+  const ownedInformers = [workloads, pods] as unknown as Informer<LeanObject>[];
   for (const inf of ownedInformers) {
-    (inf as Informer<LeanObject>).addIndex(BY_AGENT, (o) => {
+    inf.addIndex(BY_AGENT, (o) => {
       const uid = o.metadata?.labels?.[agentLabels.agentUid];
       return uid ? [uid] : [];
     });
@@ -160,8 +155,8 @@ export function wireDeployments(d: DeploymentDeps, config: DeploymentControllerC
     owned: {
       workloads: byAgent(workloads),
       pods: byAgent(pods),
-      secrets: byAgent(secrets),
     },
+    apiKey: d.apiKey,
     kept: new KeptObjects(d.core),
     prober,
     exposure,
@@ -186,7 +181,7 @@ export function wireDeployments(d: DeploymentDeps, config: DeploymentControllerC
     if (!uid) return;
     for (const dep of deployments.byIndex(BY_UID, uid)) enqueue(dep);
   };
-  for (const inf of ownedInformers) (inf as Informer<LeanObject>).on('add', toOwner).on('update', toOwner).on('delete', toOwner);
+  for (const inf of ownedInformers) inf.on('add', toOwner).on('update', toOwner).on('delete', toOwner);
   // A source experiment matters until its checkpoint is frozen (or when the source names it anew).
   const onExperiment = (e: Experiment) => {
     for (const dep of deployments.byIndex(BY_SOURCE, objectKey(e))) {

@@ -12,7 +12,7 @@ import type { ReconcileResult } from '../../kube/controller.ts';
 import { blockerFor } from './gating.ts';
 import { decide, type Action, type Observed, type WorkerView } from './lifecycle.ts';
 import type { ReportInbox } from './reports.ts';
-import { labels, names, newRunToken, runObjects, workerPods, attemptId } from './workers.ts';
+import { labels, runObjects, workerPods, attemptId } from './workers.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 
 export interface Cache<T> {
@@ -52,6 +52,8 @@ export interface ExperimentReconcilerDeps {
   nodeState: (name: string) => 'ready' | 'notReady' | 'missing';
   admission: Admission;
   inbox: ReportInbox;
+  /** The token the workers of run `run` report with (derived from the operator's signing key). */
+  runToken: (exp: Experiment, run: number) => Promise<string>;
   writeStatus: (exp: Experiment, status: ExperimentStatus) => Promise<void>;
   recordEvent: (exp: Experiment, type: 'Normal' | 'Warning', reason: string, note: string) => void;
   reportUrl: string;
@@ -220,19 +222,10 @@ export class ExperimentReconciler {
     const core = this.d.core;
     const ns = exp.metadata!.namespace!;
     const a = { run, attempt };
-    const n = names(exp, a);
-    // The token is minted once per run; a retry finds the Secret already there and reuses its token.
-    let token = newRunToken();
-    const initial = runObjects(exp, a, token);
-    try {
-      await core.createNamespacedSecret({ namespace: ns, body: initial.secret });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      const existing = await core.readNamespacedSecret({ namespace: ns, name: n.secret });
-      token = Buffer.from(existing.data?.token ?? '', 'base64').toString('utf8');
-    }
-    const objs = runObjects(exp, a, token);
+    // The token is derived from the run, so a retry that finds the Secret already there knows what it holds.
+    const objs = runObjects(exp, a, await this.d.runToken(exp, run));
     await Promise.all([
+      ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret })),
       ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
       ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
     ]);

@@ -1,7 +1,7 @@
 // What one attempt of an experiment runs: a gang of worker pods (one per planned node) with a headless Service for
 // rendezvous, the manifest in a ConfigMap and a per-run token in a Secret. Pure builders, so the shape of every
 // object is unit-tested; the reconciler only creates and deletes what these return.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1Secret, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
@@ -70,10 +70,6 @@ function commonLabels(exp: Experiment, component: string, run: number): Record<s
     [labels.experimentUid]: exp.metadata!.uid!,
     [labels.run]: String(run),
   };
-}
-
-export function newRunToken(): string {
-  return randomBytes(32).toString('base64url');
 }
 
 /** The per-run objects shared by every attempt of the run. */
