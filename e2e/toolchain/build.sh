@@ -46,19 +46,23 @@ build_helm3() {
   if [ ! -x "$helm3_out/helm3" ]; then
     log "building helm3 $HELM3"
     mkdir -p "$helm3_out"
-    (cd "$here/helm3" && go build -trimpath -ldflags "$(helm3_ldflags)" -o "$helm3_out/helm3.tmp" helm.sh/helm/v3/cmd/helm)
-    [ "$("$helm3_out/helm3.tmp" version --template '{{.Version}}')" = "$HELM3" ] || { log "helm3 reports the wrong version"; exit 1; }
-    mv -f "$helm3_out/helm3.tmp" "$helm3_out/helm3"
+    (cd "$here/helm3" && go build -trimpath -ldflags "$(helm3_ldflags)" -o "$helm3_out/helm3.$$" helm.sh/helm/v3/cmd/helm)
+    [ "$("$helm3_out/helm3.$$" version --template '{{.Version}}')" = "$HELM3" ] || { log "helm3 reports the wrong version"; exit 1; }
+    mv -f "$helm3_out/helm3.$$" "$helm3_out/helm3"
   fi
-  # A hard link shares the bytes; another filesystem takes a copy. Renamed into place so no reader sees half a file.
+  # A hard link shares the bytes; another filesystem takes a copy. Temporary names of this process, renamed into
+  # place, so that two builds at once and the readers of the folder never see half a file.
   mkdir -p "$out"
-  ln -f "$helm3_out/helm3" "$out/helm3.tmp" 2>/dev/null || cp -f "$helm3_out/helm3" "$out/helm3.tmp"
-  mv -f "$out/helm3.tmp" "$out/helm3"
+  ln -f "$helm3_out/helm3" "$out/helm3.$$" 2>/dev/null || cp -f "$helm3_out/helm3" "$out/helm3.$$"
+  mv -f "$out/helm3.$$" "$out/helm3"
 }
 
 if [ -f "$out/.complete" ]; then
   # A folder completed before helm3 was part of the toolchain gets it added, and nothing else rebuilt.
-  [ -x "$out/helm3" ] || build_helm3
+  if [ ! -x "$out/helm3" ]; then
+    build_helm3
+    log "helm3 added in $(( $(date +%s) - start ))s -> $out"
+  fi
   echo "$out"
   exit 0
 fi
