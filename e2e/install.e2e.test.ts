@@ -3,37 +3,21 @@
 // operator), validated, tested with `helm test`, upgraded with live objects, scaled down and torn down.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { LocalCluster, repoRoot, resolveBinDir } from './cluster/control-plane.ts';
+import { LocalCluster, resolveBinDir } from './cluster/control-plane.ts';
 import { createGpuNodes, gpuProducts, gpuTaint } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
-import { LocalNode } from './node/local-node.ts';
+import type { LocalNode } from './node/local-node.ts';
 import { Arena, experiment } from './support/fixtures.ts';
 import { runToken } from '../operator/credentials/derive.ts';
+import { startOperatorImageNode } from './support/operator-node.ts';
+import { ok, sh, type Result } from './support/sh.ts';
+import { localClusterValues, previousChart } from './support/charts.ts';
 import { buildBundle } from '../bundle/build.ts';
 import { chartDir } from '../bundle/chart-sync.ts';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking this process (the local node serving the pods runs in it). Never throws. */
-function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: opts.env, cwd: opts.cwd, encoding: 'utf8', maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 300_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const ok = (r: Result, what: string) => assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: unknown };
 
@@ -326,43 +310,11 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
     // Two GPU nodes (simulated, tainted like a real GPU pool) for workers; the operator runs on the local node.
     await createGpuNodes(kc, { prefix: 'gpu', count: 2, gpus: 4, gpu: gpuProducts.A100, taints: [gpuTaint], labels: { pool: 'gpu' } });
 
-    // The operator image's entrypoint, played by this checkout's operator. Every pod of the local node shares this
-    // machine's network, so the HTTP server binds the pod IP and the webhook (which binds every address) takes any
-    // free port: the API server could not reach it here anyway (loopback pod IPs get no endpoints), and the
-    // webhook's failurePolicy is Ignore. Not under /tmp: the pod mounts its own /tmp over it.
-    const shimDir = join(cluster.dir, 'operator-image-bin');
-    await mkdir(shimDir);
-    await writeFile(
-      join(shimDir, 'arena-operator'),
-      `#!/bin/sh\ncd '${repoRoot}' && exec '${process.execPath}' --import tsx operator/main.ts "$@" --host "$POD_IP" --webhook-port 0\n`,
-    );
-    await chmod(join(shimDir, 'arena-operator'), 0o755);
-    node = await LocalNode.start({
-      kc,
-      name: 'system-0',
-      dataDir: join(cluster.dir, 'node-system-0'),
-      capacity: { cpu: '8', memory: '16Gi', pods: 30 },
-      // Containers of the operator image run their own command: arena-operator (the shim) or node (hook and test).
-      imageMap: [{ match: /\/agilerl\/arena-operator[:@]/ }],
-      path: `${shimDir}:${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      restartBackoff: { initialMs: 500, maxMs: 2000 },
-    });
+    node = await startOperatorImageNode(kc, cluster.dir);
 
-    // 0.1.0: the chart as a previous release shipped it, with an Experiment CRD one printer column short, so the
-    // upgrade to 0.2.0 has a CRD change to carry.
-    const oldChart = join(work, 'chart-0.1.0', 'arena-operator');
-    await cp(chartDir, oldChart, { recursive: true });
-    const expCrd = join(oldChart, 'crds', 'arena.agilerl.com_experiments.yaml');
-    const crd = parse(await readFile(expCrd, 'utf8')) as { spec: { versions: { additionalPrinterColumns: { name: string }[] }[] } };
-    const cols = crd.spec.versions[0]!.additionalPrinterColumns;
-    crd.spec.versions[0]!.additionalPrinterColumns = cols.filter((c) => c.name !== 'Reason');
-    await writeFile(expCrd, stringify(crd));
-    const testValues = {
-      trainingCluster: { workerNodeSelector: { pool: 'gpu' }, checkpointStorage: { persistentVolumeClaim: null, hostPath: { path: '/var/lib/arena/checkpoints' } } },
-      resourceClasses: [{ name: 'a100-x1', nodes: 1, worker: { cpu: '2', memory: '4Gi', gpus: 4 } }],
-      leaderElection: { leaseDurationSeconds: 6 },
-      rbac: { clusterViewSubjects: [{ kind: 'User', name: 'alice', apiGroup: 'rbac.authorization.k8s.io' }] },
-    };
+    // 0.1.0: the chart as a previous release shipped it, so the upgrade to 0.2.0 has a CRD change to carry.
+    const oldChart = await previousChart(work);
+    const testValues = localClusterValues;
     for (const [version, chart] of [['0.1.0', oldChart], ['0.2.0', chartDir]] as const) {
       const built = await buildBundle({ version, outDir: join(work, 'dist'), chartDir: chart, extraValues: testValues, helm });
       const dir = join(work, `bundle-${version}`);
