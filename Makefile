@@ -32,7 +32,7 @@ node_modules/.installed: package-lock.json | node
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-controller-manager, kubectl, kwok, helm
+toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-controller-manager, kubectl, kwok, helm, helm3
 	bash e2e/toolchain/build.sh >/dev/null
 
 setup: deps toolchain ## install Node, npm packages and the control-plane binaries
