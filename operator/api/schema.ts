@@ -62,6 +62,7 @@ export const patterns = {
   httpUrl: pattern('^https?://[^\\s]+$', 'an http:// or https:// URL', 'https://arena.agilerl.com'),
   imageReference: pattern('^[^\\s]+$', 'a container image reference without spaces', 'ghcr.io/agilerl/arena-runtime:1.4.0'),
   computeCapability: pattern('^[0-9]+\\.[0-9]+$', 'a CUDA compute capability MAJOR.MINOR', '8.6'),
+  utcDate: pattern('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', 'a date YYYY-MM-DD', '2026-11-23'),
 } as const satisfies Record<string, Pattern>;
 
 const patternByRegex = new Map<string, Pattern>(Object.values(patterns).map((p) => [p.regex, p]));

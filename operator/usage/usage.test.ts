@@ -38,6 +38,55 @@ describe('usage spans', () => {
     assert.deepEqual(live, { startMs: t('2026-03-05T10:00:00Z'), endMs: t('2026-03-05T11:30:00Z'), nodeSeconds: 10800, gpuSeconds: 43200, credits: 9, live: true });
   });
 
+  test('recorded days place usage exactly; what they do not cover is spread before the first listed day', () => {
+    const e = exp('days', {
+      phase: 'Succeeded',
+      startedAt: '2026-03-08T00:00:00Z',
+      finishedAt: '2026-03-11T02:00:00Z',
+      usage: {
+        nodeSeconds: 7200 + 3600 + 1800,
+        gpuSeconds: 4 * (7200 + 3600 + 1800),
+        credits: 10.5,
+        days: [
+          { date: '2026-03-10', nodeSeconds: 3600, gpuSeconds: 14400, credits: 3 },
+          { date: '2026-03-11', nodeSeconds: 1800, gpuSeconds: 7200, credits: 1.5 },
+        ],
+      },
+    });
+    assert.deepEqual(usageSpans(e, cls, t('2026-03-20T00:00:00Z')), [
+      { startMs: t('2026-03-10T00:00:00Z'), endMs: t('2026-03-11T00:00:00Z'), nodeSeconds: 3600, gpuSeconds: 14400, credits: 3, live: false },
+      // The last day ends where the run did.
+      { startMs: t('2026-03-11T00:00:00Z'), endMs: t('2026-03-11T02:00:00Z'), nodeSeconds: 1800, gpuSeconds: 7200, credits: 1.5, live: false },
+      // 7,200 node-seconds recorded before days were: spread over the 8th and 9th.
+      { startMs: t('2026-03-08T00:00:00Z'), endMs: t('2026-03-10T00:00:00Z'), nodeSeconds: 7200, gpuSeconds: 28800, credits: 6, live: false },
+    ]);
+    const daily = computeUsage([e], q('2026-03-20T00:00:00Z')).daily.map((d) => [d.date, d.nodeSeconds]);
+    assert.deepEqual(daily.sort(), [
+      ['2026-03-08', 3600],
+      ['2026-03-09', 3600],
+      ['2026-03-10', 3600],
+      ['2026-03-11', 1800],
+    ]);
+  });
+
+  test('days that cover the totals leave nothing to spread, whatever the rounding of credits', () => {
+    const e = exp('exact', {
+      phase: 'Succeeded',
+      startedAt: '2026-03-10T22:00:00Z',
+      finishedAt: '2026-03-11T02:00:00Z',
+      usage: {
+        nodeSeconds: 3000,
+        gpuSeconds: 12000,
+        credits: 2.5,
+        days: [
+          { date: '2026-03-10', nodeSeconds: 1000, gpuSeconds: 4000, credits: 0.833333 },
+          { date: '2026-03-11', nodeSeconds: 2000, gpuSeconds: 8000, credits: 1.666666 },
+        ],
+      },
+    });
+    assert.equal(usageSpans(e, cls, t('2026-03-20T00:00:00Z')).length, 2);
+  });
+
   test('nothing used, nothing listed', () => {
     assert.deepEqual(usageSpans(exp('draft', { phase: 'Draft' }), cls, t('2026-03-05T00:00:00Z')), []);
     assert.deepEqual(usageSpans(exp('zero', { phase: 'Failed', usage: { nodeSeconds: 0, gpuSeconds: 0, credits: 0 } }), cls, t('2026-03-05T00:00:00Z')), []);

@@ -1,10 +1,12 @@
 // Usage metering for reports: node-hours, GPU-hours and credits per experiment, and per UTC day, namespace and
 // class, within a time window. Two sources per experiment:
-//  - recorded: status.usage, folded in by the experiment controller whenever an attempt ends;
+//  - recorded: status.usage, folded in by the experiment controller whenever an attempt ends, as totals and per
+//    UTC day (status.usage.days) — so each day gets exactly what ran on it;
 //  - live: the attempt running now (status.attemptStartedAt until now, times its workers), not yet recorded.
-// status.usage is one running total without dates, so its day split is an estimate: it is spread evenly over the
-// run's active span (startedAt to finishedAt, or to where the current attempt began). That is exact for a run of
-// one attempt; with retries or several runs the totals stay exact and only their placement on days is approximate.
+// What the days do not account for (days beyond the newest USAGE_DAYS_KEPT, or status written before days were
+// recorded) is spread evenly over the run's active span before the first listed day: totals stay exact, and only
+// that remainder's placement on days is an estimate. Within a day, usage counts as spread evenly (up to where the
+// recorded attempts ended), so a window that cuts a day in two gets a proportional share of it.
 import type { Experiment, ExperimentPhase } from '../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../api/v1alpha1/resourceclass.ts';
 
@@ -66,9 +68,27 @@ export function usageSpans(e: Experiment, cls: ResourceClass | undefined, nowMs:
   const attemptStart = parseTime(s.attemptStartedAt);
   const recorded = s.usage;
   if (recorded && (recorded.nodeSeconds > 0 || recorded.gpuSeconds > 0 || recorded.credits > 0)) {
-    const endMs = parseTime(s.finishedAt) ?? attemptStart ?? parseTime(s.lastFailure?.at) ?? nowMs;
-    const startMs = Math.min(endMs, parseTime(s.startedAt) ?? parseTime(e.metadata?.creationTimestamp) ?? endMs);
-    spans.push({ startMs, endMs, nodeSeconds: recorded.nodeSeconds, gpuSeconds: recorded.gpuSeconds, credits: recorded.credits, live: false });
+    const rest = { nodeSeconds: recorded.nodeSeconds, gpuSeconds: recorded.gpuSeconds, credits: recorded.credits };
+    // Recorded usage ends where the last ended attempt did; a day's share never runs past that (today's share would
+    // otherwise be spread into hours that have not happened, and a window ending now would miss part of it).
+    const recordedEndMs = parseTime(s.finishedAt) ?? attemptStart ?? parseTime(s.lastFailure?.at) ?? nowMs;
+    let firstDayMs: number | undefined;
+    for (const d of recorded.days ?? []) {
+      const dayMs = parseTime(`${d.date}T00:00:00Z`);
+      if (dayMs === undefined) continue;
+      firstDayMs = Math.min(firstDayMs ?? dayMs, dayMs);
+      const endMs = Math.max(dayMs, Math.min(dayMs + DAY_MS, recordedEndMs));
+      spans.push({ startMs: dayMs, endMs, nodeSeconds: d.nodeSeconds, gpuSeconds: d.gpuSeconds, credits: d.credits, live: false });
+      rest.nodeSeconds -= d.nodeSeconds;
+      rest.gpuSeconds -= d.gpuSeconds;
+      rest.credits -= d.credits;
+    }
+    // Rounding leaves the days a few millionths of a credit off the total; only a real remainder is spread.
+    if (rest.nodeSeconds > 0 || rest.gpuSeconds > 0 || rest.credits > 1e-4) {
+      const endMs = Math.min(recordedEndMs, firstDayMs ?? recordedEndMs);
+      const startMs = Math.min(endMs, parseTime(s.startedAt) ?? parseTime(e.metadata?.creationTimestamp) ?? endMs);
+      spans.push({ startMs, endMs, nodeSeconds: Math.max(0, rest.nodeSeconds), gpuSeconds: Math.max(0, rest.gpuSeconds), credits: Math.max(0, rest.credits), live: false });
+    }
   }
   if (attemptStart !== undefined && attemptStart < nowMs) {
     const workers = s.workers?.desired ?? cls?.spec.nodes ?? 0;

@@ -1,7 +1,7 @@
 // Experiment: one training definition (an Arena manifest on a resource class) and its runs.
 import { isDeepStrictEqual } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
-import { Conditions, Int, ListMap, Name, Num, Obj, Str, StringEnum, Timestamp } from '../schema.ts';
+import { Conditions, Int, ListMap, Name, Num, Obj, Str, StringEnum, Timestamp, patterns } from '../schema.ts';
 import { withRules } from '../rules.ts';
 import { ageColumn, defineKind, type Resource } from '../kind.ts';
 import { Description, Message, ObservedGeneration, Reason, stepChoiceRules } from './common.ts';
@@ -100,6 +100,16 @@ const Step = (what: string) => Int(what, { minimum: 0 });
 const Score = (what: string) => Num(what);
 const Location = () => Str('Where the checkpoint is stored, relative to the training cluster\'s checkpoint storage.', { maxLength: 1024 });
 
+/** Days of per-day usage an experiment's status keeps; usage reports spread anything older over the run. */
+export const USAGE_DAYS_KEPT = 120;
+const UsageDay = Obj('Usage on one UTC day.', {
+  date: Str('The UTC day, YYYY-MM-DD.', { minLength: 10, maxLength: 10, pattern: patterns.utcDate }),
+  nodeSeconds: Int('Worker-node seconds on that day.', { minimum: 0 }),
+  gpuSeconds: Int('GPU seconds on that day.', { minimum: 0 }),
+  credits: Num('Credits used on that day.', { minimum: 0 }),
+});
+export type ExperimentUsageDay = Static<typeof UsageDay>;
+
 const Checkpoint = Obj('A checkpoint written by a run.', {
   run: Int('The run that wrote it.', { minimum: 1 }),
   step: Step('The training step it was written at.'),
@@ -180,6 +190,13 @@ export const ExperimentStatus = Obj('The observed state of the experiment, as th
       nodeSeconds: Int('Worker-node seconds.', { minimum: 0 }),
       gpuSeconds: Int('GPU seconds.', { minimum: 0 }),
       credits: Num('Credits used: node-hours times the class\'s creditsPerNodeHour.', { minimum: 0 }),
+      days: Type.Optional(
+        ListMap(
+          `The same, per UTC day, for attempts that have ended; oldest first. Only the newest ${USAGE_DAYS_KEPT} days are listed (the totals above keep everything).`,
+          UsageDay,
+          { keys: ['date'], maxItems: USAGE_DAYS_KEPT },
+        ),
+      ),
     }),
   ),
 });

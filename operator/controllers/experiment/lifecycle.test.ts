@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, retryBackoffMs, type Observed, type WorkerView, type Action } from './lifecycle.ts';
-import type { Experiment, ExperimentStatus, ExperimentAction } from '../../api/v1alpha1/experiment.ts';
+import { USAGE_DAYS_KEPT, type Experiment, type ExperimentStatus, type ExperimentAction } from '../../api/v1alpha1/experiment.ts';
 
 const now = new Date('2026-11-23T10:00:00Z');
 const iso = (offsetS: number) => new Date(now.getTime() + offsetS * 1000).toISOString();
@@ -245,8 +245,50 @@ describe('experiment lifecycle', () => {
       }),
     );
     // 1800 s × 2 workers = 3600 node-seconds = 1 node-hour at 10 credits; 4 GPUs per worker.
-    assert.deepEqual(d.status.usage, { nodeSeconds: 3700, gpuSeconds: 14_800, credits: 11 });
+    // The days list only what it can place: the earlier 100 node-seconds were recorded without a date.
+    assert.deepEqual(d.status.usage, {
+      nodeSeconds: 3700,
+      gpuSeconds: 14_800,
+      credits: 11,
+      days: [{ date: '2026-11-23', nodeSeconds: 3600, gpuSeconds: 14_400, credits: 10 }],
+    });
     assert.equal(d.status.attemptStartedAt, undefined);
+  });
+
+  test('an attempt across UTC midnight is split between the days it ran on, added to days already there', () => {
+    const earlier = { date: '2026-11-22', nodeSeconds: 1000, gpuSeconds: 4000, credits: 2.777778 };
+    const d = decide(
+      observe(
+        exp('Train', {
+          phase: 'Running',
+          run: 1,
+          attempt: 2,
+          attemptStartedAt: '2026-11-22T23:00:00Z',
+          usage: { nodeSeconds: 1000, gpuSeconds: 4000, credits: 2.777778, days: [earlier] },
+        }),
+        { workers: [worker(0, 'Succeeded'), worker(1, 'Succeeded')] },
+      ),
+    );
+    // 23:00 to 10:00 on 2 workers: 7,200 node-seconds on the 22nd and 72,000 on the 23rd.
+    assert.deepEqual(d.status.usage?.days, [
+      { date: '2026-11-22', nodeSeconds: 8200, gpuSeconds: 32_800, credits: 22.777778 },
+      { date: '2026-11-23', nodeSeconds: 72_000, gpuSeconds: 288_000, credits: 200 },
+    ]);
+    assert.equal(d.status.usage?.nodeSeconds, 80_200);
+  });
+
+  test(`only the newest ${USAGE_DAYS_KEPT} days are kept; the totals keep everything`, () => {
+    const day = (i: number) => ({ date: new Date(Date.UTC(2026, 0, 1) + i * 86_400_000).toISOString().slice(0, 10), nodeSeconds: 10, gpuSeconds: 40, credits: 0.1 });
+    const days = Array.from({ length: USAGE_DAYS_KEPT }, (_, i) => day(i));
+    const d = decide(
+      observe(exp('Train', { phase: 'Running', run: 1, attempt: 1, attemptStartedAt: iso(-1800), usage: { nodeSeconds: 10 * USAGE_DAYS_KEPT, gpuSeconds: 40 * USAGE_DAYS_KEPT, credits: 12, days } }), {
+        workers: [worker(0, 'Succeeded'), worker(1, 'Succeeded')],
+      }),
+    );
+    const kept = d.status.usage!.days!;
+    assert.equal(kept.length, USAGE_DAYS_KEPT);
+    assert.deepEqual([kept[0]!.date, kept.at(-1)!.date], [day(1).date, '2026-11-23']);
+    assert.equal(d.status.usage!.nodeSeconds, 10 * USAGE_DAYS_KEPT + 3600);
   });
 
   test('Stop outside Pending/Running/Stopping explains itself in a condition', () => {

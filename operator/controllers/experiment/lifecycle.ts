@@ -12,7 +12,8 @@
 //   Retry  a failed worker, a lost node or a gang that never fully started tears the whole gang down and tries
 //          again with backoff from the latest checkpoint, up to spec.maxRetries, then Failed with the reason.
 import type { Experiment, ExperimentStatus, ExperimentPhase } from '../../api/v1alpha1/experiment.ts';
-import { ExperimentConditions } from '../../api/v1alpha1/experiment.ts';
+import { ExperimentConditions, USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
+import { round6, spanDays } from '../../usage/usage.ts';
 import { setCondition } from '../../kube/conditions.ts';
 
 /** What the scheduler last decided for this experiment's current attempt. */
@@ -397,16 +398,35 @@ class Step {
     this.event(phase === 'Failed' ? 'Warning' : 'Normal', phase, message);
   }
 
-  /** Folds the running time of the current attempt into usage, once (attemptStartedAt is cleared after). */
+  /**
+   * Folds the running time of the current attempt into usage, once (attemptStartedAt is cleared after): into the
+   * totals, and into the UTC days it spanned, so daily reports place it exactly.
+   */
   private accountUsage(): void {
     const started = this.s.attemptStartedAt ? Date.parse(this.s.attemptStartedAt) : undefined;
     if (started === undefined) return;
-    const seconds = Math.max(0, Math.round((this.o.now.getTime() - started) / 1000));
-    const nodeSeconds = seconds * this.o.gangSize;
+    const ended = Math.max(started, this.o.now.getTime());
     const usage = this.s.usage ?? { nodeSeconds: 0, gpuSeconds: 0, credits: 0 };
-    usage.nodeSeconds += nodeSeconds;
-    usage.gpuSeconds += nodeSeconds * this.o.gpusPerWorker;
-    usage.credits = Math.round((usage.credits + (nodeSeconds / 3600) * this.o.creditsPerNodeHour) * 1e6) / 1e6;
+    const amounts = (seconds: number) => {
+      const nodeSeconds = Math.round(seconds) * this.o.gangSize;
+      return { nodeSeconds, gpuSeconds: nodeSeconds * this.o.gpusPerWorker, credits: (nodeSeconds / 3600) * this.o.creditsPerNodeHour };
+    };
+    const total = amounts((ended - started) / 1000);
+    usage.nodeSeconds += total.nodeSeconds;
+    usage.gpuSeconds += total.gpuSeconds;
+    usage.credits = round6(usage.credits + total.credits);
+    const days = new Map((usage.days ?? []).map((d) => [d.date, { ...d }]));
+    for (const [date, fraction] of spanDays({ startMs: started, endMs: ended }, { fromMs: -Infinity, toMs: Infinity })) {
+      const part = amounts(((ended - started) / 1000) * fraction);
+      if (part.nodeSeconds === 0) continue;
+      const day = days.get(date) ?? { date, nodeSeconds: 0, gpuSeconds: 0, credits: 0 };
+      day.nodeSeconds += part.nodeSeconds;
+      day.gpuSeconds += part.gpuSeconds;
+      day.credits = round6(day.credits + part.credits);
+      days.set(date, day);
+    }
+    const kept = [...days.values()].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0)).slice(-USAGE_DAYS_KEPT);
+    if (kept.length > 0) usage.days = kept;
     this.s.usage = usage;
     delete this.s.attemptStartedAt;
   }
