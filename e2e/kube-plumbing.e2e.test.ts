@@ -392,6 +392,10 @@ describe('Kubernetes plumbing', () => {
         // b watches the Secret; a fresh replica that has not seen it yet finds it taken and reads it.
         await waitFor(() => b.current()?.equals(key) ?? false, { timeoutMs: 10_000, what: 'the other replica to see the key' });
         assert.deepEqual(await replica('key-shared').ensure(), key);
+        // Many reconciles asking at once on a replica that has not seen it: one answer for all.
+        const fresh = replica('key-shared');
+        const all = await Promise.all(Array.from({ length: 8 }, () => fresh.ensure()));
+        assert.ok(all.every((k) => k.equals(key)));
         assert.equal(runToken(key, 'uid-1', 1), runToken(b.current()!, 'uid-1', 1), 'both replicas derive the same token');
       } finally {
         b.informer.stop();

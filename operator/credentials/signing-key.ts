@@ -34,6 +34,8 @@ export class SigningKey {
   /** What this replica created or read itself, until the watch shows it (or shows it deleted). */
   private own?: Buffer;
   private reported?: string;
+  /** One create-or-read at a time: the first admissions of a new leader all ask at once. */
+  private pending?: Promise<Buffer>;
 
   constructor(private readonly o: SigningKeyOptions) {
     this.namespace = o.namespace;
@@ -79,6 +81,11 @@ export class SigningKey {
     const known = this.current();
     if (known) return known;
     if (this.informer.get(`${this.namespace}/${this.name}`)) throw new Error(this.unusableMessage());
+    this.pending ??= this.createOrRead().finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+
+  private async createOrRead(): Promise<Buffer> {
     const body: V1Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
