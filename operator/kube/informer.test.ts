@@ -15,6 +15,7 @@ import {
   type LeanPod,
 } from './informer.ts';
 import { createLogger } from '../observability/log.ts';
+import { podUsageFromPod } from '../scheduler/from-kube.ts';
 
 interface Obj extends Cacheable {
   metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
@@ -265,6 +266,27 @@ describe('lean transforms', () => {
         ],
       },
     });
+  });
+
+  test('leanPod keeps every part of the effective request: init containers, sidecars, pod-level requests, overhead', () => {
+    const full = {
+      metadata: { name: 'p', namespace: 'n', resourceVersion: '1' },
+      spec: {
+        nodeName: 'gpu-0',
+        overhead: { cpu: '250m', memory: '128Mi' },
+        resources: { requests: { memory: '40Gi' } },
+        initContainers: [
+          { name: 'fetch', image: 'x', resources: { requests: { cpu: '16', 'nvidia.com/gpu': '8' } } },
+          { name: 'proxy', image: 'x', restartPolicy: 'Always', resources: { requests: { cpu: '1', memory: '1Gi' } } },
+        ],
+        containers: [{ name: 'main', image: 'x', env: [{ name: 'A', value: 'b' }], resources: { requests: { cpu: '2', memory: '4Gi', 'nvidia.com/gpu': '1' } } }],
+      },
+      status: { phase: 'Running' },
+    };
+    const lean = leanPod(full as never);
+    assert.deepEqual(podUsageFromPod(lean as never), podUsageFromPod(full as never));
+    // The init container's 16 CPUs and 8 GPUs outweigh the main container; overhead comes on top.
+    assert.deepEqual(podUsageFromPod(lean as never), { node: 'gpu-0', terminal: false, cpuMilli: 16_250, memoryBytes: 40 * 2 ** 30 + 128 * 2 ** 20, gpus: 8 });
   });
 
   test('leanPod of a pending pod has no node and no statuses', () => {

@@ -621,7 +621,17 @@ export interface LeanPod {
     Wire<V1ObjectMeta>,
     'name' | 'namespace' | 'uid' | 'labels' | 'ownerReferences' | 'resourceVersion' | 'deletionTimestamp'
   >;
-  spec: { nodeName?: string; containers: { name: string; resources: { requests?: Record<string, string> } }[] };
+  /**
+   * Everything a pod's effective request is made of (scheduler/from-kube.ts podRequests): containers, init
+   * containers (sidecars have restartPolicy Always), pod-level requests and the RuntimeClass overhead.
+   */
+  spec: {
+    nodeName?: string;
+    containers: LeanContainer[];
+    initContainers?: (LeanContainer & { restartPolicy?: string })[];
+    resources?: { requests?: Record<string, string> };
+    overhead?: Record<string, string>;
+  };
   status: Pick<Wire<V1PodStatus>, 'phase' | 'conditions'> & {
     containerStatuses?: Pick<
       Wire<V1ContainerStatus>,
@@ -629,6 +639,8 @@ export interface LeanPod {
     >[];
   };
 }
+
+type LeanContainer = { name: string; resources: { requests?: Record<string, string> } };
 
 export function leanPod(obj: KubernetesObject): LeanPod {
   const pod = obj as Wire<V1Pod>;
@@ -649,6 +661,11 @@ export function leanPod(obj: KubernetesObject): LeanPod {
         name: c.name,
         resources: defined({ requests: c.resources?.requests }),
       })),
+      initContainers: pod.spec?.initContainers?.map((c) =>
+        defined({ name: c.name, restartPolicy: c.restartPolicy, resources: defined({ requests: c.resources?.requests }) }),
+      ),
+      resources: pod.spec?.resources?.requests ? { requests: pod.spec.resources.requests } : undefined,
+      overhead: pod.spec?.overhead,
     }),
     status: defined({
       phase: pod.status?.phase,
