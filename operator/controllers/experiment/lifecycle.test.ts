@@ -271,4 +271,21 @@ describe('experiment lifecycle', () => {
     const second = decide({ ...o, experiment: { ...o.experiment, status: first.status } });
     assert.deepEqual(second.status, first.status);
   });
+
+  test('a run queued and admitted in one step says so in one event', () => {
+    const d = decide(observe(exp('Train', { phase: 'Draft' }), { admission: { state: 'admitted', nodes: ['n1', 'n2'] } }));
+    assert.equal(d.status.reason, 'Starting');
+    const events = d.actions.flatMap((a) => (a.type === 'event' ? [a] : []));
+    assert.deepEqual(events.map((e) => e.reason), ['Admitted']);
+    assert.match(events[0]!.note, /Run 1 queued and admitted on n1, n2/);
+  });
+
+  test('the admitted status is what the appearing, not yet running pods give: their arrival writes nothing', () => {
+    const admitted = decide(observe(exp('Train', { phase: 'Draft' }), { admission: { state: 'admitted', nodes: ['n1', 'n2'] } }));
+    const podsSeen = decide(
+      observe({ ...exp('Train'), status: admitted.status }, { now: new Date(now.getTime() + 2000), workers: [worker(0, 'Pending'), worker(1, 'Pending')] }),
+    );
+    assert.deepEqual(podsSeen.status, admitted.status);
+    assert.deepEqual(types(podsSeen.actions), ['dequeue']);
+  });
 });

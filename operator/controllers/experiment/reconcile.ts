@@ -14,6 +14,7 @@ import { decide, type Action, type Observed, type WorkerView } from './lifecycle
 import type { ReportInbox } from './reports.ts';
 import { labels, names, newRunToken, runObjects, workerPods, attemptId } from './workers.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
+import { Expectations } from './expectations.ts';
 
 export interface Cache<T> {
   get(key: string): T | undefined;
@@ -40,6 +41,8 @@ export interface Admission {
   /** Drops the gang's reservation: its pods are counted on their nodes, or it will not run. */
   release(key: string): void;
   isQueued(key: string): boolean;
+  /** Resolves once the gangs queued so far have a verdict (or at once when admission is not running). */
+  settled?(): Promise<void>;
 }
 
 export interface ExperimentReconcilerDeps {
@@ -60,6 +63,8 @@ export interface ExperimentReconcilerDeps {
 }
 
 export class ExperimentReconciler {
+  private readonly expectations = new Expectations();
+
   constructor(private readonly d: ExperimentReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -70,13 +75,22 @@ export class ExperimentReconciler {
       d.admission.dequeue(key);
       d.admission.release(key);
       d.inbox.forget(key);
+      this.expectations.forget(key);
       return;
     }
     if (stored.metadata?.deletionTimestamp) {
       d.admission.dequeue(key);
       d.admission.release(key);
+      this.expectations.forget(key);
       return;
     }
+    const pods = d.workerPods(stored.metadata!.uid!);
+    const behindMs = this.expectations.waitMs(key, {
+      resourceVersion: stored.metadata?.resourceVersion,
+      hasPod: (name) => pods.some((p) => p.metadata?.name === name),
+    });
+    // The watch events that bring this process's own writes into the caches wake this key again.
+    if (behindMs > 0) return { requeueAfterMs: behindMs };
     const exp = withDefaults('Experiment', structuredClone(stored));
     const now = d.now?.() ?? new Date();
     const cls = exp.spec.resourceClass ? d.classes.get(exp.spec.resourceClass) : undefined;
@@ -85,7 +99,7 @@ export class ExperimentReconciler {
 
     const resume = exp.spec.resumeFrom ? resolveCheckpoint(d.experiments.get(`${exp.metadata!.namespace}/${exp.spec.resumeFrom.experiment}`), exp.spec.resumeFrom) : undefined;
     const blocker = blockerFor({ experiment: exp, cls, cluster, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
-    const workers = this.workerViews(d.workerPods(exp.metadata!.uid!));
+    const workers = this.workerViews(pods);
     const current = { run: status.run ?? exp.spec.run ?? 1, attempt: status.attempt ?? 1 };
 
     const observed: Observed = {
@@ -106,7 +120,15 @@ export class ExperimentReconciler {
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
     };
-    const decision = decide(observed);
+    let decision = decide(observed);
+    if (observed.admission.state === 'unknown' && d.admission.settled && decision.actions.some((a) => a.type === 'queue')) {
+      // A gang the scheduler has not seen: file it and decide on its verdict, so that a run which fits is queued
+      // and admitted with one status write, and one that waits is written once with the reason.
+      await this.act({ type: 'queue' }, exp, cls, cluster, decision.status, now);
+      await d.admission.settled();
+      observed.admission = d.admission.view(key);
+      decision = decide(observed);
+    }
     const next = decision.status;
     if (resume?.ok && next.phase !== 'Draft' && !next.resumedFrom) {
       next.resumedFrom = { experiment: exp.spec.resumeFrom!.experiment, step: resume.checkpoint.step, location: resume.checkpoint.location };
@@ -143,6 +165,7 @@ export class ExperimentReconciler {
     const folded = d.inbox.fold(key, next, { force: phaseChanged, gangSize: observed.gangSize });
     if (!statusEqual(stored.status, next)) {
       await d.writeStatus(stored, next);
+      this.expectations.wroteStatus(key, stored.metadata?.resourceVersion);
     }
     folded.commit();
 
@@ -232,21 +255,24 @@ export class ExperimentReconciler {
       token = Buffer.from(existing.data?.token ?? '', 'base64').toString('utf8');
     }
     const objs = runObjects(exp, a, token);
-    await Promise.all([
-      ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
-      ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
-    ]);
     // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
+    // One round trip for the ConfigMap, the Service and the pods: a kubelet that starts a worker before its
+    // ConfigMap exists retries the mount, and a gang any of them failed for is removed below.
     // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.
-    const results = await Promise.allSettled(pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body }))));
+    const results = await Promise.allSettled([
+      ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
+      ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
+      ...pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body }))),
+    ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       // Half a gang is worse than none: remove the workers that were created, then report why.
       await Promise.allSettled(pods.map((p) => core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 0 })));
       throw failed.reason;
     }
+    this.expectations.createdPods(`${ns}/${exp.metadata!.name!}`, pods.map((p) => p.metadata!.name!));
   }
 
   private async deleteWorkers(exp: Experiment, which: 'all' | 'stale', next: ExperimentStatus, grace?: number): Promise<void> {
