@@ -139,8 +139,9 @@ try {
   const limiterWait = hist('rest_client_rate_limiter_duration_seconds');
   const requestTime = hist('rest_client_request_duration_seconds');
   const reconcileTime = hist('controller_runtime_reconcile_time_seconds');
+  const queueWait = hist('workqueue_queue_duration_seconds');
   console.log(
-    `  time: reconcile mean ${((reconcileTime.sum / Math.max(1, reconcileTime.count)) * 1000).toFixed(1)} ms over ${reconcileTime.count}, API request mean ${((requestTime.sum / Math.max(1, requestTime.count)) * 1000).toFixed(1)} ms, client rate-limiter wait mean ${((limiterWait.sum / Math.max(1, limiterWait.count)) * 1000).toFixed(1)} ms (total ${limiterWait.sum.toFixed(0)} s)`,
+    `  time: reconcile mean ${((reconcileTime.sum / Math.max(1, reconcileTime.count)) * 1000).toFixed(1)} ms over ${reconcileTime.count}, API request mean ${((requestTime.sum / Math.max(1, requestTime.count)) * 1000).toFixed(1)} ms, client rate-limiter wait mean ${((limiterWait.sum / Math.max(1, limiterWait.count)) * 1000).toFixed(1)} ms (total ${limiterWait.sum.toFixed(0)} s), reconcile queue wait mean ${((queueWait.sum / Math.max(1, queueWait.count)) * 1000).toFixed(0)} ms`,
   );
   console.log('  note: the benchmark, the operator and the API server share this machine\'s cores');
   await op.stop();

@@ -288,4 +288,11 @@ describe('experiment lifecycle', () => {
     assert.deepEqual(podsSeen.status, admitted.status);
     assert.deepEqual(types(podsSeen.actions), ['dequeue']);
   });
+
+  test('the status that makes it Running is the one the next look at a running gang gives', () => {
+    const running = decide(observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Running'), worker(1, 'Running')] }));
+    assert.equal(running.status.phase, 'Running');
+    const later = decide(observe({ ...exp('Train'), status: running.status }, { now: new Date(now.getTime() + 5000), workers: [worker(0, 'Running'), worker(1, 'Running')] }));
+    assert.deepEqual(later.status, running.status);
+  });
 });

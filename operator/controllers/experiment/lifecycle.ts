@@ -301,6 +301,8 @@ class Step {
       this.s.startedAt ??= this.nowIso;
       this.condition(ExperimentConditions.WorkersReady, 'True', 'AllWorkersRunning', `${current.length} of ${o.gangSize} workers running.`);
       this.setPhase('Running', 'Training', `${current.length} worker(s) training.`);
+      // What running() says from the next look on, written now with the phase rather than in a write of its own.
+      this.progressing('Running');
       this.event('Normal', 'Running', `All ${current.length} workers are running.`);
       return;
     }
