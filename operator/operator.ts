@@ -222,7 +222,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   };
   pods.on('add', (p) => (countPod(p), enqueueOwner(p), admission.trigger()));
   pods.on('update', (p) => (countPod(p), enqueueOwner(p), admission.trigger()));
-  pods.on('delete', (p) => (capacity.removePod(objectKey(p)), enqueueOwner(p), admission.trigger()));
+  pods.on('delete', (p) => {
+    capacity.removePod(objectKey(p));
+    const gang = gangOf(p);
+    if (gang) reconciler.podGone(gang, p.metadata!.name!);
+    enqueueOwner(p);
+    admission.trigger();
+  });
   const onNode = (n: LeanNode) => {
     for (const p of pods.byIndex('node', n.metadata!.name!)) enqueueOwner(p);
     admission.trigger();

@@ -2,9 +2,10 @@
 // watch delivered its own last writes would decide from the old state: its status patch, guarded by the old
 // resourceVersion, would fail with 409 Conflict and be retried; and a gang whose pods are not in the pod cache yet
 // would look unplaced, so its reservation would be dropped and it would be queued again. Like the ReplicaSet
-// controller's expectations, a reconcile waits until the caches show the writes: the watch events that carry them
-// wake it. The wait is bounded (a missed watch event is repaired by the next relist), after which it goes ahead
-// as it would have without the record.
+// controller's expectations, a reconcile waits until the caches show the writes (a pod seen deleted counts as
+// shown): the watch events that carry them wake it. The wait is bounded by the ReplicaSet controller's five
+// minutes, after which it goes ahead from the caches as they are. Not less: watch events arrive seconds late when
+// the API server or this process is overloaded, exactly when a gang created twice hurts most.
 
 export interface CacheView {
   /** The resourceVersion of the experiment in the cache. */
@@ -24,9 +25,17 @@ export class Expectations {
   private readonly byKey = new Map<string, Expected>();
 
   constructor(
-    private readonly ttlMs = 10_000,
-    private readonly now: () => number = Date.now,
+    private readonly opts: {
+      ttlMs?: number;
+      now?: () => number;
+      /** Called when a wait ends unmet: what the caches still did not show. */
+      onExpired?: (key: string, unmet: { status: boolean; pods: string[] }) => void;
+    } = {},
   ) {}
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
 
   /** A status write that replaced `version` succeeded. */
   wroteStatus(key: string, version: string | undefined): void {
@@ -40,6 +49,11 @@ export class Expectations {
     for (const n of podNames) e.pods.add(n);
   }
 
+  /** The pod was seen deleted: whether or not its creation was ever seen, it is no longer waited for. */
+  podGone(key: string, podName: string): void {
+    this.byKey.get(key)?.pods.delete(podName);
+  }
+
   /** Milliseconds to wait for the caches to show this process's writes; 0 when they do (or waited long enough). */
   waitMs(key: string, cache: CacheView): number {
     const e = this.byKey.get(key);
@@ -47,8 +61,10 @@ export class Expectations {
     const left = e.until - this.now();
     if (e.replacedVersion !== undefined && cache.resourceVersion !== e.replacedVersion) e.replacedVersion = undefined;
     for (const n of e.pods) if (cache.hasPod(n)) e.pods.delete(n);
-    if (left <= 0 || (e.replacedVersion === undefined && e.pods.size === 0)) {
+    const met = e.replacedVersion === undefined && e.pods.size === 0;
+    if (left <= 0 || met) {
       this.byKey.delete(key);
+      if (!met) this.opts.onExpired?.(key, { status: e.replacedVersion !== undefined, pods: [...e.pods] });
       return 0;
     }
     return left;
@@ -66,7 +82,7 @@ export class Expectations {
   private entry(key: string): Expected {
     let e = this.byKey.get(key);
     if (!e) this.byKey.set(key, (e = { pods: new Set(), until: 0 }));
-    e.until = this.now() + this.ttlMs;
+    e.until = this.now() + (this.opts.ttlMs ?? 5 * 60_000);
     return e;
   }
 }

@@ -63,9 +63,19 @@ export interface ExperimentReconcilerDeps {
 }
 
 export class ExperimentReconciler {
-  private readonly expectations = new Expectations();
+  private readonly expectations: Expectations;
 
-  constructor(private readonly d: ExperimentReconcilerDeps) {}
+  constructor(private readonly d: ExperimentReconcilerDeps) {
+    this.expectations = new Expectations({
+      onExpired: (key, unmet) =>
+        d.logger.warn('the caches did not show this operator\'s own writes in time; reconciling from them anyway', { key, statusWrite: unmet.status, pods: unmet.pods }),
+    });
+  }
+
+  /** A worker pod left the cache: one this process created need not be waited for any more. */
+  podGone(key: string, podName: string): void {
+    this.expectations.podGone(key, podName);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const d = this.d;
@@ -272,6 +282,9 @@ export class ExperimentReconciler {
       await Promise.allSettled(pods.map((p) => core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 0 })));
       throw failed.reason;
     }
+    const existed = pods.filter((_, i) => (results[i + 2] as PromiseFulfilledResult<boolean>).value).map((p) => p.metadata!.name!);
+    // Expected after an operator restart; otherwise this reconcile decided from caches that missed the pods.
+    if (existed.length > 0) this.d.logger.info('worker pods of this attempt already existed', { namespace: ns, name: exp.metadata!.name, pods: existed });
     this.expectations.createdPods(`${ns}/${exp.metadata!.name!}`, pods.map((p) => p.metadata!.name!));
   }
 
@@ -308,10 +321,13 @@ function creationHint(message: string): string {
   return '';
 }
 
-async function ignoreExists<T>(p: Promise<T>): Promise<void> {
+/** Resolves true when the object already existed. */
+async function ignoreExists<T>(p: Promise<T>): Promise<boolean> {
   try {
     await p;
+    return false;
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
+    return true;
   }
 }
