@@ -16,7 +16,7 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --lease-name NAME         name of the Lease (env ARENA_LEASE_NAME, default arena-operator; one per release)
   --lease-duration-ms N     leader lease duration (default 15000)
   --qps N --burst N         client-side API rate limit (default 50 / 100)
-  --workers N               concurrent experiment reconciles (default 16)
+  --workers N               concurrent experiment reconciles (default 64)
   --webhook-service-name S  turns the admission webhook on: the Service in front of --webhook-port
                             (env ARENA_WEBHOOK_SERVICE_NAME)
   --webhook-url URL         turns it on for an operator outside the cluster: the https URL the apiserver dials
