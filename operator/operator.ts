@@ -208,8 +208,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     logger,
   });
   // Reconciles spend most of their time waiting on the API server; enough workers keep admission from queueing
-  // behind those round trips (one key is still never reconciled twice at once). 64 rather than 16 took a thousand
-  // admissions from 12 to 28 per second in e2e/bench/operator-admission.bench.ts.
+  // behind those round trips (one key is still never reconciled twice at once). 64 rather than 16 took 300
+  // admissions from 24 s to 17 s in e2e/bench/operator-admission.bench.ts.
   const controller = new Controller({ name: 'experiment', reconciler, workers: opts.workers ?? 64, metrics, logger });
 
   // Event wiring: every handler only enqueues keys; reconcile reads the caches.
