@@ -16,7 +16,7 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --lease-name NAME         name of the Lease (env ARENA_LEASE_NAME, default arena-operator; one per release)
   --lease-duration-ms N     leader lease duration (default 15000)
   --qps N --burst N         client-side API rate limit (default 50 / 100)
-  --workers N               concurrent experiment reconciles (default 16)
+  --workers N               concurrent experiment reconciles (default 64)
   --signing-key-secret N    Secret (in the Lease's namespace) holding the key run tokens and agent API keys
                             derive from; created on first use (env ARENA_SIGNING_KEY_SECRET,
                             default arena-operator-signing-key)

@@ -10,7 +10,7 @@ import {
   type HttpLibrary,
 } from '@kubernetes/client-node';
 import { FakeClock } from './clock.ts';
-import { RateLimitedKubeConfig, TokenBucket, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
+import { RateLimitedKubeConfig, TokenBucket, apiVerbAndResource, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
 import { createMetrics } from '../observability/metrics.ts';
 
 /** Resolves each wait() in a list as it completes, stamped with the fake time. */
@@ -111,6 +111,22 @@ test('the transport waits for the limiter, then counts and times each request by
   assert.match(text, new RegExp(`rest_client_requests_total\\{code="<error>",method="GET",${host}\\} 1`));
   assert.match(text, new RegExp(`rest_client_request_duration_seconds_count\\{verb="GET",${host}\\} 3`));
   assert.match(text, new RegExp(`rest_client_rate_limiter_duration_seconds_sum\\{verb="GET",${host}\\} 3`));
+  assert.match(text, /arena_api_requests_total\{verb="get",resource="configmaps",code="404"\} 1/);
+});
+
+test('requests are named by the API verb and resource the API server sees', () => {
+  const at = (method: string, path: string) => apiVerbAndResource(method, `https://127.0.0.1:6443${path}?limit=500`);
+  assert.deepEqual(at('GET', '/api/v1/pods'), { verb: 'list', resource: 'pods' });
+  assert.deepEqual(at('GET', '/api/v1/namespaces/a/pods'), { verb: 'list', resource: 'pods' });
+  assert.deepEqual(at('GET', '/api/v1/namespaces/a/pods/p'), { verb: 'get', resource: 'pods' });
+  assert.deepEqual(at('POST', '/api/v1/namespaces/a/secrets'), { verb: 'create', resource: 'secrets' });
+  assert.deepEqual(at('DELETE', '/api/v1/namespaces/a/pods/p'), { verb: 'delete', resource: 'pods' });
+  assert.deepEqual(at('GET', '/api/v1/namespaces/a'), { verb: 'get', resource: 'namespaces' });
+  assert.deepEqual(at('PATCH', '/apis/arena.agilerl.com/v1alpha1/namespaces/a/experiments/x/status'), { verb: 'patch', resource: 'experiments/status' });
+  assert.deepEqual(at('PUT', '/apis/coordination.k8s.io/v1/namespaces/a/leases/l'), { verb: 'update', resource: 'leases' });
+  assert.deepEqual(at('GET', '/apis/arena.agilerl.com/v1alpha1/trainingclusters'), { verb: 'list', resource: 'trainingclusters' });
+  assert.deepEqual(at('POST', '/apis/events.k8s.io/v1/namespaces/a/events'), { verb: 'create', resource: 'events' });
+  assert.deepEqual(at('GET', '/version'), { verb: 'get', resource: 'other' });
 });
 
 test('clients from a RateLimitedKubeConfig send through its transport', () => {

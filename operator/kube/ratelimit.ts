@@ -3,9 +3,11 @@
 // generated API class and KubernetesObjectApi sends through it, per-call options keep it (they may replace the
 // middleware list, but the transport only when they bring one), and unlike middleware it also sees the requests
 // that fail without a response.
+import { createHash } from 'node:crypto';
 import {
   IsomorphicFetchHttpLibrary,
   KubeConfig,
+  bufferFromFileOrString,
   KubernetesObjectApi,
   wrapHttpLibrary,
   type ApiConstructor,
@@ -93,10 +95,28 @@ export function rateLimitedTransport(opts: TransportOptions): HttpLibrary {
         return response;
       } finally {
         metrics?.restClientRequests.inc({ code, method: verb, host });
+        metrics?.apiRequests.inc({ ...apiVerbAndResource(verb, request.getUrl()), code });
         metrics?.restClientRequestDuration.observe({ verb, host }, (clock.now() - start) / 1000);
       }
     },
   });
+}
+
+/**
+ * The API server's verb and resource for a request URL, e.g. PATCH …/namespaces/ns/experiments/x/status →
+ * patch experiments/status; GET of a collection is list. Unknown paths give resource 'other'.
+ */
+export function apiVerbAndResource(method: string, url: string): { verb: string; resource: string } {
+  const path = new URL(url, 'http://localhost').pathname.split('/').filter(Boolean);
+  // /api/v1/… or /apis/<group>/<version>/…
+  const rest = path[0] === 'api' ? path.slice(2) : path[0] === 'apis' ? path.slice(3) : undefined;
+  const m = method.toUpperCase();
+  if (!rest || rest.length === 0) return { verb: m.toLowerCase(), resource: 'other' };
+  const scoped = rest[0] === 'namespaces' && rest.length >= 3 ? rest.slice(2) : rest;
+  const [resource, name, sub] = scoped;
+  const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name ? 'delete' : 'deletecollection' };
+  const verb = m === 'GET' ? (name ? 'get' : 'list') : (verbs[m] ?? m.toLowerCase());
+  return { verb, resource: sub ? `${resource}/${sub}` : resource! };
 }
 
 // client-node builds the Configuration (server, TLS and auth, user agent) inside makeApiClient; a subclass of
@@ -110,13 +130,21 @@ function withTransport<T extends ApiType>(ApiClass: ApiConstructor<T>, httpApi: 
   } as ApiConstructor<T>;
 }
 
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
 /**
  * A KubeConfig (sharing the given one's clusters, users and contexts) whose API clients all send through one
  * limiter and record rest_client_* metrics. Hand this to everything that makes clients, informers' list calls
  * included. Watches are long-lived streams outside the generated clients and are not limited.
+ *
+ * It also keeps connections: client-node gives every request a new undici Agent, so each request opened its own
+ * TLS connection (a full handshake for the operator and the API server, per request). Requests with the same
+ * endpoint and TLS material share one Agent and its kept-alive connections; new material (a rotated client
+ * certificate) gets a new Agent and the old one is closed once its requests finish.
  */
 export class RateLimitedKubeConfig extends KubeConfig {
   readonly transport: HttpLibrary;
+  private shared?: { key: string; dispatcher: Dispatcher };
 
   constructor(base: KubeConfig, opts: TransportOptions) {
     super();
@@ -131,6 +159,38 @@ export class RateLimitedKubeConfig extends KubeConfig {
 
   override makeApiClient<T extends ApiType>(ApiClass: ApiConstructor<T>): T {
     return super.makeApiClient(withTransport(ApiClass, this.transport));
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (!fresh) return;
+    const key = this.connectionKey();
+    if (this.shared?.key !== key) {
+      const old = this.shared?.dispatcher;
+      this.shared = { key, dispatcher: fresh };
+      void old?.close().catch(() => undefined);
+    }
+    context.setDispatcher(this.shared.dispatcher);
+  }
+
+  /** What a connection depends on: endpoint, proxy and TLS material (files read as client-node reads them). */
+  private connectionKey(): string {
+    const cluster = this.getCurrentCluster();
+    const user = this.getCurrentUser();
+    const hash = createHash('sha256');
+    for (const part of [
+      cluster?.server,
+      cluster?.proxyUrl,
+      String(cluster?.skipTLSVerify ?? ''),
+      cluster?.tlsServerName,
+      bufferFromFileOrString(cluster?.caFile, cluster?.caData),
+      bufferFromFileOrString(user?.certFile, user?.certData),
+      bufferFromFileOrString(user?.keyFile, user?.keyData),
+    ]) {
+      hash.update(part ?? '').update('\0');
+    }
+    return hash.digest('hex');
   }
 }
 

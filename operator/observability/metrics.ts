@@ -25,6 +25,8 @@ export interface Metrics {
   workqueueQueueDuration: Histogram<'name'>;
   workqueueWorkDuration: Histogram<'name'>;
   restClientRequests: Counter<'code' | 'method' | 'host'>;
+  /** The same requests by API verb and resource (subresource after a slash), to see what each one costs. */
+  apiRequests: Counter<'verb' | 'resource' | 'code'>;
   restClientRequestDuration: Histogram<'verb' | 'host'>;
   restClientRateLimiterDuration: Histogram<'verb' | 'host'>;
   leaderElectionMasterStatus: Gauge<'name'>;
@@ -134,6 +136,12 @@ export function createMetrics(registry: Registry = new Registry()): Metrics {
       name: 'rest_client_requests_total',
       help: 'Number of HTTP requests, partitioned by status code, method, and host',
       labelNames: ['code', 'method', 'host'],
+      registers,
+    }),
+    apiRequests: new Counter({
+      name: 'arena_api_requests_total',
+      help: 'API requests the operator sent, by verb (get, list, create, update, patch, delete), resource and status code',
+      labelNames: ['verb', 'resource', 'code'],
       registers,
     }),
     restClientRequestDuration: new Histogram({

@@ -34,6 +34,8 @@ export class AdmissionService implements Admission {
   private timer?: NodeJS.Timeout;
   private ticker?: NodeJS.Timeout;
   private running = false;
+  /** Callers of settled(), resolved by the next cycle. */
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly opts: AdmissionServiceOptions) {
     this.scheduler = new GangScheduler(opts.capacity, { starvationMs: opts.starvationMs });
@@ -50,6 +52,18 @@ export class AdmissionService implements Admission {
     clearTimeout(this.timer);
     clearInterval(this.ticker);
     this.timer = undefined;
+    this.resolveWaiters();
+  }
+
+  /**
+   * Resolves once a cycle has run after this call (at once when the service is stopped), so that a reconcile
+   * which just queued a gang can act on its verdict in the same pass instead of writing "Queued" first.
+   */
+  settled(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.trigger();
+    return done;
   }
 
   queue(req: GangRequest): void {
@@ -110,6 +124,13 @@ export class AdmissionService implements Admission {
     }
     this.opts.onCycle?.({ durationMs: performance.now() - started, admitted: result.admitted.length, waiting: result.waiting.length });
     if (changed.length) this.opts.wake(changed);
+    this.resolveWaiters();
+  }
+
+  private resolveWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private toGang(req: GangRequest, arrivalMs?: number): SchedulerGang {

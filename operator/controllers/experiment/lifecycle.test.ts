@@ -313,4 +313,28 @@ describe('experiment lifecycle', () => {
     const second = decide({ ...o, experiment: { ...o.experiment, status: first.status } });
     assert.deepEqual(second.status, first.status);
   });
+
+  test('a run queued and admitted in one step says so in one event', () => {
+    const d = decide(observe(exp('Train', { phase: 'Draft' }), { admission: { state: 'admitted', nodes: ['n1', 'n2'] } }));
+    assert.equal(d.status.reason, 'Starting');
+    const events = d.actions.flatMap((a) => (a.type === 'event' ? [a] : []));
+    assert.deepEqual(events.map((e) => e.reason), ['Admitted']);
+    assert.match(events[0]!.note, /Run 1 queued and admitted on n1, n2/);
+  });
+
+  test('the admitted status is what the appearing, not yet running pods give: their arrival writes nothing', () => {
+    const admitted = decide(observe(exp('Train', { phase: 'Draft' }), { admission: { state: 'admitted', nodes: ['n1', 'n2'] } }));
+    const podsSeen = decide(
+      observe({ ...exp('Train'), status: admitted.status }, { now: new Date(now.getTime() + 2000), workers: [worker(0, 'Pending'), worker(1, 'Pending')] }),
+    );
+    assert.deepEqual(podsSeen.status, admitted.status);
+    assert.deepEqual(types(podsSeen.actions), ['dequeue']);
+  });
+
+  test('the status that makes it Running is the one the next look at a running gang gives', () => {
+    const running = decide(observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Running'), worker(1, 'Running')] }));
+    assert.equal(running.status.phase, 'Running');
+    const later = decide(observe({ ...exp('Train'), status: running.status }, { now: new Date(now.getTime() + 5000), workers: [worker(0, 'Running'), worker(1, 'Running')] }));
+    assert.deepEqual(later.status, running.status);
+  });
 });

@@ -271,8 +271,12 @@ class Step {
       this.s.admittedAt = this.nowIso;
       delete this.s.queuePosition;
       this.condition(ExperimentConditions.Admitted, 'True', 'Admitted', `Admitted on ${o.admission.nodes.length} node(s).`);
-      this.setPhase('Pending', 'Starting', `Starting ${o.gangSize} worker(s).`);
-      this.event('Normal', 'Admitted', `Admitted on ${o.admission.nodes.join(', ')}.`);
+      // Exactly what starting() says once the pods are seen and none runs yet, so their appearance writes nothing.
+      this.workersStarting(0);
+      // Queued and admitted in one step: one event says both.
+      const queued = this.actions.findIndex((a) => a.type === 'event' && a.reason === 'Queued');
+      if (queued >= 0) this.actions.splice(queued, 1);
+      this.event('Normal', 'Admitted', `${queued >= 0 ? `Run ${this.s.run ?? 1} queued and admitted` : 'Admitted'} on ${o.admission.nodes.join(', ')}.`);
       this.requeueAfterMs = o.spec.partialGangTimeoutSeconds * 1000;
       return;
     }
@@ -298,6 +302,8 @@ class Step {
       this.s.startedAt ??= this.nowIso;
       this.condition(ExperimentConditions.WorkersReady, 'True', 'AllWorkersRunning', `${current.length} of ${o.gangSize} workers running.`);
       this.setPhase('Running', 'Training', `${current.length} worker(s) training.`);
+      // What running() says from the next look on, written now with the phase rather than in a write of its own.
+      this.progressing('Running');
       this.event('Normal', 'Running', `All ${current.length} workers are running.`);
       return;
     }
@@ -314,9 +320,14 @@ class Step {
       return;
     }
     this.s.admittedAt ??= this.nowIso;
-    this.condition(ExperimentConditions.WorkersReady, 'False', 'WorkersStarting', `${running} of ${o.gangSize} workers running.`);
-    this.setPhase('Pending', 'Starting', `${running} of ${o.gangSize} workers running.`);
+    this.workersStarting(running);
     this.requeueAfterMs = deadline - o.now.getTime();
+  }
+
+  private workersStarting(running: number): void {
+    const message = `${running} of ${this.o.gangSize} workers running.`;
+    this.condition(ExperimentConditions.WorkersReady, 'False', 'WorkersStarting', message);
+    this.setPhase('Pending', 'Starting', message);
   }
 
   private running(): void {

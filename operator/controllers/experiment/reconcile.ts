@@ -14,6 +14,7 @@ import { decide, type Action, type Observed, type WorkerView } from './lifecycle
 import type { ReportInbox } from './reports.ts';
 import { labels, runObjects, workerPods, attemptId } from './workers.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
+import { Expectations } from './expectations.ts';
 
 export interface Cache<T> {
   get(key: string): T | undefined;
@@ -40,6 +41,8 @@ export interface Admission {
   /** Drops the gang's reservation: its pods are counted on their nodes, or it will not run. */
   release(key: string): void;
   isQueued(key: string): boolean;
+  /** Resolves once the gangs queued so far have a verdict (or at once when admission is not running). */
+  settled?(): Promise<void>;
 }
 
 export interface ExperimentReconcilerDeps {
@@ -62,7 +65,19 @@ export interface ExperimentReconcilerDeps {
 }
 
 export class ExperimentReconciler {
-  constructor(private readonly d: ExperimentReconcilerDeps) {}
+  private readonly expectations: Expectations;
+
+  constructor(private readonly d: ExperimentReconcilerDeps) {
+    this.expectations = new Expectations({
+      onExpired: (key, unmet) =>
+        d.logger.warn('the caches did not show this operator\'s own writes in time; reconciling from them anyway', { key, statusWrite: unmet.status, pods: unmet.pods }),
+    });
+  }
+
+  /** A worker pod left the cache: one this process created need not be waited for any more. */
+  podGone(key: string, podName: string): void {
+    this.expectations.podGone(key, podName);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const d = this.d;
@@ -72,13 +87,22 @@ export class ExperimentReconciler {
       d.admission.dequeue(key);
       d.admission.release(key);
       d.inbox.forget(key);
+      this.expectations.forget(key);
       return;
     }
     if (stored.metadata?.deletionTimestamp) {
       d.admission.dequeue(key);
       d.admission.release(key);
+      this.expectations.forget(key);
       return;
     }
+    const pods = d.workerPods(stored.metadata!.uid!);
+    const behindMs = this.expectations.waitMs(key, {
+      resourceVersion: stored.metadata?.resourceVersion,
+      hasPod: (name) => pods.some((p) => p.metadata?.name === name),
+    });
+    // The watch events that bring this process's own writes into the caches wake this key again.
+    if (behindMs > 0) return { requeueAfterMs: behindMs };
     const exp = withDefaults('Experiment', structuredClone(stored));
     const now = d.now?.() ?? new Date();
     const cls = exp.spec.resourceClass ? d.classes.get(exp.spec.resourceClass) : undefined;
@@ -87,7 +111,7 @@ export class ExperimentReconciler {
 
     const resume = exp.spec.resumeFrom ? resolveCheckpoint(d.experiments.get(`${exp.metadata!.namespace}/${exp.spec.resumeFrom.experiment}`), exp.spec.resumeFrom) : undefined;
     const blocker = blockerFor({ experiment: exp, cls, cluster, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
-    const workers = this.workerViews(d.workerPods(exp.metadata!.uid!));
+    const workers = this.workerViews(pods);
     const current = { run: status.run ?? exp.spec.run ?? 1, attempt: status.attempt ?? 1 };
 
     const observed: Observed = {
@@ -108,7 +132,15 @@ export class ExperimentReconciler {
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
     };
-    const decision = decide(observed);
+    let decision = decide(observed);
+    if (observed.admission.state === 'unknown' && d.admission.settled && decision.actions.some((a) => a.type === 'queue')) {
+      // A gang the scheduler has not seen: file it and decide on its verdict, so that a run which fits is queued
+      // and admitted with one status write, and one that waits is written once with the reason.
+      await this.act({ type: 'queue' }, exp, cls, cluster, decision.status, now);
+      await d.admission.settled();
+      observed.admission = d.admission.view(key);
+      decision = decide(observed);
+    }
     const next = decision.status;
     if (resume?.ok && next.phase !== 'Draft' && !next.resumedFrom) {
       next.resumedFrom = { experiment: exp.spec.resumeFrom!.experiment, step: resume.checkpoint.step, location: resume.checkpoint.location };
@@ -145,6 +177,7 @@ export class ExperimentReconciler {
     const folded = d.inbox.fold(key, next, { force: phaseChanged, gangSize: observed.gangSize });
     if (!statusEqual(stored.status, next)) {
       await d.writeStatus(stored, next);
+      this.expectations.wroteStatus(key, stored.metadata?.resourceVersion);
     }
     folded.commit();
 
@@ -224,22 +257,28 @@ export class ExperimentReconciler {
     const a = { run, attempt };
     // The token is derived from the run, so a retry that finds the Secret already there knows what it holds.
     const objs = runObjects(exp, a, await this.d.runToken(exp, run));
-    await Promise.all([
-      ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret })),
-      ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
-      ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
-    ]);
     // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
+    // One round trip for the Secret, the ConfigMap, the Service and the pods: a kubelet that starts a worker before
+    // its Secret or ConfigMap exists retries, and a gang any of them failed for is removed below.
     // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.
-    const results = await Promise.allSettled(pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body }))));
+    const perRun = [
+      ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret })),
+      ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
+      ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
+    ];
+    const results = await Promise.allSettled([...perRun, ...pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body })))]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       // Half a gang is worse than none: remove the workers that were created, then report why.
       await Promise.allSettled(pods.map((p) => core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 0 })));
       throw failed.reason;
     }
+    const existed = pods.filter((_, i) => (results[perRun.length + i] as PromiseFulfilledResult<boolean>).value).map((p) => p.metadata!.name!);
+    // Expected after an operator restart; otherwise this reconcile decided from caches that missed the pods.
+    if (existed.length > 0) this.d.logger.info('worker pods of this attempt already existed', { namespace: ns, name: exp.metadata!.name, pods: existed });
+    this.expectations.createdPods(`${ns}/${exp.metadata!.name!}`, pods.map((p) => p.metadata!.name!));
   }
 
   private async deleteWorkers(exp: Experiment, which: 'all' | 'stale', next: ExperimentStatus, grace?: number): Promise<void> {
@@ -275,10 +314,13 @@ function creationHint(message: string): string {
   return '';
 }
 
-async function ignoreExists<T>(p: Promise<T>): Promise<void> {
+/** Resolves true when the object already existed. */
+async function ignoreExists<T>(p: Promise<T>): Promise<boolean> {
   try {
     await p;
+    return false;
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
+    return true;
   }
 }
