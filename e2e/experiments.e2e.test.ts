@@ -4,13 +4,14 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
-import { createGpuNodes, finishPod, gpuProducts, gpuTaint } from './cluster/gpu-nodes.ts';
+import { createGpuNodes, finishPod, gpuProducts, gpuTaint, setNodeReadyNow } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
 import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 
 const quiet = createLogger({ silent: true });
+const NODE_LOST_AFTER_MS = 12_000;
 
 describe('experiments on simulated GPU nodes', () => {
   let cluster: LocalCluster;
@@ -26,7 +27,7 @@ describe('experiments on simulated GPU nodes', () => {
     await createGpuNodes(kc, { prefix: 'a100', count: 4, gpus: 8, gpu: gpuProducts.A100, taints: [gpuTaint], labels: { pool: 'train' } });
     await createGpuNodes(kc, { prefix: 'l4', count: 2, gpus: 4, gpu: gpuProducts.L4, taints: [gpuTaint], labels: { pool: 'train' } });
     await arena.apply(trainingCluster('onprem', { workerNodeSelector: { pool: 'train' } }));
-    op = await startOperator({ kc, logger: quiet, http: { host: '127.0.0.1', port: 0 }, leaseNamespace: 'default', progressIntervalMs: 500 });
+    op = await startOperator({ kc, logger: quiet, http: { host: '127.0.0.1', port: 0 }, leaseNamespace: 'default', progressIntervalMs: 500, nodeLostAfterMs: NODE_LOST_AFTER_MS });
     await waitFor(() => op.isLeader(), { timeoutMs: 20_000, what: 'the operator to lead' });
   });
   after(async () => {
@@ -205,5 +206,36 @@ describe('experiments on simulated GPU nodes', () => {
     assert.equal(retried.status?.attempt, 2);
     assert.match(retried.status!.lastFailure!.message, /1 of 2 workers/);
     await arena.patchExperiment(ns, 'half', { action: 'Stop' });
+  });
+
+  test('a worker node NotReady for less than the grace period keeps the gang; NotReady for longer retries it elsewhere', async () => {
+    const ns = 'flaps';
+    await arena.namespace(ns);
+    await createGpuNodes(arena.kc, { prefix: 'flap', count: 2, gpus: 4, gpu: gpuProducts.L4, taints: [gpuTaint], labels: { pool: 'train', group: 'flap' } });
+    await arena.apply(resourceClass('flap-x1', 'onprem', { nodes: 1, worker: { gpus: 4 }, nodeSelector: { group: 'flap' } }));
+    await arena.apply(experiment(ns, 'steady', 'flap-x1', { maxRetries: 2 }));
+    const running = await arena.waitPhase(ns, 'steady', 'Running');
+    const node = (await arena.workerPods(ns, running))[0]!.spec!.nodeName!;
+
+    // A kubelet hiccup: NotReady for a few seconds, then Ready again, well inside the grace period.
+    const hiccup = Date.now();
+    await setNodeReadyNow(arena.kc, node, false);
+    await new Promise((r) => setTimeout(r, 3000));
+    await setNodeReadyNow(arena.kc, node, true);
+    await new Promise((r) => setTimeout(r, Math.max(0, hiccup + NODE_LOST_AFTER_MS + 3000 - Date.now())));
+    const kept = await arena.getExperiment(ns, 'steady');
+    assert.deepEqual([kept.status?.phase, kept.status?.attempt, kept.status?.lastFailure], ['Running', 1, undefined], 'the gang survived the hiccup');
+
+    // The same node NotReady for good: after the grace period the gang is torn down and retried on the other node.
+    const down = Date.now();
+    await setNodeReadyNow(arena.kc, node, false);
+    const retried = await arena.waitExperiment(ns, 'steady', (s) => s.attempt === 2 && s.lastFailure !== undefined, 'a retry after the node stayed NotReady', 60_000);
+    assert.equal(retried.status!.lastFailure!.reason, 'NodeLost');
+    assert.ok(Date.parse(retried.status!.lastFailure!.at) - down >= NODE_LOST_AFTER_MS - 1000, 'not before the grace period ended');
+    const second = await arena.waitExperiment(ns, 'steady', (s) => s.phase === 'Running' && s.attempt === 2, 'attempt 2 running', 45_000);
+    const pods2 = (await arena.workerPods(ns, second)).filter((p) => p.metadata?.labels?.['arena.agilerl.com/attempt'] === '2');
+    assert.deepEqual(pods2.map((p) => p.spec?.nodeName !== node), [true]);
+    await arena.patchExperiment(ns, 'steady', { action: 'Stop' });
+    await setNodeReadyNow(arena.kc, node, true);
   });
 });

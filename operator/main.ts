@@ -17,6 +17,9 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --lease-duration-ms N     leader lease duration (default 15000)
   --qps N --burst N         client-side API rate limit (default 50 / 100)
   --workers N               concurrent experiment reconciles (default 64)
+  --node-lost-after-seconds N
+                            how long a worker's node may be NotReady before its gang is retried on other nodes
+                            (default 60; a deleted node counts at once)
   --signing-key-secret N    Secret (in the Lease's namespace) holding the key run tokens and agent API keys
                             derive from; created on first use (env ARENA_SIGNING_KEY_SECRET,
                             default arena-operator-signing-key)
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
       qps: { type: 'string' },
       burst: { type: 'string' },
       workers: { type: 'string' },
+      'node-lost-after-seconds': { type: 'string' },
       'signing-key-secret': { type: 'string' },
       'webhook-service-name': { type: 'string' },
       'webhook-url': { type: 'string' },
@@ -88,6 +92,7 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const leaseDurationMs = intOption(values, 'lease-duration-ms');
+  const nodeLostAfterSeconds = intOption(values, 'node-lost-after-seconds');
   const op = await startOperator({
     kc,
     logger,
@@ -101,6 +106,7 @@ async function main(): Promise<void> {
     qps: intOption(values, 'qps'),
     burst: intOption(values, 'burst'),
     workers: intOption(values, 'workers'),
+    nodeLostAfterMs: nodeLostAfterSeconds === undefined ? undefined : nodeLostAfterSeconds * 1000,
     webhook: webhookOptions(values),
     signingKey: { name: values['signing-key-secret'] ?? process.env.ARENA_SIGNING_KEY_SECRET },
     // A replica that lost the lease exits; its restart starts from clean caches as a standby.

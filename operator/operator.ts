@@ -50,6 +50,8 @@ export interface OperatorOptions {
   workers?: number;
   progressIntervalMs?: number;
   starvationMs?: number;
+  /** How long a worker's node may be NotReady before its gang is retried elsewhere; default 60 s. */
+  nodeLostAfterMs?: number;
   logger?: Logger;
   registry?: Registry;
   /** Called when leadership is lost; the binary exits so a fresh process starts clean. Default: stop. */
@@ -177,6 +179,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (!n) return 'missing';
     return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'ready' : 'notReady';
   };
+  const nodeNotReadySince = (name: string): Date | undefined => {
+    const ready = nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
+    if (!ready || ready.status === 'True' || !ready.lastTransitionTime) return undefined;
+    const ms = Date.parse(String(ready.lastTransitionTime));
+    return Number.isFinite(ms) ? new Date(ms) : undefined;
+  };
   const reconciler = new ExperimentReconciler({
     core,
     experiments,
@@ -184,6 +192,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     clusters,
     workerPods: (uid) => pods.byIndex('experiment', uid) as unknown as V1Pod[],
     nodeState,
+    nodeNotReadySince,
+    nodeLostAfterMs: opts.nodeLostAfterMs,
     admission,
     inbox,
     runToken: async (exp, run) => runToken(await signingKey.ensure(), exp.metadata!.uid!, run),

@@ -53,6 +53,13 @@ export interface ExperimentReconcilerDeps {
   /** Worker pods of an experiment, by its uid. */
   workerPods: (experimentUid: string) => V1Pod[];
   nodeState: (name: string) => 'ready' | 'notReady' | 'missing';
+  /** When the node's Ready condition last turned away from True; undefined when unknown (or Ready). */
+  nodeNotReadySince?: (name: string) => Date | undefined;
+  /**
+   * How long a worker's node may be NotReady before the gang is torn down and retried. A kubelet that misses a
+   * few heartbeats has not necessarily lost its containers; a node that is gone is acted on at once. Default 60 s.
+   */
+  nodeLostAfterMs?: number;
   admission: Admission;
   inbox: ReportInbox;
   /** The token the workers of run `run` report with (derived from the operator's signing key). */
@@ -111,7 +118,7 @@ export class ExperimentReconciler {
 
     const resume = exp.spec.resumeFrom ? resolveCheckpoint(d.experiments.get(`${exp.metadata!.namespace}/${exp.spec.resumeFrom.experiment}`), exp.spec.resumeFrom) : undefined;
     const blocker = blockerFor({ experiment: exp, cls, cluster, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
-    const workers = this.workerViews(pods);
+    const { views: workers, recheckInMs: nodeRecheckInMs } = this.workerViews(pods, now);
     const current = { run: status.run ?? exp.spec.run ?? 1, attempt: status.attempt ?? 1 };
 
     const observed: Observed = {
@@ -181,19 +188,31 @@ export class ExperimentReconciler {
     }
     folded.commit();
 
-    const waits = [decision.requeueAfterMs, folded.progressDueInMs, retryCreationInMs].filter((x): x is number => x !== undefined && x > 0);
+    const waits = [decision.requeueAfterMs, folded.progressDueInMs, retryCreationInMs, nodeRecheckInMs].filter((x): x is number => x !== undefined && x > 0);
     // Running experiments are looked at now and then even without events, so a stalled cache cannot hide a
     // stuck gang for long.
     if (next.phase === 'Running' || next.phase === 'Stopping') waits.push(60_000);
     return waits.length ? { requeueAfterMs: Math.min(...waits) } : undefined;
   }
 
-  private workerViews(pods: V1Pod[]): WorkerView[] {
-    return pods.map((p) => {
+  /** The workers as the lifecycle sees them, and when a NotReady node's grace ends (to look again then). */
+  private workerViews(pods: V1Pod[], now: Date): { views: WorkerView[]; recheckInMs?: number } {
+    const graceMs = this.d.nodeLostAfterMs ?? 60_000;
+    let recheckInMs: number | undefined;
+    const lost = (node: string | undefined, phase: string | undefined): boolean => {
+      if (node === undefined || phase === 'Succeeded' || phase === 'Failed') return false;
+      const state = this.d.nodeState(node);
+      if (state !== 'notReady') return state === 'missing';
+      const since = this.d.nodeNotReadySince?.(node);
+      const leftMs = since === undefined ? 0 : since.getTime() + graceMs - now.getTime();
+      if (leftMs <= 0) return true;
+      recheckInMs = Math.min(recheckInMs ?? leftMs, leftMs);
+      return false;
+    };
+    const views = pods.map((p): WorkerView => {
       const l = p.metadata?.labels ?? {};
       const term = p.status?.containerStatuses?.[0]?.state?.terminated;
       const node = p.spec?.nodeName;
-      const nodeState = node ? this.d.nodeState(node) : 'ready';
       return {
         rank: Number(l[labels.rank] ?? 0),
         name: p.metadata!.name!,
@@ -202,11 +221,12 @@ export class ExperimentReconciler {
         nodeName: node,
         ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
         deleting: p.metadata?.deletionTimestamp !== undefined,
-        nodeLost: node !== undefined && nodeState !== 'ready' && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+        nodeLost: lost(node, p.status?.phase),
         exitCode: term?.exitCode,
         terminationReason: term?.reason,
       };
     });
+    return { views, recheckInMs };
   }
 
   private async act(action: Action, exp: Experiment, cls: ResourceClass | undefined, cluster: TrainingCluster | undefined, next: ExperimentStatus, now: Date): Promise<void> {
