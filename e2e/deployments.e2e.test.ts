@@ -194,10 +194,14 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     await waitFor(async () => (await apps.listNamespacedDeployment({ namespace: ns })).items.length === 0, { timeoutMs: 30_000, what: 'the workload to go' });
     await arena.core.readNamespacedSecret({ namespace: ns, name: off.status!.apiKeySecretName! });
     await arena.core.readNamespacedService({ namespace: ns, name: 'best-inference' });
+    // Someone deletes the key Secret while the agent is off: the new pods' operator recreates it with the same
+    // key (derived, never stored elsewhere), so clients keep working.
+    await arena.core.deleteNamespacedSecret({ namespace: ns, name: off.status!.apiKeySecretName! });
 
     await agents.patch(ns, 'best', { connected: true });
     const on = await agents.waitPhase(ns, 'best', 'Deployed', 120_000);
     assert.deepEqual(on.status!.checkpoint, before.status!.checkpoint);
+    assert.equal(await agents.apiKey(ns, on), key, 'the recreated Secret holds the same key');
     assert.equal((await getAction((await servingPod(on)).status.podIP, key)).status, 200, 'the same key works');
   });
 

@@ -214,10 +214,12 @@ export class DeploymentReconciler {
         if (!isAlreadyExists(err)) throw err;
       }
     }
-    // The key recorded in status, and the one before this rotation (issued by a reconcile whose status write was lost).
-    const previous = new Set([issued, rotation > 0 ? names.apiKey(rotation - 1) : undefined]);
-    for (const old of previous) {
-      if (old && old !== name) await ignoreNotFound(d.core.deleteNamespacedSecret({ namespace: ns, name: old }));
+    // On a rotation: the key recorded in status, and the one before this rotation (issued by a reconcile whose
+    // status write was lost). Status only records the new key once both deletes went through.
+    if (issued !== undefined && issued !== name) {
+      for (const old of new Set([issued, rotation > 0 ? names.apiKey(rotation - 1) : issued])) {
+        if (old !== name) await ignoreNotFound(d.core.deleteNamespacedSecret({ namespace: ns, name: old }));
+      }
     }
     return { secretName: name, rotation };
   }
