@@ -174,13 +174,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     wake: (keys) => keys.forEach((k) => controller.enqueue(k)),
     onCycle: (s) => cycleSeconds.set(s.durationMs / 1000),
   });
+  const readyCondition = (name: string) => nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
   const nodeState = (name: string): 'ready' | 'notReady' | 'missing' => {
-    const n = nodes.get(name);
-    if (!n) return 'missing';
-    return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'ready' : 'notReady';
+    if (!nodes.get(name)) return 'missing';
+    return readyCondition(name)?.status === 'True' ? 'ready' : 'notReady';
   };
   const nodeNotReadySince = (name: string): Date | undefined => {
-    const ready = nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = readyCondition(name);
     if (!ready || ready.status === 'True' || !ready.lastTransitionTime) return undefined;
     const ms = Date.parse(String(ready.lastTransitionTime));
     return Number.isFinite(ms) ? new Date(ms) : undefined;

@@ -3,8 +3,9 @@
 // one Secret by name, so a new leader checks the tokens the old one handed out. Run tokens and agent API keys are
 // derived from it (derive.ts).
 import { randomBytes } from 'node:crypto';
-import type { CoreV1Api, KubernetesObject, V1Secret } from '@kubernetes/client-node';
-import { Informer, type InformerOptions } from '../kube/informer.ts';
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import type { Informer, InformerOptions } from '../kube/informer.ts';
+import { namedSecretInformer, type NamedSecret } from '../kube/named-secret.ts';
 import { isAlreadyExists } from '../kube/errors.ts';
 import type { Logger } from '../observability/log.ts';
 import { MIN_SIGNING_KEY_BYTES } from './derive.ts';
@@ -12,7 +13,7 @@ import { MIN_SIGNING_KEY_BYTES } from './derive.ts';
 export const DEFAULT_SIGNING_KEY_SECRET = 'arena-operator-signing-key';
 const DATA_KEY = 'key';
 
-type KeySecret = { metadata: { name?: string; namespace?: string; resourceVersion?: string }; key?: Buffer };
+type KeySecret = NamedSecret<{ key?: Buffer }>;
 
 export interface SigningKeyOptions {
   informerBase: Pick<InformerOptions<KeySecret>, 'kc' | 'logger' | 'transport' | 'metrics'>;
@@ -40,20 +41,7 @@ export class SigningKey {
   constructor(private readonly o: SigningKeyOptions) {
     this.namespace = o.namespace;
     this.name = o.name ?? DEFAULT_SIGNING_KEY_SECRET;
-    this.informer = new Informer<KeySecret>({
-      ...o.informerBase,
-      group: '',
-      version: 'v1',
-      plural: 'secrets',
-      namespace: this.namespace,
-      // A field selector on the name is what RBAC matches against resourceNames for list and watch.
-      fieldSelector: `metadata.name=${this.name}`,
-      // Only the key is kept in memory, never the rest of the Secret.
-      transform: (obj: KubernetesObject) => {
-        const s = obj as KubernetesObject & { data?: Record<string, string> };
-        return { metadata: { name: s.metadata?.name, namespace: s.metadata?.namespace, resourceVersion: s.metadata?.resourceVersion }, key: decode(s.data) };
-      },
-    });
+    this.informer = namedSecretInformer(o.informerBase, { namespace: this.namespace, name: this.name }, (data) => ({ key: decode(data) }));
     this.informer.on('delete', () => (this.own = undefined));
   }
 

@@ -1,7 +1,7 @@
 // Wires the cluster-status parts into the operator: the TrainingCluster and ResourceClass controllers, the platform
 // status API, the platform heartbeat and the platform metrics, on top of the operator's informers and capacity
 // model. startOperator (operator.ts) calls wireClusterStatus once and adds what it returns to its own lists.
-import type { CoreV1Api, CustomObjectsApi, HttpLibrary, KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi, HttpLibrary, KubeConfig } from '@kubernetes/client-node';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'winston';
@@ -13,6 +13,7 @@ import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { Controller, objectKey } from '../kube/controller.ts';
 import { isNotFound, toKubeError } from '../kube/errors.ts';
 import { Informer, type Cacheable, type InformerMetrics, type LeanNode, type LeanPod } from '../kube/informer.ts';
+import { namedSecretInformer, type NamedSecret } from '../kube/named-secret.ts';
 import { updateStatusIfChanged } from '../kube/status.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { CapacityModel, NodeInfo } from '../scheduler/capacity.ts';
@@ -74,7 +75,7 @@ export interface ClusterStatusParts {
 export const DEFAULT_TOKEN_SECRET = 'arena-status-api-tokens';
 const CLASS_INDEX = 'arena.status/class';
 
-type TokenSecret = { metadata: { name?: string; namespace?: string; resourceVersion?: string }; tokens: Record<string, string> };
+type TokenSecret = NamedSecret<{ tokens: Record<string, string> }>;
 
 /** A Collection over an informer: its version moves with every event, its keys version with adds and deletes. */
 function collectionOf<T extends Cacheable>(informer: Informer<T>): Collection<T> {
@@ -109,22 +110,8 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
   const deployments = d.deployments ?? ownDeployments!;
   const tokenNamespace = config.tokenSecret?.namespace ?? process.env.ARENA_STATUS_API_TOKEN_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'default';
   const tokenName = config.tokenSecret?.name ?? process.env.ARENA_STATUS_API_TOKEN_SECRET ?? DEFAULT_TOKEN_SECRET;
-  const tokenSecrets = new Informer<TokenSecret>({
-    ...d.informerBase,
-    group: '',
-    version: 'v1',
-    plural: 'secrets',
-    namespace: tokenNamespace,
-    fieldSelector: `metadata.name=${tokenName}`,
-    // Only the decoded tokens are kept, never the rest of the Secret.
-    transform: (o: KubernetesObject) => {
-      const s = o as KubernetesObject & { data?: Record<string, string> };
-      return {
-        metadata: { name: s.metadata?.name, namespace: s.metadata?.namespace, resourceVersion: s.metadata?.resourceVersion },
-        tokens: decodeSecretData(s.data),
-      };
-    },
-  });
+  // Only the decoded tokens are kept, never the rest of the Secret.
+  const tokenSecrets = namedSecretInformer(d.informerBase, { namespace: tokenNamespace, name: tokenName }, (data) => ({ tokens: decodeSecretData(data) }));
   const tokens = new TokenSet();
   let loadedVersion: string | undefined;
   const reloadTokens = (s?: TokenSecret) => {

@@ -20,6 +20,7 @@ import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { Controller } from '../kube/controller.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { Informer, type InformerMetrics } from '../kube/informer.ts';
+import { namedSecretInformer, type NamedSecret } from '../kube/named-secret.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ClusterView } from './admission.ts';
 import { CertReconciler } from './cert-controller.ts';
@@ -77,7 +78,7 @@ export interface WebhookParts {
   stop(): Promise<void>;
 }
 
-type SecretLean = { metadata: { name?: string; namespace?: string; resourceVersion?: string }; cert?: string; key?: string };
+type SecretLean = NamedSecret<{ cert?: string; key?: string }>;
 type ConfigLean = { metadata: { name?: string; resourceVersion?: string } };
 
 const LOOKUP_TIMEOUT_MS = 1500;
@@ -154,19 +155,10 @@ export async function wireWebhook(d: WebhookDeps, config: WebhookConfig): Promis
     registers: [d.registry],
   });
 
-  const secrets = new Informer<SecretLean>({
-    ...d.informerBase,
-    group: '',
-    version: 'v1',
-    plural: 'secrets',
-    namespace,
-    fieldSelector: `metadata.name=${secretRef.name}`,
-    // Only the serving pair is kept in memory; the staged pair and CAs are the leader's business.
-    transform: (o: KubernetesObject) => {
-      const s = o as KubernetesObject & { data?: Record<string, string> };
-      const text = (k: string) => (s.data?.[k] ? Buffer.from(s.data[k], 'base64').toString('utf8') : undefined);
-      return { metadata: { name: s.metadata?.name, namespace: s.metadata?.namespace, resourceVersion: s.metadata?.resourceVersion }, cert: text(SECRET_KEYS.cert), key: text(SECRET_KEYS.key) };
-    },
+  // Only the serving pair is kept in memory; the staged pair and CAs are the leader's business.
+  const secrets = namedSecretInformer(d.informerBase, { namespace, name: secretRef.name }, (data) => {
+    const text = (k: string) => (data?.[k] ? Buffer.from(data[k], 'base64').toString('utf8') : undefined);
+    return { cert: text(SECRET_KEYS.cert), key: text(SECRET_KEYS.key) };
   });
   const load = (s: SecretLean) => {
     if (!s.cert || !s.key || s.cert === server.certificate()) return;
