@@ -153,7 +153,7 @@ export class LocalCluster {
       for (const c of startOrder) {
         if (opts.without?.includes(c)) continue;
         cluster.argsFor[c] = [...(cluster.argsFor[c] ?? []), ...(opts.extraArgs?.[c] ?? [])];
-        await cluster.startComponent(c);
+        await cluster.startComponentOnce(c);
       }
     } catch (err) {
       await cluster.stop();
@@ -175,6 +175,25 @@ export class LocalCluster {
   }
 
   /** Starts (or restarts) one component and waits until it is healthy. */
+  /**
+   * Starting, with one more try for a component that exited before it answered: on a loaded machine with several
+   * clusters starting at once, a process can die early with nothing in its log (seen once with kwok in a test
+   * run). A second failure is reported with both logs.
+   */
+  private async startComponentOnce(c: Component): Promise<void> {
+    try {
+      await this.startComponent(c);
+    } catch (err) {
+      if (!/exited before it became healthy/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+      try {
+        await this.startComponent(c);
+      } catch (again) {
+        throw new Error(`${(again as Error).message}\n--- first try ---\n${(err as Error).message}`);
+      }
+    }
+  }
+
   async startComponent(c: Component): Promise<void> {
     const args = this.argsFor[c];
     if (!args) throw new Error(`no arguments recorded for ${c}; only a cluster started by this process can restart it`);
