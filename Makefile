@@ -17,8 +17,11 @@ TEST_CONCURRENCY ?= 2
 CLUSTER ?= dev
 VERSION ?= $(shell sed -n 's/^  "version": "\(.*\)",/\1/p' package.json)
 IMAGES ?=
+PYTHON_LOCK_HASH := $(shell sha256sum python/requirements.lock | cut -c1-16)
+VENV := $(CURDIR)/.venv
+export ARENA_PYTHON := $(VENV)/bin/python
 
-.PHONY: help setup node deps toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle clean
+.PHONY: help setup node deps python python-lock toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,10 +35,17 @@ node_modules/.installed: package-lock.json | node
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+python: .venv/.installed-$(PYTHON_LOCK_HASH)
+.venv/.installed-$(PYTHON_LOCK_HASH): python/requirements.lock
+	bash scripts/ensure-python.sh
+
+python-lock: ## re-pin python/requirements.lock (with hashes) from python/requirements.in, using uv from PyPI
+	bash scripts/python-lock.sh
+
 toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-controller-manager, kubectl, kwok, helm, helm3
 	bash e2e/toolchain/build.sh >/dev/null
 
-setup: deps toolchain ## install Node, npm packages and the control-plane binaries
+setup: deps python toolchain ## install Node, npm packages, the Python environment and the control-plane binaries
 
 crds: deps ## regenerate crds/, the chart's CRD copies and its values schema from the schema source
 	$(TSX) operator/api/generate.ts
@@ -48,14 +58,17 @@ crds-check: deps ## fail when crds/ or the chart's generated files differ from w
 typecheck: deps
 	tsc --noEmit
 
-lint: deps typecheck ## tsc --noEmit and eslint
+lint: deps python typecheck ## tsc --noEmit, eslint, and ruff + mypy --strict on the project's Python
 	eslint --max-warnings=0 .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $$(git ls-files --cached --others --exclude-standard '*.py')
 
 test: setup lint crds-check ## install everything and run every test (unit and cluster)
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
 	  --test-concurrency=$(TEST_CONCURRENCY) $(UNIT_TESTS) $(E2E_TESTS)
 
-test-unit: deps ## unit tests only (no cluster)
+test-unit: deps python ## unit tests only (no cluster)
 	$(NODE) --import tsx --test --test-reporter=spec $(UNIT_TESTS)
 
 test-e2e: setup ## cluster tests only
