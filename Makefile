@@ -47,11 +47,13 @@ toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-
 
 setup: deps python toolchain ## install Node, npm packages, the Python environment and the control-plane binaries
 
-crds: deps ## regenerate crds/, the chart's CRD copies and its values schema from the schema source
+crds: deps python ## regenerate the platform's algorithm registry, crds/, the chart's CRD copies and its values schema
+	$(TSX) operator/api/platform/generate-registry.ts
 	$(TSX) operator/api/generate.ts
 	$(TSX) bundle/chart-sync.ts
 
-crds-check: deps ## fail when crds/ or the chart's generated files differ from what the schema source generates
+crds-check: deps python ## fail when a generated file differs from what its source (the schema, the pinned platform package) generates
+	$(TSX) operator/api/platform/generate-registry.ts --check
 	$(TSX) operator/api/generate.ts --check
 	$(TSX) bundle/chart-sync.ts --check
 

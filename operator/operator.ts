@@ -27,6 +27,8 @@ import { agentApiKey, runToken, sameSecret } from './credentials/derive.ts';
 import { startHttpServer, type RunningServer } from './server/http.ts';
 import { runtimeApiRouter } from './server/runtime-api.ts';
 import { wireClusterStatus, type ClusterStatusConfig } from './status-api/wiring.ts';
+import { manifestErrors } from './api/validate.ts';
+import { PlatformValidator } from './api/platform/verdict.ts';
 import { wireWebhook, type WebhookConfig, type WebhookParts } from './webhook/wiring.ts';
 import { wireDeployments, type DeploymentControllerConfig, type DeploymentParts } from './controllers/deployment/wiring.ts';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
@@ -64,6 +66,8 @@ export interface OperatorOptions {
   signingKey?: { namespace?: string; name?: string };
   /** The agent (arena Deployment) controller: health checks, timeouts, bind address (controllers/deployment/wiring.ts). */
   deployments?: DeploymentControllerConfig;
+  /** The Arena platform's manifest validator; default: one of this operator's own, run with $ARENA_PYTHON or the project's .venv. */
+  manifestValidator?: PlatformValidator;
 }
 
 export interface RunningOperator {
@@ -97,6 +101,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const custom = kc.makeApiClient(CustomObjectsApi);
   const identity = opts.identity ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
   const recorder = new EventRecorder({ client: kc.makeApiClient(EventsV1Api), reportingInstance: identity, logger, metrics });
+
+  // The platform's validator decides every manifest: an operator that cannot run it must not start and guess.
+  const manifestValidator = opts.manifestValidator ?? new PlatformValidator();
+  const platform = await manifestValidator.hello();
+  logger.info('Manifests are checked by the Arena platform\'s own validator', { agilerlArena: platform.manifestVersion, manifestApiVersion: platform.apiVersion });
 
   const reportsTotal = new Counter({ name: 'arena_runtime_reports_total', help: 'Runtime reports received, by result.', labelNames: ['result'], registers: [registry] });
   const cycleSeconds = new Gauge({ name: 'arena_admission_cycle_seconds', help: 'Duration of the last admission cycle.', registers: [registry] });
@@ -210,6 +219,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     recordEvent: (exp, type, reason, note) => recorder.record({ ...exp, apiVersion: `${GROUP}/${VERSION}`, kind: 'Experiment' }, type, reason, note),
     reportUrl: opts.reportUrl ?? 'http://arena-operator.arena-system.svc:8080',
     logger,
+    manifestErrors: (manifest) => manifestErrors(manifest, { at: 'spec.manifest', validator: manifestValidator }),
   });
   // Reconciles spend most of their time waiting on the API server; enough workers keep admission from queueing
   // behind those round trips (one key is still never reconciled twice at once). 64 rather than 16 took 300
@@ -261,7 +271,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     opts.clusterStatus,
   );
   const webhook = opts.webhook
-    ? await wireWebhook({ kc, informerBase, experiments, classes, clusters, metrics, registry, logger }, opts.webhook)
+    ? await wireWebhook({ kc, informerBase, experiments, classes, clusters, metrics, registry, logger, manifestValidator }, opts.webhook)
     : undefined;
   const deployments = wireDeployments(
     {
@@ -369,6 +379,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     await controller.stop();
     await clusterStatus.stop();
     await webhook?.stop();
+    if (!opts.manifestValidator) manifestValidator.close();
     await deployments.stop();
     await elector?.stop();
     for (const i of informers) i.stop();

@@ -217,7 +217,17 @@ export class Supervisor {
       source: host.source,
     });
 
-    const checked = validateForLaunch(manifest, { gpus });
+    let checked: Awaited<ReturnType<typeof validateForLaunch>>;
+    try {
+      checked = await validateForLaunch(manifest);
+    } catch (err) {
+      // An image without the platform's validator cannot tell a good manifest from a bad one: it must not guess.
+      return this.fail(
+        { reason: 'ValidatorUnavailable', message: `The runtime cannot check the manifest: ${(err as Error).message}`, hint: 'Use a runtime image (setup bundle) that includes its Python environment.', retryable: false },
+        EXIT_CODES.refused,
+        'refused',
+      );
+    }
     if (!checked.ok) {
       return this.fail(
         { reason: 'InvalidManifest', message: `The manifest cannot be trained: ${formatRefusals(checked.refusals)}`, hint: checked.refusals[0]!.fix, retryable: false },

@@ -1,14 +1,23 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ALGORITHM_NAMES, LLM_ALGORITHMS, algorithmFamily, inferencePath, needsGpu, type AlgorithmFamily, type AlgorithmName, type InferencePath } from './v1alpha1/manifest.ts';
+import { ALGORITHM_NAMES, LLM_ALGORITHMS, algorithmFamily, inferencePath, isAlgorithmName, needsGpu, type AlgorithmFamily, type AlgorithmName, type InferencePath } from './v1alpha1/manifest.ts';
+import { platformValidator } from './platform/verdict.ts';
 import { validateManifest } from './validate.ts';
 
+after(() => platformValidator().close());
+
 const table: [AlgorithmName, AlgorithmFamily, boolean, InferencePath][] = [
-  ['DQN', 'classic-rl', false, 'get_action'],
-  ['RainbowDQN', 'classic-rl', false, 'get_action'],
-  ['DDPG', 'classic-rl', false, 'get_action'],
-  ['TD3', 'classic-rl', false, 'get_action'],
-  ['PPO', 'classic-rl', false, 'get_action'],
+  ['DQN', 'single-agent', false, 'get_action'],
+  ['Rainbow DQN', 'single-agent', false, 'get_action'],
+  ['RainbowDQN', 'single-agent', false, 'get_action'],
+  ['DDPG', 'single-agent', false, 'get_action'],
+  ['TD3', 'single-agent', false, 'get_action'],
+  ['PPO', 'single-agent', false, 'get_action'],
+  ['Recurrent PPO', 'single-agent', false, 'get_action'],
+  ['RecurrentPPO', 'single-agent', false, 'get_action'],
+  ['CQN', 'single-agent', false, 'get_action'],
+  ['NeuralUCB', 'single-agent', false, 'get_action'],
+  ['NeuralTS', 'single-agent', false, 'get_action'],
   ['MADDPG', 'multi-agent', false, 'get_action'],
   ['MATD3', 'multi-agent', false, 'get_action'],
   ['IPPO', 'multi-agent', false, 'get_action'],
@@ -19,12 +28,14 @@ const table: [AlgorithmName, AlgorithmFamily, boolean, InferencePath][] = [
   ['LLMREINFORCE', 'llm', true, 'generate'],
   ['DPO', 'llm', true, 'generate'],
   ['SFT', 'llm', true, 'generate'],
-  ['Supervised', 'supervised', false, 'predict'],
-  ['LatentPPO', 'latent-ppo', false, 'predict'],
 ];
 
 describe('algorithm families', () => {
-  test('the table covers every algorithm', () => assert.deepEqual(table.map(([name]) => name).sort(), [...ALGORITHM_NAMES].sort()));
+  test('the table covers every algorithm the platform registers', async () => {
+    const live = (await platformValidator().registry()).map((e) => e.name).sort();
+    assert.deepEqual([...ALGORITHM_NAMES].sort(), live, 'registry.generated.ts is the pinned package\'s registry');
+    assert.deepEqual(table.map(([name]) => name).sort(), live);
+  });
   for (const [name, family, gpu, path] of table) {
     test(name, () => {
       assert.equal(algorithmFamily(name), family);
@@ -32,46 +43,34 @@ describe('algorithm families', () => {
       assert.equal(inferencePath(name), path);
     });
   }
-  test('LLM_ALGORITHMS lists the llm family', () => assert.deepEqual(LLM_ALGORITHMS, table.filter(([, f]) => f === 'llm').map(([n]) => n)));
+  test('LLM_ALGORITHMS lists the llm family', () =>
+    assert.deepEqual([...LLM_ALGORITHMS].sort(), table.filter(([, f]) => f === 'llm').map(([n]) => n).sort()));
+  test('isAlgorithmName knows only registered names', () => {
+    assert.ok(isAlgorithmName('Rainbow DQN'));
+    for (const bad of ['dqn', 'Supervised', 'LatentPPO', 7, undefined]) assert.equal(isAlgorithmName(bad), false, String(bad));
+  });
 });
 
-const base = () => ({ algorithm: { name: 'DQN' } as Record<string, unknown>, environment: { name: 'CartPole-v1' } as Record<string, unknown> });
-
-describe('manifest rules, case by case', () => {
-  const cases: { name: string; manifest: Record<string, unknown>; field?: string }[] = [
-    { name: 'minimal', manifest: base() },
-    { name: 'evo_steps equal to max_steps', manifest: { ...base(), training: { max_steps: 100, evo_steps: 100 } } },
-    { name: 'evo_steps above max_steps', manifest: { ...base(), training: { max_steps: 100, evo_steps: 101 } }, field: 'training.evo_steps' },
-    { name: 'eps_start equal to eps_end', manifest: { ...base(), training: { eps_start: 0.1, eps_end: 0.1 } } },
-    { name: 'eps_start alone', manifest: { ...base(), training: { eps_start: 0.1 } } },
-    { name: 'eps_decay above 1', manifest: { ...base(), training: { eps_decay: 1.5 } }, field: 'training.eps_decay' },
-    { name: 'eval_steps alone', manifest: { ...base(), training: { eval_steps: 5 } } },
-    { name: 'eval_steps above evaluation_interval', manifest: { ...base(), training: { eval_steps: 11, evaluation_interval: 10 } } },
-    { name: 'simba without recurrent', manifest: { ...base(), network: { simba: true, recurrent: false } } },
-    { name: 'recurrent PPO with simba', manifest: { ...base(), algorithm: { name: 'PPO', recurrent: true }, network: { simba: true } }, field: 'network.simba' },
-    {
-      name: 'LLM model path in network',
-      manifest: { algorithm: { name: 'DPO' }, environment: { name: 'prefs', type: 'preference' }, network: { pretrained_model_name_or_path: 'Qwen/Qwen3-1.7B' } },
-    },
-    { name: 'LLM without a model', manifest: { algorithm: { name: 'SFT' }, environment: { name: 'chats', type: 'sft' } }, field: 'algorithm.pretrained_model_name_or_path' },
-    { name: 'use_vllm false without config', manifest: { ...base(), algorithm: { name: 'DQN', use_vllm: false } } },
-    { name: 'all mutation probabilities zero except a default', manifest: { ...base(), mutation: { probabilities: { no_mut: 0, arch_mut: 0, new_layer: 0, params_mut: 0, act_mut: 0 } } } },
-    { name: 'only act_mut above zero', manifest: { ...base(), mutation: { probabilities: { no_mut: 0, arch_mut: 0, new_layer: 0, params_mut: 0, act_mut: 0.5, rl_hp_mut: 0 } } } },
-    { name: 'grow_factor below 1', manifest: { ...base(), mutation: { rl_hp_selection: { lr: { min: 0.1, max: 1, grow_factor: 0.9 } } } }, field: 'mutation.rl_hp_selection.lr.grow_factor' },
-    { name: 'range without max', manifest: { ...base(), mutation: { rl_hp_selection: { lr: { min: 0.1 } } } }, field: 'mutation.rl_hp_selection.lr.max' },
-    { name: 'negative rand_seed', manifest: { ...base(), mutation: { rand_seed: -1 } }, field: 'mutation.rand_seed' },
-    { name: 'environment version as number or string', manifest: { ...base(), environment: { name: 'e', version: 3 } } },
-    { name: 'environment version as an object', manifest: { ...base(), environment: { name: 'e', version: { v: 3 } } }, field: 'environment.version' },
-    { name: 'strategy other than tournament', manifest: { ...base(), selection_strategy: { strategy: 'roulette' } }, field: 'selection_strategy.strategy' },
-    { name: 'per_buffer alpha above 1', manifest: { ...base(), replay_buffer: { per_buffer: { alpha: 2 } } }, field: 'replay_buffer.per_buffer.alpha' },
-    { name: 'algorithm without a name', manifest: { algorithm: { batch_size: 64 }, environment: { name: 'e' } }, field: 'algorithm.name' },
+// The CRD's part of the manifest is only structure: whatever it refuses, the platform refuses too (the
+// conformance suite checks that on the whole corpus); everything else is the platform's verdict.
+describe('the structural part the CRD holds', () => {
+  const cases: { name: string; manifest: unknown; field?: string }[] = [
+    { name: 'minimal', manifest: { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } } },
+    { name: 'unknown keys are kept for the platform to judge', manifest: { algorithm: { name: 'DQN', x: 1 }, environment: {}, extra: true } },
+    { name: 'a spelling with a space', manifest: { algorithm: { name: 'Recurrent PPO' }, environment: {} } },
+    { name: 'no algorithm', manifest: { environment: {} }, field: 'algorithm' },
+    { name: 'no environment', manifest: { algorithm: { name: 'DQN' } }, field: 'environment' },
+    { name: 'algorithm without a name', manifest: { algorithm: { batch_size: 64 }, environment: {} }, field: 'algorithm.name' },
+    { name: 'an unregistered name', manifest: { algorithm: { name: 'Supervised' }, environment: {} }, field: 'algorithm.name' },
+    { name: 'a section that is not an object', manifest: { algorithm: { name: 'DQN' }, environment: {}, training: 'long' }, field: 'training' },
   ];
   for (const c of cases) {
-    test(c.name, () => {
+    test(c.name, async () => {
       const result = validateManifest(c.manifest);
       if (!c.field) return assert.deepEqual(result, { ok: true });
       assert.equal(result.ok, false);
       assert.ok(!result.ok && result.errors.some((e) => e.field === c.field), JSON.stringify(result));
+      assert.equal((await platformValidator().verdict(c.manifest)).valid, false, 'the platform refuses it too');
     });
   }
 });

@@ -1,9 +1,12 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatErrors, validate, validateManifest, withDefaults, type FieldError, type ValidationResult } from './validate.ts';
+import { platformValidator } from './platform/verdict.ts';
+import { formatErrors, manifestErrors, validate, validateExperiment, validateManifest, withDefaults, type FieldError, type ValidationResult } from './validate.ts';
 import { invalidObjects, invalidUpdates } from './testdata/invalid-objects.ts';
 import { experimentWithUnknownManifestKeys, llmExperiment, sample, sampleStatuses, samples } from './testdata/samples.ts';
 import { API_VERSION, KIND_NAMES, type Experiment, type ResourceClass, type TrainingCluster } from './v1alpha1/index.ts';
+
+after(() => platformValidator().close());
 
 function errorsOf(result: ValidationResult): FieldError[] {
   return result.ok ? [] : result.errors;
@@ -87,8 +90,8 @@ describe('error messages say what to do', () => {
 
   test('a bound reads as a bound', () => {
     const exp = sample('Experiment');
-    exp.spec.manifest.training!.max_steps = 0;
-    assert.deepEqual(errorsOf(validate('Experiment', exp))[0], { field: 'spec.manifest.training.max_steps', message: 'must be >= 1' });
+    exp.spec.maxRetries = 21;
+    assert.deepEqual(errorsOf(validate('Experiment', exp))[0], { field: 'spec.maxRetries', message: 'must be <= 20' });
   });
 
   test('a pattern is explained with an example', () => {
@@ -121,13 +124,13 @@ describe('error messages say what to do', () => {
     assert.deepEqual(errorsOf(validate('Experiment', exp)), [{ field: 'spec.resourceclass', message: 'unknown field', hint: 'did you mean resourceClass?' }]);
   });
 
-  test('unknown keys in mutation are refused (the trainer forbids them) but kept elsewhere in the manifest', () => {
+  test('unknown manifest keys are kept for the platform, whose verdict names them', async () => {
     const exp = sample('Experiment');
     (exp.spec.manifest.mutation as Record<string, unknown>).no_mutation = 0.5;
-    (exp.spec.manifest.training as Record<string, unknown>).rollout_mode = 'async';
+    assert.deepEqual(validate('Experiment', exp), { ok: true }, 'the CRD keeps what it does not declare');
     assert.deepEqual(
-      errorsOf(validate('Experiment', exp)).map((e) => e.field),
-      ['spec.manifest.mutation.no_mutation'],
+      errorsOf(await validateExperiment(exp)).map((e) => [e.field, e.message]),
+      [['spec.manifest.mutation.no_mutation', 'Extra inputs are not permitted']],
     );
   });
 
@@ -215,13 +218,11 @@ describe('validateManifest', () => {
     assert.deepEqual(validateManifest(llmExperiment.spec.manifest), { ok: true });
   });
 
-  test('paths are relative to the manifest unless told where it sits', () => {
-    const manifest = { algorithm: { name: 'GRPO', pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct' }, environment: { name: 'gsm8k' } };
-    assert.deepEqual(validateManifest(manifest), {
-      ok: false,
-      errors: [{ field: 'algorithm.group_size', message: 'GRPO needs group_size: the number of completions sampled per prompt' }],
-    });
-    assert.equal(errorsOf(validateManifest(manifest, { at: 'spec.manifest' }))[0]?.field, 'spec.manifest.algorithm.group_size');
+  test('paths are relative to the manifest unless told where it sits', async () => {
+    const manifest = { ...llmExperiment.spec.manifest, algorithm: { ...llmExperiment.spec.manifest.algorithm, group_size: 0 } };
+    assert.deepEqual(await manifestErrors(manifest), [{ field: 'algorithm.group_size', message: 'Input should be greater than or equal to 1' }]);
+    assert.equal((await manifestErrors(manifest, { at: 'spec.manifest' }))[0]?.field, 'spec.manifest.algorithm.group_size');
+    assert.equal(errorsOf(validateManifest({ algorithm: {}, environment: {} }, { at: 'spec.manifest' }))[0]?.field, 'spec.manifest.algorithm.name');
   });
 
   test('refuses a manifest that is not an object', () => {

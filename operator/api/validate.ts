@@ -8,6 +8,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { closest, childPath, fromAjv, joinFieldPath, type FieldError } from './field-errors.ts';
 import { isTransitionRule, rulesOf } from './rules.ts';
 import { API_VERSION, Manifest, kinds, type KindName, type ResourceByKind } from './v1alpha1/index.ts';
+import { platformValidator, type PlatformValidator } from './platform/verdict.ts';
 
 export type { FieldError } from './field-errors.ts';
 
@@ -63,11 +64,35 @@ export function validate(kind: KindName, object: unknown, options: ValidateOptio
 }
 
 /**
- * Validates an Arena training manifest on its own (the runtime's pre-launch check). Field paths are relative to
- * the manifest unless `at` names where it sits, e.g. "spec.manifest".
+ * The structural part of an Arena training manifest that the CRD holds (sections are objects, a registered
+ * algorithm name). Field paths are relative to the manifest unless `at` names where it sits, e.g. "spec.manifest".
+ * The manifest's verdict is the platform's: see manifestErrors.
  */
 export function validateManifest(manifest: unknown, options: { at?: string } = {}): ValidationResult {
   return result(check(Manifest, manifest, undefined, options.at ?? ''));
+}
+
+/**
+ * The Arena platform's own verdict on a training manifest, as field errors under `at` (e.g. "spec.manifest").
+ * Throws PlatformValidatorUnavailable when the platform's validator cannot be run: no caller may guess then.
+ */
+export async function manifestErrors(manifest: unknown, options: { at?: string; validator?: PlatformValidator } = {}): Promise<FieldError[]> {
+  const verdict = await (options.validator ?? platformValidator()).verdict(manifest);
+  if (verdict.valid) return [];
+  const at = options.at ?? '';
+  return verdict.errors.map((e) => ({ field: e.field ? (at ? `${at}.${e.field}` : e.field) : at, message: e.message }));
+}
+
+/** validate() for an Experiment, plus the platform's verdict on its manifest. */
+export async function validateExperiment(object: unknown, options: ValidateOptions & { validator?: PlatformValidator } = {}): Promise<ValidationResult> {
+  const structural = validate('Experiment', object, options);
+  const errors = structural.ok ? [] : [...structural.errors];
+  const manifest = isObject(object) && isObject(object.spec) ? object.spec.manifest : undefined;
+  // A manifest the structure already refuses gets no second opinion: its first error is the one to fix.
+  if (manifest !== undefined && !errors.some((e) => e.field.startsWith('spec.manifest'))) {
+    errors.push(...(await manifestErrors(manifest, { at: 'spec.manifest', validator: options.validator })));
+  }
+  return result(errors);
 }
 
 /** A copy of the object with every schema default filled in, as the apiserver stores it. */

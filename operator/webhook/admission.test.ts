@@ -1,14 +1,17 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mutateRequest, validateRequest, type ClusterView } from './admission.ts';
 import { applyPatch } from './json-patch.ts';
 import { reviewResponse, type AdmissionRequest, type Operation } from './review.ts';
 import { GROUP, VERSION, type KindName } from '../api/v1alpha1/index.ts';
 import { withDefaults } from '../api/validate.ts';
+import { platformValidator } from '../api/platform/verdict.ts';
 import { sample } from '../api/testdata/samples.ts';
 import { applyMergePatch, invalidObjects, invalidUpdates } from '../api/testdata/invalid-objects.ts';
 
 type Obj = Record<string, unknown>;
+
+after(() => platformValidator().close());
 
 let uid = 0;
 function request(kind: KindName, object: unknown, opts: { operation?: Operation; old?: unknown; namespace?: string; group?: string; subResource?: string } = {}): AdmissionRequest {
@@ -40,17 +43,24 @@ describe('validating webhook', () => {
   const cases: { name: string; req: AdmissionRequest; view?: ClusterView; allowed: boolean; fields?: string[]; message?: RegExp; warnings?: RegExp[] }[] = [
     ...(['TrainingCluster', 'ResourceClass', 'Experiment', 'Deployment'] as const).map((k) => ({ name: `a valid ${k}`, req: request(k, sample(k)), allowed: true, warnings: [] })),
     {
-      name: 'an unknown key in the closed mutation block',
+      name: 'an unknown key in a manifest section, in the platform\'s words',
       req: request('Experiment', with_('Experiment', { spec: { manifest: { mutation: { mutation_sdd: 0.2 } } } })),
       allowed: false,
       fields: ['spec.manifest.mutation.mutation_sdd'],
-      message: /spec\.manifest\.mutation\.mutation_sdd: unknown field \(did you mean mutation_sd\?\)/,
+      message: /spec\.manifest\.mutation\.mutation_sdd: Extra inputs are not permitted/,
     },
     {
-      name: 'several offending fields are all named',
-      req: request('Experiment', with_('Experiment', { spec: { priority: 5000, manifest: { algorithm: { name: 'GRPO', group_size: null } } } })),
+      name: 'several offending fields are all named, ours and the platform\'s',
+      req: request('Experiment', with_('Experiment', { spec: { priority: 5000, manifest: { training: { pop_size: 0 }, algorithm: { gamma: 2 } } } })),
       allowed: false,
-      fields: ['spec.priority', 'spec.manifest.algorithm.pretrained_model_name_or_path', 'spec.manifest.algorithm.group_size'],
+      fields: ['spec.priority', 'spec.manifest.algorithm.gamma', 'spec.manifest.training.pop_size'],
+    },
+    {
+      name: 'a cross-section rule the platform enforces names its field',
+      req: request('Experiment', with_('Experiment', { spec: { manifest: { mutation: { rl_hp_selection: { lrr: { min: 0.001, max: 0.01 } } } } } })),
+      allowed: false,
+      fields: ['spec.manifest.mutation.rl_hp_selection.lrr'],
+      message: /Did you mean 'lr'\?/,
     },
     {
       name: 'a missing ResourceClass is a warning, not a denial',
@@ -212,11 +222,26 @@ describe('mutating webhook', () => {
       patched: false,
     },
     { name: 'DELETE is left alone', req: request('Experiment', bare(), { operation: 'DELETE' }), patched: false },
+    {
+      name: 'a value the platform reads by coercion is stored as the value it reads',
+      req: request('Experiment', with_('Experiment', { spec: { manifest: { training: { pop_size: '4', hpo: 'yes' }, algorithm: { lr: '0.0003' } } } })),
+      patched: true,
+      expect: (o) => {
+        const m = (o.spec as Obj).manifest as { training: Obj; algorithm: Obj };
+        assert.deepEqual([m.training.pop_size, m.training.hpo, m.algorithm.lr], [4, true, 0.0003]);
+      },
+      warnings: [/^spec\.manifest\.algorithm\.lr: "0\.0003" stored as 0\.0003/, /^spec\.manifest\.training\.pop_size: "4" stored as 4/, /^spec\.manifest\.training\.hpo: "yes" stored as true/],
+    },
+    {
+      name: 'an invalid manifest is left as written, for validation to name',
+      req: request('Experiment', with_('Experiment', { spec: { manifest: { training: { pop_size: '4', bogus: 1 } } } })),
+      patched: false,
+    },
   ];
 
   for (const c of cases) {
-    test(c.name, () => {
-      const d = mutateRequest(c.req, { enabledResourceClasses: () => c.enabled });
+    test(c.name, async () => {
+      const d = await mutateRequest(c.req, { enabledResourceClasses: () => c.enabled });
       assert.equal(d.allowed, true);
       assert.equal(!!d.patch, c.patched, `patch: ${JSON.stringify(d.patch)}`);
       if (d.patch) {
@@ -231,8 +256,8 @@ describe('mutating webhook', () => {
     });
   }
 
-  test('the patch travels base64-encoded as a JSONPatch', () => {
-    const d = mutateRequest(request('Experiment', bare()), { enabledResourceClasses: () => undefined });
+  test('the patch travels base64-encoded as a JSONPatch', async () => {
+    const d = await mutateRequest(request('Experiment', bare()), { enabledResourceClasses: () => undefined });
     const res = reviewResponse('u-2', d);
     assert.equal(res.response.patchType, 'JSONPatch');
     assert.deepEqual(JSON.parse(Buffer.from(res.response.patch!, 'base64').toString('utf8')), d.patch);

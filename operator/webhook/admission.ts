@@ -6,7 +6,9 @@
 // rule before a validating webhook is called, so a denial here means the installed CRD is older than this operator
 // (Helm never upgrades CRDs) or lacks a rule the operator knows. References are only warned about: GitOps tools
 // apply objects in any order, and the controllers report a missing reference in status until it appears.
-import { validate, withDefaults, formatErrors, type FieldError } from '../api/validate.ts';
+import { validate, validateExperiment, withDefaults, formatErrors, type FieldError } from '../api/validate.ts';
+import { platformValidator, type PlatformValidator } from '../api/platform/verdict.ts';
+import { canonicalScalars } from './canonical.ts';
 import { GROUP, VERSION, isKindName, type KindName, type ResourceByKind } from '../api/v1alpha1/index.ts';
 import type { Experiment } from '../api/v1alpha1/experiment.ts';
 import { diff } from './json-patch.ts';
@@ -91,12 +93,15 @@ const errorKey = (e: FieldError) => `${e.field}\u0000${e.message}`;
  * apiserver's validation ratcheting does: an object stored under older rules can still get its finalizers removed,
  * its labels edited or its action set to Stop without first fixing every field a newer operator dislikes.
  */
-export function newErrors(kind: KindName, req: AdmissionRequest): FieldError[] {
+export async function newErrors(kind: KindName, req: AdmissionRequest, validator: PlatformValidator = platformValidator()): Promise<FieldError[]> {
   const old = req.operation === 'UPDATE' && isObject(req.oldObject) ? req.oldObject : undefined;
-  const result = validate(kind, req.object, { old });
+  // An Experiment's manifest is judged by the Arena platform's own validator; the other kinds are ours alone.
+  const check = (object: unknown, options: { old?: unknown }) =>
+    kind === 'Experiment' ? validateExperiment(object, { ...options, validator }) : Promise.resolve(validate(kind, object, options));
+  const result = await check(req.object, { old });
   if (result.ok) return [];
   if (!old) return result.errors;
-  const before = validate(kind, old);
+  const before = await check(old, {});
   const had = new Set(before.ok ? [] : before.errors.map(errorKey));
   return result.errors.filter((e) => !had.has(errorKey(e)));
 }
@@ -119,20 +124,26 @@ export function denial(kind: KindName, name: string, errors: readonly FieldError
   };
 }
 
-export async function validateRequest(req: AdmissionRequest, view: ClusterView): Promise<AdmissionDecision> {
+export async function validateRequest(req: AdmissionRequest, view: ClusterView, validator: PlatformValidator = platformValidator()): Promise<AdmissionDecision> {
   const kind = ourKind(req);
   if (!kind) return { allowed: true };
-  const errors = newErrors(kind, req);
+  const errors = await newErrors(kind, req, validator);
   if (errors.length) return denial(kind, objectName(req), errors);
   return { allowed: true, warnings: await referenceWarnings(kind, req.object, req.namespace, view) };
 }
 
 /**
- * Schema defaults (what the apiserver applies itself through a current CRD), plus the one default no schema can
- * express: an Experiment that asks to Train without a resourceClass gets the only enabled ResourceClass, when
- * exactly one exists. Otherwise it is left alone and validation says what is missing.
+ * Schema defaults (what the apiserver applies itself through a current CRD), plus two no schema can express: an
+ * Experiment that asks to Train without a resourceClass gets the only enabled ResourceClass, when exactly one
+ * exists; and a manifest value the platform reads by coercion ("64" for an integer, "yes" for a boolean) is
+ * written as the value the platform reads it as (canonical.ts), so what is stored means one thing to every reader.
+ * An invalid manifest is left alone: validation says what is wrong with what the user wrote.
  */
-export function mutateRequest(req: AdmissionRequest, view: Pick<ClusterView, 'enabledResourceClasses'>): AdmissionDecision {
+export async function mutateRequest(
+  req: AdmissionRequest,
+  view: Pick<ClusterView, 'enabledResourceClasses'>,
+  validator: PlatformValidator = platformValidator(),
+): Promise<AdmissionDecision> {
   const kind = ourKind(req);
   if (!kind) return { allowed: true };
   const original = req.object as ResourceByKind[KindName];
@@ -150,6 +161,14 @@ export function mutateRequest(req: AdmissionRequest, view: Pick<ClusterView, 'en
       if (enabled?.length === 1) {
         spec.resourceClass = enabled[0];
         warnings.push(`spec.resourceClass: set to ${enabled[0]}, the only enabled ResourceClass`);
+      }
+    }
+    if (isObject(spec) && isObject(spec.manifest)) {
+      const verdict = await validator.verdict(spec.manifest);
+      if (verdict.valid) {
+        const { value, changes } = canonicalScalars(spec.manifest, verdict.payload);
+        spec.manifest = value as typeof spec.manifest;
+        for (const c of changes) warnings.push(`spec.manifest.${c.field}: ${JSON.stringify(c.from)} stored as ${JSON.stringify(c.to)}, the value the Arena platform reads it as`);
       }
     }
   }

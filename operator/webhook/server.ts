@@ -6,6 +6,7 @@ import https from 'node:https';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from 'winston';
+import type { PlatformValidator } from '../api/platform/verdict.ts';
 import { mutateRequest, validateRequest, type ClusterView } from './admission.ts';
 import { WEBHOOK_PATHS } from './configurations.ts';
 import { MalformedReview, parseReview, reviewResponse, type AdmissionDecision, type AdmissionRequest } from './review.ts';
@@ -20,6 +21,8 @@ export interface WebhookServerOptions {
   logger: Logger;
   registry?: Registry;
   bodyLimitBytes?: number;
+  /** The Arena platform's validator for Experiment manifests; default the process-wide one. */
+  manifestValidator?: PlatformValidator;
 }
 
 export interface WebhookServer {
@@ -101,8 +104,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     }
   };
 
-  app.post(WEBHOOK_PATHS.validate, handle('validate', (r) => validateRequest(r, opts.view)));
-  app.post(WEBHOOK_PATHS.mutate, handle('mutate', (r) => mutateRequest(r, opts.view)));
+  app.post(WEBHOOK_PATHS.validate, handle('validate', (r) => validateRequest(r, opts.view, opts.manifestValidator)));
+  app.post(WEBHOOK_PATHS.mutate, handle('mutate', (r) => mutateRequest(r, opts.view, opts.manifestValidator)));
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 404, reason: 'NotFound', message: `no such endpoint: POST ${WEBHOOK_PATHS.validate} or ${WEBHOOK_PATHS.mutate}` } });
   });

@@ -22,6 +22,7 @@ import { isNotFound } from '../kube/errors.ts';
 import { Informer, type InformerMetrics } from '../kube/informer.ts';
 import { namedSecretInformer, type NamedSecret } from '../kube/named-secret.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { PlatformValidator } from '../api/platform/verdict.ts';
 import type { ClusterView } from './admission.ts';
 import { CertReconciler } from './cert-controller.ts';
 import type { WebhookEndpoint } from './configurations.ts';
@@ -63,6 +64,7 @@ export interface WebhookDeps {
   metrics: Metrics;
   registry: Registry;
   logger: Logger;
+  manifestValidator?: PlatformValidator;
 }
 
 export interface WebhookParts {
@@ -141,7 +143,7 @@ export async function wireWebhook(d: WebhookDeps, config: WebhookConfig): Promis
     },
   };
 
-  const server = await startWebhookServer({ host: config.host, port: config.port ?? 9443, view, logger: d.logger, registry: d.registry, bodyLimitBytes: config.bodyLimitBytes });
+  const server = await startWebhookServer({ host: config.host, port: config.port ?? 9443, view, logger: d.logger, registry: d.registry, bodyLimitBytes: config.bodyLimitBytes, manifestValidator: d.manifestValidator });
 
   const expiry = new Gauge({
     name: 'arena_webhook_certificate_expiry_timestamp_seconds',

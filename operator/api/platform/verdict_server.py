@@ -36,9 +36,8 @@ def field_of(loc: Sequence[Any], document: object) -> str:
     """The dotted path of a pydantic error location, as a field of *document*.
 
     pydantic puts union labels (an ``env_type`` tag such as ``gym``, a model's class name, ``function-after[...]``)
-    into a location between real keys. A label is any entry before the last that the document does not hold at
-    that point; it is left out, so ``environment.gym.num_envs`` names the field the user wrote,
-    ``environment.num_envs``.
+    into a location between real keys. A label the document does not hold at that point is left out, so
+    ``environment.gym.num_envs`` names the field the user wrote, ``environment.num_envs``.
     """
     parts: list[str] = []
     node: object = document
@@ -53,9 +52,12 @@ def field_of(loc: Sequence[Any], document: object) -> str:
         if isinstance(node, Mapping) and key in node:
             parts.append(key)
             node = node[key]
-        elif last or not _is_label(key):
+        elif not _is_label(key):
             parts.append(key)
             node = None
+        elif last:
+            # A model validator of a union member reports at the member's label: the error is the section's.
+            break
     return ".".join(parts)
 
 

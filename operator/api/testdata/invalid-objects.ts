@@ -1,11 +1,12 @@
 // Objects every layer must refuse, each with the field its refusal must name. The unit tests run them through the
 // TypeScript validator; the end-to-end suite sends them to a real apiserver. So every case here is refused by the
-// CRD schema or a CEL rule, never only by TypeScript code.
+// CRD schema or a CEL rule, never only by TypeScript code. Manifests are judged by the Arena platform's own
+// validator; only the structure the CRD holds of them has cases here.
 //
 // Each case is a valid sample with a JSON merge patch (RFC 7386: objects merge, null deletes, anything else
 // replaces) applied, so the table shows only what is wrong.
 import type { KindName, ResourceByKind } from '../v1alpha1/index.ts';
-import { llmExperiment, samples } from './samples.ts';
+import { samples } from './samples.ts';
 
 export interface InvalidObject<K extends KindName = KindName> {
   name: string;
@@ -54,9 +55,7 @@ function invalidUpdate<K extends KindName>(kind: K, name: string, field: string,
 
 const spec = (patch: MergePatch) => ({ spec: patch });
 const manifest = (patch: MergePatch) => spec({ manifest: patch });
-const training = (patch: MergePatch) => manifest({ training: patch });
 const algorithm = (patch: MergePatch) => manifest({ algorithm: patch });
-const llm = (name: string, field: string, patch: MergePatch) => invalid('Experiment', name, field, manifest(patch), llmExperiment);
 
 export const invalidObjects: InvalidObject[] = [
   invalid('TrainingCluster', 'tc-version-not-semver', 'spec.setupBundle.version', spec({ setupBundle: { version: 'v1.4' } })),
@@ -90,28 +89,10 @@ export const invalidObjects: InvalidObject[] = [
   invalid('Experiment', 'exp-manifest-missing', 'spec.manifest', spec({ manifest: null })),
   invalid('Experiment', 'exp-environment-missing', 'spec.manifest.environment', manifest({ environment: null })),
   invalid('Experiment', 'exp-unknown-algorithm', 'spec.manifest.algorithm.name', algorithm({ name: 'PPO2' })),
-  invalid('Experiment', 'exp-gamma-above-one', 'spec.manifest.algorithm.gamma', algorithm({ gamma: 1.5 })),
-  invalid('Experiment', 'exp-zero-learning-rate', 'spec.manifest.algorithm.lr', algorithm({ lr: 0 })),
-  invalid('Experiment', 'exp-zero-max-grad-norm', 'spec.manifest.algorithm.max_grad_norm', algorithm({ max_grad_norm: 0 })),
-  invalid('Experiment', 'exp-zero-max-steps', 'spec.manifest.training.max_steps', training({ max_steps: 0 })),
-  invalid('Experiment', 'exp-evo-steps-beyond-max-steps', 'spec.manifest.training.evo_steps', training({ evo_steps: 2000000 })),
-  invalid('Experiment', 'exp-evo-steps-beyond-default-max', 'spec.manifest.training.evo_steps', training({ max_steps: null, evo_steps: 1000001 })),
-  invalid('Experiment', 'exp-evo-steps-and-alias', 'spec.manifest.training.metrics_interval', training({ metrics_interval: 10000 })),
-  invalid('Experiment', 'exp-metrics-interval-beyond-max-steps', 'spec.manifest.training.metrics_interval', training({ evo_steps: null, metrics_interval: 2000000 })),
-  invalid('Experiment', 'exp-pop-size-and-alias', 'spec.manifest.training.population_size', training({ population_size: 4 })),
-  invalid('Experiment', 'exp-eps-start-below-end', 'spec.manifest.training.eps_end', training({ eps_start: 0.1, eps_end: 0.5 })),
-  invalid('Experiment', 'exp-eval-steps-not-above-interval', 'spec.manifest.training.eval_steps', training({ eval_steps: 10, evaluation_interval: 10 })),
-  invalid('Experiment', 'exp-max-size-and-alias', 'spec.manifest.replay_buffer.memory_size', manifest({ replay_buffer: { max_size: 1000, memory_size: 1000 } })),
-  invalid('Experiment', 'exp-simba-and-recurrent', 'spec.manifest.network.simba', manifest({ algorithm: { recurrent: true }, network: { simba: true } })),
-  invalid('Experiment', 'exp-network-simba-and-recurrent', 'spec.manifest.network.recurrent', manifest({ network: { simba: true, recurrent: true } })),
-  invalid('Experiment', 'exp-mutation-all-zero', 'spec.manifest.mutation.probabilities', manifest({ mutation: { probabilities: { no_mut: 0, arch_mut: 0, new_layer: 0, params_mut: 0, act_mut: 0, rl_hp_mut: 0 } } })),
-  invalid('Experiment', 'exp-hp-range-inverted', 'spec.manifest.mutation.rl_hp_selection', manifest({ mutation: { rl_hp_selection: { lr: { min: 0.1, max: 0.01 } } } })),
-  invalid('Experiment', 'exp-tournament-of-one', 'spec.manifest.selection_strategy.tournament_size', manifest({ selection_strategy: { tournament_size: 1 } })),
-  invalid('Experiment', 'exp-both-selection-keys', 'spec.manifest.tournament_selection', manifest({ tournament_selection: { tournament_size: 2 } })),
-  llm('exp-llm-without-model', 'spec.manifest.algorithm.pretrained_model_name_or_path', { algorithm: { pretrained_model_name_or_path: null } }),
-  llm('exp-grpo-without-group-size', 'spec.manifest.algorithm.group_size', { algorithm: { group_size: null } }),
-  llm('exp-vllm-without-config', 'spec.manifest.algorithm.vllm_config', { algorithm: { vllm_config: null } }),
-  llm('exp-unknown-environment-type', 'spec.manifest.environment.type', { environment: { type: 'chat' } }),
+  invalid('Experiment', 'exp-algorithm-without-name', 'spec.manifest.algorithm.name', algorithm({ name: null })),
+  invalid('Experiment', 'exp-training-not-an-object', 'spec.manifest.training', manifest({ training: 'long' })),
+  // Everything else about a manifest is the Arena platform's verdict, not the CRD's: the conformance corpus
+  // (operator/api/conformance/) holds those cases and checks every layer against the platform's validator.
 
   invalid('Deployment', 'dep-source-experiment-missing', 'spec.source.experiment', spec({ source: { experiment: null } })),
   invalid('Deployment', 'dep-specific-without-step', 'spec.source.step', spec({ source: { step: null } })),

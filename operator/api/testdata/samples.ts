@@ -84,7 +84,7 @@ export const experiment: Experiment = {
 // from the apiserver equals the one sent.
 const experimentDefaults = { action: 'Draft', run: 1, priority: 0, maxRetries: 3, stopGracePeriodSeconds: 120, partialGangTimeoutSeconds: 300 } as const;
 
-/** An LLM fine-tuning experiment: the GRPO-specific rules and the pretrained-model rule apply. */
+/** An LLM fine-tuning experiment: GRPO over dataset rows scored by a rubric. */
 export const llmExperiment: Experiment = {
   apiVersion: API_VERSION,
   kind: 'Experiment',
@@ -99,12 +99,15 @@ export const llmExperiment: Experiment = {
         group_size: 8,
         beta: 0.04,
         max_grad_norm: 1,
-        use_vllm: true,
-        vllm_config: { gpu_memory_utilization: 0.4 },
-        max_model_len: 1024,
       },
-      environment: { name: 'gsm8k', type: 'reasoning' },
-      training: { max_steps: 2000, evaluation_interval: 10, eval_steps: 20 },
+      environment: {
+        name: 'gsm8k',
+        dataset: 'openai/gsm8k',
+        rubric_file_path: 'rubrics/gsm8k.py',
+        rubric_name: 'reward',
+        prompt_template: { system_0: 'Think step by step, then give the answer.', user_1: '{question}' },
+      },
+      training: { max_steps: 2000 },
     },
   },
 };

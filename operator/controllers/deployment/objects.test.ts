@@ -96,8 +96,8 @@ describe('inference workload', () => {
 
   const resources: { algorithm: AlgorithmName; spec?: Deployment['spec']['resources']; want: { cpu: string; memory: string; gpus: number } }[] = [
     { algorithm: 'DQN', want: { cpu: '500m', memory: '512Mi', gpus: 0 } },
-    { algorithm: 'Supervised', want: { cpu: '1', memory: '2Gi', gpus: 0 } },
-    { algorithm: 'LatentPPO', want: { cpu: '1', memory: '2Gi', gpus: 0 } },
+    { algorithm: 'MATD3', want: { cpu: '500m', memory: '1Gi', gpus: 0 } },
+    { algorithm: 'NeuralUCB', want: { cpu: '500m', memory: '512Mi', gpus: 0 } },
     { algorithm: 'GRPO', want: { cpu: '4', memory: '32Gi', gpus: 1 } },
     { algorithm: 'GRPO', spec: { gpus: 2, memory: '80Gi' }, want: { cpu: '4', memory: '80Gi', gpus: 2 } },
     { algorithm: 'PPO', spec: { cpu: 2 }, want: { cpu: '2', memory: '512Mi', gpus: 0 } },
@@ -173,8 +173,8 @@ describe('agent objects', () => {
     const e = (a: AlgorithmName) => endpointFor(agent(), a, undefined);
     assert.equal(e('DQN').inferencePath, 'get_action');
     assert.equal(e('MADDPG').inferencePath, 'get_action');
-    assert.equal(e('Supervised').inferencePath, 'predict');
-    assert.equal(e('LatentPPO').inferencePath, 'predict');
+    assert.equal(e('CQN').inferencePath, 'get_action');
+    assert.equal(e('NeuralTS').inferencePath, 'get_action');
     assert.equal(e('DPO').inferencePath, 'generate');
     assert.deepEqual(e('GRPO').paths, ['/status', '/generate', '/generate_stream', '/sessions']);
     assert.equal(e('DQN').serviceURL, 'http://cartpole-agent-inference.team.svc');

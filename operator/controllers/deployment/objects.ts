@@ -180,10 +180,8 @@ export interface PodResources {
 }
 
 const familyDefaults: Record<AlgorithmFamily, PodResources> = {
-  'classic-rl': { cpu: '500m', memory: '512Mi', gpus: 0 },
+  'single-agent': { cpu: '500m', memory: '512Mi', gpus: 0 },
   'multi-agent': { cpu: '500m', memory: '1Gi', gpus: 0 },
-  supervised: { cpu: '1', memory: '2Gi', gpus: 0 },
-  'latent-ppo': { cpu: '1', memory: '2Gi', gpus: 0 },
   // An LLM is served by its engine on a GPU; the host side holds the tokenizer and request queue.
   llm: { cpu: '4', memory: '32Gi', gpus: 1 },
 };

@@ -3,7 +3,7 @@ import type { Experiment } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import { needsGpu, type AlgorithmName } from '../../api/v1alpha1/manifest.ts';
-import { validate, formatErrors } from '../../api/validate.ts';
+import { validate, formatErrors, type FieldError } from '../../api/validate.ts';
 import type { Blocker } from './lifecycle.ts';
 
 export interface GateInput {
@@ -12,15 +12,20 @@ export interface GateInput {
   cluster?: TrainingCluster;
   /** Set when spec.resumeFrom cannot be resolved (unknown experiment, no such checkpoint). */
   resumeProblem?: string;
+  /** The Arena platform's verdict on spec.manifest, as errors under spec.manifest (none when it is valid). */
+  manifestErrors?: readonly FieldError[];
 }
 
-export function blockerFor({ experiment, cls, cluster, resumeProblem }: GateInput): Blocker | undefined {
+export function blockerFor({ experiment, cls, cluster, resumeProblem, manifestErrors = [] }: GateInput): Blocker | undefined {
   const result = validate('Experiment', experiment);
-  if (!result.ok) {
-    const manifestOnly = result.errors.every((e) => e.field.startsWith('spec.manifest'));
+  const structural = result.ok ? [] : result.errors;
+  // Where the CRD's own structure already refuses the manifest, the platform's verdict on it adds nothing.
+  const errors = structural.some((e) => e.field.startsWith('spec.manifest')) ? structural : [...structural, ...manifestErrors];
+  if (errors.length) {
+    const manifestOnly = errors.every((e) => e.field.startsWith('spec.manifest'));
     return {
       reason: manifestOnly ? 'InvalidManifest' : 'InvalidSpec',
-      message: `Fix the experiment: ${formatErrors(result.errors)}`,
+      message: `Fix the experiment: ${formatErrors(errors)}`,
     };
   }
   const className = experiment.spec.resourceClass;

@@ -2,7 +2,7 @@
 // lifecycle decide the next status and actions, carry the actions out, and write status only when it changed.
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { withDefaults } from '../../api/validate.ts';
+import { withDefaults, type FieldError } from '../../api/validate.ts';
 import type { Experiment, ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
@@ -69,6 +69,11 @@ export interface ExperimentReconcilerDeps {
   reportUrl: string;
   logger: Logger;
   now?: () => Date;
+  /**
+   * The Arena platform's verdict on a manifest, as errors under spec.manifest. It throws when the platform's
+   * validator cannot run, and the reconcile is retried: an experiment is never admitted on a guess.
+   */
+  manifestErrors: (manifest: unknown) => Promise<FieldError[]>;
 }
 
 export class ExperimentReconciler {
@@ -117,7 +122,8 @@ export class ExperimentReconciler {
     const status = stored.status ?? {};
 
     const resume = exp.spec.resumeFrom ? resolveCheckpoint(d.experiments.get(`${exp.metadata!.namespace}/${exp.spec.resumeFrom.experiment}`), exp.spec.resumeFrom) : undefined;
-    const blocker = blockerFor({ experiment: exp, cls, cluster, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
+    const manifestErrors = await d.manifestErrors(exp.spec.manifest);
+    const blocker = blockerFor({ experiment: exp, cls, cluster, manifestErrors, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
     const { views: workers, recheckInMs: nodeRecheckInMs } = this.workerViews(pods, now);
     const current = { run: status.run ?? exp.spec.run ?? 1, attempt: status.attempt ?? 1 };
 
