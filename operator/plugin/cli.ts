@@ -79,9 +79,12 @@ export async function runPlugin(argv: string[], opts: RunOptions = {}): Promise<
       io.out(commandHelp(command));
       return 0;
     }
-    if (positionals.length !== command.args) {
+    const [least, most] = typeof command.args === 'number' ? [command.args, command.args] : command.args;
+    if (positionals.length < least || positionals.length > most) {
       throw new UsageError(
-        command.args === 0 ? `${command.name} takes no arguments` : `${command.name} takes ${command.args === 1 ? 'one name' : `${command.args} arguments`}: ${command.usage}`,
+        most === 0
+          ? `${command.name} takes no arguments`
+          : `${command.name} takes ${least === most ? (most === 1 ? 'one name' : `${most} arguments`) : `${least} to ${most} arguments`}: ${command.usage}`,
       );
     }
     const flags = {

@@ -11,6 +11,7 @@ import { type ArenaClient, ConflictError, describeApiError } from './client.ts';
 import { PluginError, UsageError, age, bytes, score, serialize, table, type OutputFormat } from './format.ts';
 import { followPodLog } from './pod-log.ts';
 import { explain, renderWhy } from './why.ts';
+import { manifestCommand } from './manifest-command.ts';
 
 export interface Io {
   out(text: string): void;
@@ -35,7 +36,8 @@ export interface Command {
   /** Longer help: what it does, when it refuses, examples. */
   details: string;
   options: Record<string, { type: 'string' | 'boolean'; short?: string; description: string }>;
-  args: number;
+  /** How many positional arguments: exactly, or [at least, at most]. */
+  args: number | [number, number];
   run(ctx: CommandContext, args: string[], values: Values): Promise<number>;
 }
 
@@ -455,4 +457,5 @@ export const commands: Command[] = [
   connectCmd(false),
   rotateKey,
   status,
+  manifestCommand(),
 ];
