@@ -1,88 +1,12 @@
 // The LLM routes against a small fake of SGLang's native HTTP API on loopback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { ApiKeyFile } from './api-keys.ts';
 import { EngineClient } from './engine.ts';
 import { startInferenceServer, type RunningInferenceServer } from './server.ts';
-import { call, quietLogger, tempDir, writeKey } from './testing.ts';
-
-interface FakeEngine {
-  url: string;
-  healthy: boolean;
-  /** Stream only the new piece in each event (SGLang's --incremental-streaming-output). */
-  incremental: boolean;
-  requests: { text: string | string[]; sampling_params: Record<string, number>; stream?: boolean }[];
-  /** Resolves when the response to a "SLOW" prompt (one piece, then nothing) is closed by the other side. */
-  slowClosed: Promise<void>;
-  close(): Promise<void>;
-}
-
-/** What the fake model answers: the prompt's length, so a test can tell which text the engine got. */
-const completionOf = (text: string) => ` -> ${text.length}`;
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  let s = '';
-  for await (const c of req) s += String(c);
-  return s;
-}
-
-async function startFakeEngine(): Promise<FakeEngine> {
-  let slowClosed!: () => void;
-  const engine: Partial<FakeEngine> = { healthy: false, incremental: false, requests: [], slowClosed: new Promise((resolve) => (slowClosed = resolve)) };
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      if (req.method === 'GET' && req.url === '/health') {
-        res.writeHead(engine.healthy ? 200 : 503).end();
-        return;
-      }
-      if (req.method !== 'POST' || req.url !== '/generate') {
-        res.writeHead(404).end();
-        return;
-      }
-      const body = JSON.parse(await readBody(req)) as FakeEngine['requests'][number];
-      engine.requests!.push(body);
-      const texts = Array.isArray(body.text) ? body.text : [body.text];
-      if (texts.some((t) => t.includes('FAIL500'))) {
-        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error": "boom"}');
-        return;
-      }
-      if (!body.stream) {
-        const out = texts.map((t) => ({ text: completionOf(t), meta_info: { prompt_tokens: t.length, completion_tokens: 3 } }));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(body.text) ? out : out[0]));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      if (texts[0]!.includes('SLOW')) {
-        res.on('close', slowClosed);
-        res.write(`data: ${JSON.stringify({ text: 'Once' })}\n\n`);
-        return;
-      }
-      const pieces = ['Hel', 'lo w', 'orld!'];
-      let sofar = '';
-      for (const [i, p] of pieces.entries()) {
-        sofar += p;
-        res.write(`data: ${JSON.stringify({ text: engine.incremental ? p : sofar, meta_info: { completion_tokens: i + 1 } })}\n\n`);
-        if (texts[0]!.includes('FAIL_MIDSTREAM')) {
-          res.end(`data: ${JSON.stringify({ error: { message: 'CUDA out of memory' } })}\n\n`);
-          return;
-        }
-      }
-      res.end('data: [DONE]\n\n');
-    })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address() as { port: number };
-  engine.url = `http://127.0.0.1:${addr.port}`;
-  engine.close = () =>
-    new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  return engine as FakeEngine;
-}
+import { call, completionOf, quietLogger, startFakeEngine, tempDir, writeKey, type FakeEngine } from './testing.ts';
 
 const tmp = tempDir('serve-llm-');
 const KEY = 'llm-key';
@@ -126,7 +50,9 @@ test('while the engine is not ready: 503 with the reason, /readyz 503, /status s
   const ready = await call(srv.url, 'GET', '/readyz');
   assert.equal(ready.status, 503);
   assert.match(ready.text, /health answered 503/);
-  assert.equal((await post('/generate_stream', { prompt: 'hi' })).status, 503);
+  const stream = await post('/generate_stream', { prompt: 'hi' });
+  assert.equal(stream.status, 200, 'the platform client reads a stream answer only with 200, 401 or 403');
+  assert.match(stream.text, /^\n\[ERROR: 503 EngineUnavailable: .*is not ready: \/health answered 503\]$/);
   assert.equal((await call(srv.url, 'GET', '/status')).json.agent.llm, true);
 });
 
@@ -176,7 +102,7 @@ test('sessions: generate with a session_id continues the transcript; list, get, 
   fake.requests.length = 0;
   await post('/generate', { prompts: ['Hi.'], session_id: 'chat-1' });
   const second = await post('/generate', { prompts: [' More?'], session_id: 'chat-1' });
-  assert.equal(second.json.session_id, 'chat-1');
+  assert.equal('session_id' in second.json, false, "the platform's LLMResults forbids fields it does not declare");
   const transcript = `Hi.${completionOf('Hi.')} More?`;
   assert.deepEqual(fake.requests[1]!.text, [transcript]);
   assert.equal(second.json.results[0].prompt, ' More?');
@@ -247,14 +173,20 @@ test('a client that goes away mid-stream cancels the engine request', { timeout:
   await fake.slowClosed;
 });
 
-test('an engine error before any output is 502; a prompt with a bad field is 400', async () => {
+test('an engine error before any output is 502 (a stream: an error piece); a prompt with a bad field is 400', async () => {
   const r = await post('/generate', { prompts: ['FAIL500'] });
   assert.equal(r.status, 502);
   assert.equal(r.json.error.reason, 'EngineFailed');
   assert.match(r.json.error.message, /answered 500/);
   const s = await post('/generate_stream', { prompt: 'FAIL500' });
-  assert.equal(s.status, 502);
-  assert.equal((await post('/generate_stream', { prompt: ['x'] })).json.error.message, 'prompt: expected a string, got object');
+  assert.equal(s.status, 200);
+  assert.match(s.headers.get('content-type') ?? '', /^text\/plain/);
+  assert.match(s.text, /^\n\[ERROR: 502 EngineFailed: the inference engine answered 500: .*\]$/);
+  const bad = await post('/generate_stream', { prompt: ['x'] });
+  assert.equal(bad.text, '\n[ERROR: 400 BadRequest: prompt: expected a string, got object]');
+  const metrics = (await call(srv.url, 'GET', '/metrics')).text;
+  assert.match(metrics, /arena_inference_errors_total\{path="\/generate_stream",reason="EngineFailed"\} [1-9]/);
+  assert.match(metrics, /arena_inference_errors_total\{path="\/generate_stream",reason="BadRequest"\} 1/);
 });
 
 test('routes of other deployment types answer 400', async () => {

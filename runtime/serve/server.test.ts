@@ -220,12 +220,16 @@ test('a payload nested deeper than the limit is 400, not a crash', async () => {
 });
 
 test('routes of other deployment types answer 400', async () => {
-  for (const path of ['/predict', '/generate', '/generate_stream', '/sessions']) {
+  for (const path of ['/predict', '/generate', '/sessions']) {
     const r = await call(dqn.url, path === '/sessions' ? 'GET' : 'POST', path, path === '/sessions' ? { key: KEY } : { body: {}, key: KEY });
     assert.equal(r.status, 400, path);
     assert.equal(r.json.error.reason, 'WrongRoute');
     assert.match(r.json.error.message, /DQN serves \/get_action/);
   }
+  // A stream's errors are pieces of the stream, the one form the platform's client reads there.
+  const stream = await call(dqn.url, 'POST', '/generate_stream', { body: {}, key: KEY });
+  assert.equal(stream.status, 200);
+  assert.match(stream.text, /^\n\[ERROR: 400 WrongRoute: \/generate_stream is not served by this deployment: DQN serves \/get_action\]$/);
 });
 
 test('metrics count requests by route and code, errors by reason, and latency', async () => {

@@ -132,6 +132,14 @@ function promptText(v: unknown, field: string): string {
   return v;
 }
 
+/**
+ * A /generate_stream failure as the platform's client reads it: a piece of its own starting "\n[ERROR:", which
+ * the client raises as ArenaInferenceError. The status the error would have had leads the text.
+ */
+export function streamError(status: number, reason: string, message: string): string {
+  return `\n[ERROR: ${status} ${reason}: ${message}]`;
+}
+
 const ms = (start: number) => Math.round((performance.now() - start) * 1000) / 1000;
 
 export async function startInferenceServer(opts: InferenceServerOptions): Promise<RunningInferenceServer> {
@@ -164,6 +172,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   const fail = (res: Response, status: number, reason: string, message: string) => {
     res.locals.errorReason = reason;
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+    // The platform's client reads a /generate_stream answer only as a stream: any other status than 200, 401 and
+    // 403 reaches its caller as a body it cannot read. So the error travels the way a failure mid-stream does.
+    if (res.req.path === '/generate_stream' && status !== 401 && status !== 403) {
+      res.status(200).type('text/plain; charset=utf-8').send(streamError(status, reason, message));
+      return;
+    }
     res.status(status).json(errorBody(status, reason, message));
   };
 
@@ -175,7 +189,8 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       const code = res.statusCode;
       metrics.requests.inc({ path, method: req.method, code: String(code) });
       metrics.duration.observe({ path }, (performance.now() - start) / 1000);
-      if (code >= 400) metrics.errors.inc({ path, reason: (res.locals.errorReason as string | undefined) ?? String(code) });
+      // An error /generate_stream answers in its body (status 200) is still an error.
+      if (code >= 400 || res.locals.errorReason !== undefined) metrics.errors.inc({ path, reason: (res.locals.errorReason as string | undefined) ?? String(code) });
       // Access lines only at debug: get_action runs thousands of times a second. Never with headers (the key).
       if (log.isDebugEnabled()) log.debug('request', { method: req.method, path, code, ms: ms(start), reason: res.locals.errorReason });
     });
@@ -287,7 +302,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       batch_size: texts.length,
       inference_time_ms: elapsed,
       tokens_per_second: elapsed > 0 ? Math.round((tokens / (elapsed / 1000)) * 100) / 100 : 0,
-      ...(session !== undefined ? { session_id: session } : {}),
+      // Exactly the platform's LLMResults: its client refuses any other field (session_id included).
       success: true,
     });
   }));
@@ -318,9 +333,11 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     } catch (err) {
       if (abort.signal.aborted) return;
       const message = err instanceof Error ? err.message : String(err);
-      res.locals.errorReason = err instanceof EngineUnavailable ? 'EngineUnavailable' : 'EngineFailed';
+      const unavailable = err instanceof EngineUnavailable;
+      res.locals.errorReason = unavailable ? 'EngineUnavailable' : 'EngineFailed';
       log.warn('generate_stream failed after the response started', { error: message });
-      res.write(`\n[ERROR: ${message}]`);
+      // Its own write, so it arrives as its own chunk: the client looks for the marker at a chunk's start.
+      res.write(streamError(unavailable ? 503 : 502, res.locals.errorReason as string, message));
     }
     res.end();
   }));

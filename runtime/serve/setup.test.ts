@@ -2,6 +2,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+import { agentInfoFromManifest } from './agent-info.ts';
 import { parseServeArgs, type ServeConfig } from './config.ts';
 import { setupServe } from './setup.ts';
 import { linearCheckpoint, quietLogger, tempDir, writeKey } from './testing.ts';
@@ -20,9 +22,8 @@ const manifest = (name: string, m: Record<string, unknown>) => {
 const dqn = manifest('dqn', { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } });
 const ppo = manifest('ppo', { algorithm: { name: 'PPO', recurrent: true }, environment: { name: 'CartPole-v1' } });
 const grpo = manifest('grpo', { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B' }, environment: { name: 'gsm8k' } });
-const supervised = manifest('supervised', { algorithm: { name: 'Supervised' }, environment: { name: 'my-dataset' } });
 const lunar = manifest('lunar', { algorithm: { name: 'DQN' }, environment: { name: 'LunarLander-v3' } });
-const invalid = manifest('invalid', { algorithm: { name: 'DQN', lr: -1 }, environment: { name: 'CartPole-v1' } });
+const invalid = manifest('invalid', { algorithm: { name: 'NoSuchAlgorithm' }, environment: { name: 'CartPole-v1' } });
 const yaml = join(tmp.dir, 'dqn.yaml');
 writeFileSync(yaml, 'algorithm:\n  name: DQN\nenvironment:\n  name: CartPole-v1\n');
 const notCheckpoint = join(tmp.dir, 'not-a-checkpoint.json');
@@ -40,12 +41,11 @@ const cases: { name: string; config: Partial<ServeConfig>; route?: string; algo?
   { name: 'a DQN manifest and checkpoint', config: { checkpoint, manifestPath: dqn }, route: 'get_action', algo: 'DQN', ready: true },
   { name: 'a YAML manifest', config: { checkpoint, manifestPath: yaml }, route: 'get_action', algo: 'DQN', ready: true },
   { name: 'an LLM manifest', config: { manifestPath: grpo }, route: 'generate', algo: 'GRPO', ready: false },
-  { name: 'a Supervised manifest', config: { manifestPath: supervised }, route: 'predict', algo: 'Supervised', ready: false },
   { name: 'no API key file', config: { checkpoint, apiKeyFile: undefined }, refused: /no API key: set ARENA_API_KEY_FILE/ },
   { name: 'nothing to serve', config: {}, refused: /nothing to serve/ },
   { name: 'a PPO manifest', config: { checkpoint, manifestPath: ppo }, refused: /reference trainer only: the reference trainer runs DQN, not PPO/ },
   { name: 'another environment', config: { checkpoint, manifestPath: lunar }, refused: /runs CartPole-v1, not LunarLander-v3/ },
-  { name: 'an invalid manifest', config: { checkpoint, manifestPath: invalid }, refused: /is not valid: .*algorithm\.lr/ },
+  { name: 'an invalid manifest', config: { checkpoint, manifestPath: invalid }, refused: /is not valid: .*algorithm\.name/ },
   { name: 'a missing manifest', config: { checkpoint, manifestPath: join(tmp.dir, 'nope.json') }, refused: /cannot be read: ENOENT/ },
   { name: 'a manifest but no checkpoint', config: { manifestPath: dqn }, refused: /no checkpoint/ },
   { name: 'a missing checkpoint', config: { checkpoint: join(tmp.dir, 'nope.json') }, failed: /cannot be loaded: ENOENT/ },
@@ -78,8 +78,15 @@ test('/status agent flags follow the algorithm family', () => {
     return r.options.agent;
   };
   assert.deepEqual(agent(grpo), { algo: 'GRPO', multi_agent: false, llm: true, recurrent: false, supervised: false });
-  assert.deepEqual(agent(supervised), { algo: 'Supervised', multi_agent: false, llm: false, recurrent: false, supervised: true });
   assert.deepEqual(agent(dqn), { algo: 'DQN', multi_agent: false, llm: false, recurrent: false, supervised: false });
+});
+
+test('/status agent flags: recurrent from the manifest or the algorithm, multi-agent from the family', () => {
+  const flags = (algorithm: Manifest['algorithm']) => agentInfoFromManifest({ algorithm, environment: { name: 'CartPole-v1' } });
+  assert.equal(flags({ name: 'PPO', recurrent: true }).recurrent, true);
+  assert.equal(flags({ name: 'PPO' }).recurrent, false);
+  assert.equal(flags({ name: 'RecurrentPPO' } as Manifest['algorithm']).recurrent, true);
+  assert.deepEqual(flags({ name: 'IPPO' }), { algo: 'IPPO', multi_agent: true, llm: false, recurrent: false, supervised: false });
 });
 
 const argCases: { argv: string[]; env?: NodeJS.ProcessEnv; expect: Partial<ServeConfig> | RegExp }[] = [

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'winston';
 import { formatErrors, validateManifest } from '../../operator/api/validate.ts';
-import { inferencePath, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+import { inferencePath, type InferencePath, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import { unsupported as dqnUnsupported } from '../trainers/dqn-cartpole/config.ts';
 import { agentInfoFromManifest } from './agent-info.ts';
 import { ApiKeyFile } from './api-keys.ts';
@@ -42,12 +42,14 @@ export function setupServe(config: ServeConfig, logger: Logger): SetupResult {
   }
   if (!manifest && !config.checkpoint) return refused('nothing to serve: give --checkpoint (ARENA_CHECKPOINT) or --manifest (ARENA_MANIFEST)');
 
-  const route = manifest ? inferencePath(manifest.algorithm.name) : 'get_action';
+  const agent = manifest ? agentInfoFromManifest(manifest) : undefined;
+  // The client calls /predict exactly when /status says supervised, so the route follows that flag.
+  const route: InferencePath = !manifest ? 'get_action' : agent?.supervised ? 'predict' : inferencePath(manifest.algorithm.name);
   const base = {
     port: config.port,
     host: config.host,
     route,
-    agent: manifest ? agentInfoFromManifest(manifest) : undefined,
+    agent,
     deploymentId: config.deploymentId,
     instanceId: config.instanceId,
     apiKeys: config.noAuth ? ('disabled' as const) : new ApiKeyFile(config.apiKeyFile!, logger),

@@ -1,4 +1,5 @@
 // Builders shared by the inference server's tests (not a test file itself).
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,4 +70,80 @@ export async function call(
     json = undefined;
   }
   return { status: res.status, headers: res.headers, text, json };
+}
+
+/** A small fake of SGLang's native HTTP API (/health, /generate, streamed or not) on loopback. */
+export interface FakeEngine {
+  url: string;
+  healthy: boolean;
+  /** Stream only the new piece in each event (SGLang's --incremental-streaming-output). */
+  incremental: boolean;
+  requests: { text: string | string[]; sampling_params: Record<string, number>; stream?: boolean }[];
+  /** Resolves when the response to a "SLOW" prompt (one piece, then nothing) is closed by the other side. */
+  slowClosed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the fake model answers: the prompt's length, so a test can tell which text the engine got. */
+export const completionOf = (text: string) => ` -> ${text.length}`;
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let s = '';
+  for await (const c of req) s += String(c);
+  return s;
+}
+
+export async function startFakeEngine(): Promise<FakeEngine> {
+  let slowClosed!: () => void;
+  const engine: Partial<FakeEngine> = { healthy: false, incremental: false, requests: [], slowClosed: new Promise((resolve) => (slowClosed = resolve)) };
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      if (req.method === 'GET' && req.url === '/health') {
+        res.writeHead(engine.healthy ? 200 : 503).end();
+        return;
+      }
+      if (req.method !== 'POST' || req.url !== '/generate') {
+        res.writeHead(404).end();
+        return;
+      }
+      const body = JSON.parse(await readBody(req)) as FakeEngine['requests'][number];
+      engine.requests!.push(body);
+      const texts = Array.isArray(body.text) ? body.text : [body.text];
+      if (texts.some((t) => t.includes('FAIL500'))) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error": "boom"}');
+        return;
+      }
+      if (!body.stream) {
+        const out = texts.map((t) => ({ text: completionOf(t), meta_info: { prompt_tokens: t.length, completion_tokens: 3 } }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(body.text) ? out : out[0]));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (texts[0]!.includes('SLOW')) {
+        res.on('close', slowClosed);
+        res.write(`data: ${JSON.stringify({ text: 'Once' })}\n\n`);
+        return;
+      }
+      const pieces = ['Hel', 'lo w', 'orld!'];
+      let sofar = '';
+      for (const [i, p] of pieces.entries()) {
+        sofar += p;
+        res.write(`data: ${JSON.stringify({ text: engine.incremental ? p : sofar, meta_info: { completion_tokens: i + 1 } })}\n\n`);
+        if (texts[0]!.includes('FAIL_MIDSTREAM')) {
+          res.end(`data: ${JSON.stringify({ error: { message: 'CUDA out of memory' } })}\n\n`);
+          return;
+        }
+      }
+      res.end('data: [DONE]\n\n');
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address() as { port: number };
+  engine.url = `http://127.0.0.1:${addr.port}`;
+  engine.close = () =>
+    new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return engine as FakeEngine;
 }
