@@ -4,7 +4,7 @@
 // gang admission on the GPU fleet and an actionable Pending reason.
 //   options: --keep (leave everything running afterwards), --steps N (training steps, default 20000)
 import { parseArgs } from 'node:util';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
 import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
@@ -14,10 +14,10 @@ import { waitFor } from './cluster/wait.ts';
 import { freePorts } from './cluster/net.ts';
 import { LocalNode } from './node/local-node.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { demoRun, sftAlpaca } from './support/manifests.ts';
 import { startOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import type { Experiment, ExperimentStatus } from '../operator/api/v1alpha1/experiment.ts';
-import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 
 const { values } = parseArgs({ options: { keep: { type: 'boolean', default: false }, steps: { type: 'string', default: '20000' } } });
 const tty = process.stdout.isTTY;
@@ -86,7 +86,7 @@ try {
   for (const n of ['llm-sft-a', 'llm-sft-b', 'llm-sft-c']) {
     await arena.apply(
       experiment(ns, n, 'a100-x2', {
-        manifest: { algorithm: { name: 'SFT', pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct' }, environment: { name: 'alpaca', type: 'sft' } } as Manifest,
+        manifest: sftAlpaca(),
       }),
     );
   }
@@ -99,8 +99,7 @@ try {
   for (const n of ['llm-sft-a', 'llm-sft-b', 'llm-sft-c']) await arena.deleteExperiment(ns, n);
 
   step(5, 'Training for real: DQN on CartPole on this machine (the runtime\'s reference trainer, evolutionary HPO)');
-  const manifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
-  manifest.training = { ...manifest.training, max_steps: Number(values.steps) };
+  const manifest = demoRun(Number(values.steps));
   await arena.apply(experiment(ns, 'cartpole-dqn', 'local-cpu', { manifest, stopGracePeriodSeconds: 30, description: 'DQN on CartPole, population of 4' }));
   let last = '';
   const render = (s: ExperimentStatus) => {

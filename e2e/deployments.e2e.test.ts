@@ -3,15 +3,16 @@
 // get_action from their pods. Pod IPs are loopback addresses of this machine; nothing else is dialled.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, AppsV1Api, CustomObjectsApi, NetworkingV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
+import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import { waitFor } from './cluster/wait.ts';
 import type { LocalNode } from './node/local-node.ts';
 import { startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { demoRun } from './support/manifests.ts';
 import type { RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import { Informer } from '../operator/kube/informer.ts';
@@ -20,8 +21,7 @@ import type { Experiment } from '../operator/api/v1alpha1/experiment.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 import { decodeNpyBase64, encodeNpyBase64, ndarray } from '../runtime/npy/npy.ts';
 
-const demoManifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
-const manifest = (maxSteps: number): Manifest => ({ ...structuredClone(demoManifest), training: { ...demoManifest.training, max_steps: maxSteps } });
+const manifest = (maxSteps: number): Manifest => demoRun(maxSteps);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const ns = 'agents';
 

@@ -7,6 +7,7 @@ import { installCrds } from './cluster/crds.ts';
 import { createGpuNodes, finishPod, gpuProducts, gpuTaint, setNodeReadyNow } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
 import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { grpoGsm8k } from './support/manifests.ts';
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 
@@ -109,7 +110,7 @@ describe('experiments on simulated GPU nodes', () => {
     await arena.apply(resourceClass('cpu-only', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 } }));
     await arena.apply(
       experiment(ns, 'llm', 'cpu-only', {
-        manifest: { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B' }, environment: { name: 'gsm8k', type: 'reasoning' } },
+        manifest: grpoGsm8k(),
       }),
     );
     await arena.waitExperiment(ns, 'llm', (s) => s.reason === 'ClassHasNoGpus', 'ClassHasNoGpus');

@@ -4,19 +4,16 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
+import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import type { LocalNode } from './node/local-node.ts';
 import { runtimeImage, startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { demoRun } from './support/manifests.ts';
 import type { RunningOperator } from '../operator/operator.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 
-const demoManifest = JSON.parse(readFileSync(join(repoRoot, 'runtime', 'trainers', 'dqn-cartpole', 'demo-manifest.json'), 'utf8')) as Manifest;
-const manifest = (maxSteps: number, more: Partial<Manifest['training']> = {}): Manifest => ({
-  ...structuredClone(demoManifest),
-  training: { ...demoManifest.training, max_steps: maxSteps, ...more },
-});
+const manifest = (maxSteps: number, more: Partial<Manifest['training']> = {}): Manifest => demoRun(maxSteps, more);
 
 describe('training for real on a local node', () => {
   let cluster: LocalCluster;

@@ -18,6 +18,7 @@ import { FakeOperator } from './testing/fake-operator.ts';
 import type { TrainerCheckpoint } from './events.ts';
 import { dqnConfig } from './trainers/dqn-cartpole/config.ts';
 import { SMALL } from './trainers/dqn-cartpole/testdata/manifests.ts';
+import { grpoGsm8k } from '../e2e/support/manifests.ts';
 import { trainDqn } from './trainers/dqn-cartpole/trainer.ts';
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
@@ -183,19 +184,16 @@ test('a trainer that runs out of GPU memory is reported as failed with the reaso
 
 test('refused before launch: an invalid manifest, and an LLM algorithm without a GPU', () =>
   withOperator(async (op) => {
-    const grpo = {
-      algorithm: { name: 'GRPO', group_size: 8, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct' },
-      environment: { name: 'gsm8k', type: 'reasoning' },
-      generator: { backend: 'sglang', n_samples_per_prompt: 8 },
-    };
-    const invalid = await startWorker(op, { ...grpo, generator: { ...grpo.generator, enable_http_endpoint: true } }).exited;
+    const grpo = grpoGsm8k({ group_size: 8 });
+    // Another trainer's generator settings: not a section of the Arena manifest.
+    const invalid = await startWorker(op, { ...grpo, generator: { backend: 'sglang', enable_http_endpoint: true } }).exited;
     assert.equal(invalid.code, EXIT_CODES.refused);
     const noGpu = await startWorker(op, grpo, { PATH: dir }).exited; // no nvidia-smi on this PATH: no GPUs
     assert.equal(noGpu.code, EXIT_CODES.refused);
     const [first, second] = op.eventsOfType('failed');
     assert.equal(first?.reason, 'InvalidManifest');
-    assert.match(first!.message, /generator\.async_engine/);
-    assert.match(first!.hint!, /async_engine: true/);
+    assert.match(first!.message, /generator: Extra inputs are not permitted/);
+    assert.match(first!.hint!, /Correct generator in the Experiment's spec\.manifest/);
     assert.equal(first!.retryable, false);
     assert.equal(second?.reason, 'NoGpu');
     assert.equal(second!.retryable, false);

@@ -18,6 +18,7 @@ import { installCrds } from '../cluster/crds.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { LocalNode } from '../node/local-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
+import { demoManifest } from '../support/manifests.ts';
 import { runtimeCommand, startLocalOperator } from '../support/runtime-node.ts';
 import type { RunningOperator } from '../../operator/operator.ts';
 import { createLogger } from '../../operator/observability/log.ts';
@@ -25,6 +26,7 @@ import { Informer } from '../../operator/kube/informer.ts';
 import type { Deployment } from '../../operator/api/v1alpha1/deployment.ts';
 import { decodeNpyBase64, encodeNpyBase64, ndarray } from '../../runtime/npy/npy.ts';
 import { checkpointFile, encodeWeights, writeCheckpoint } from '../../runtime/trainers/dqn-cartpole/checkpoint.ts';
+import { dqnConfig } from '../../runtime/trainers/dqn-cartpole/config.ts';
 import { Mlp } from '../../runtime/trainers/dqn-cartpole/mlp.ts';
 import { Rng } from '../../runtime/trainers/dqn-cartpole/rng.ts';
 
@@ -85,7 +87,8 @@ try {
   await arena.namespace(ns);
 
   // A source experiment with one checkpoint of the demo manifest's network size.
-  const sizes = [4, 32, 32, 2];
+  const demo = demoManifest();
+  const sizes = [4, ...dqnConfig(demo).hidden, 2];
   writeCheckpoint(checkpointFile(join(checkpoints, ns, 'src'), '1', 1000), {
     format: 'arena.dqn-cartpole/v1',
     step: 1000,
@@ -99,12 +102,7 @@ try {
   await arena.apply(
     experiment(ns, 'src', 'cpu', {
       action: 'Draft',
-      manifest: {
-        algorithm: { name: 'DQN', batch_size: 64, lr: 0.001 },
-        environment: { name: 'CartPole-v1', num_envs: 8 },
-        training: { max_steps: 20000, evo_steps: 500, pop_size: 4 },
-        network: { hidden_size: [32, 32] },
-      },
+      manifest: demo,
     }),
   );
   await arena.waitPhase(ns, 'src', 'Draft');

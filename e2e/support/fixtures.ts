@@ -8,6 +8,7 @@ import type { TrainingCluster } from '../../operator/api/v1alpha1/trainingcluste
 import { names } from '../../operator/controllers/experiment/workers.ts';
 import { REPORTS_PATH, type Report, type ReportEvent } from '../../operator/runtime-api/protocol.ts';
 import { waitFor } from '../cluster/wait.ts';
+import { cartpoleDqn } from './manifests.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -44,11 +45,7 @@ export function experiment(namespace: string, name: string, cls: string, spec: P
       partialGangTimeoutSeconds: 30,
       maxRetries: 2,
       stopGracePeriodSeconds: 5,
-      manifest: {
-        algorithm: { name: 'DQN', batch_size: 64, lr: 0.001 },
-        environment: { name: 'CartPole-v1', num_envs: 4 },
-        training: { max_steps: 10000, evo_steps: 1000, pop_size: 2 },
-      },
+      manifest: cartpoleDqn(),
       ...spec,
     },
   };

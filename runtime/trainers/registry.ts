@@ -39,5 +39,14 @@ export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = proc
   }
   const why = dqnUnsupported(manifest);
   if (!why) return { ok: true, trainer: dqnCartpoleCommand() };
-  return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${manifest.environment.name}: ${why}.` };
+  return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${environmentLabel(manifest.environment)}: ${why}.` };
+}
+
+// LLM environments are often a dataset with no name, and any environment may be a custom entrypoint.
+function environmentLabel(environment: Record<string, unknown>): string {
+  for (const key of ['name', 'dataset', 'hf_dataset_id', 'entrypoint', 'env_url', 'env_image'] as const) {
+    const value = environment[key];
+    if (typeof value === 'string' && value.length > 0) return value;
+  }
+  return `an environment of type ${String(environment.env_type ?? 'gym')}`;
 }

@@ -110,7 +110,12 @@ describe('gating', () => {
     {
       name: 'LLM on a class without GPUs',
       input: {
-        experiment: exp('e', { manifest: { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'm' }, environment: { name: 'gsm8k', type: 'reasoning' } } }),
+        experiment: exp('e', {
+          manifest: {
+            algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B' },
+            environment: { name: 'gsm8k', dataset: 'openai/gsm8k', prompt_template: { user_0: '{question}' }, rubric_file_path: 'rubrics/gsm8k.py', rubric_name: 'exact_answer' },
+          },
+        }),
         cls: cls({ gpus: 0 }),
         cluster: tc,
       },

@@ -28,7 +28,10 @@ export class DqnAgent {
   fitness: number[] = [];
   /** Returns of training episodes completed since the last evolution round. */
   recentReturns: number[] = [];
+  /** Double DQN targets (the platform's default for DQN); plain DQN takes the target network's own maximum. */
+  double = false;
   private targets = new Float32Array(0);
+  private nextActions = new Uint8Array(0);
 
   constructor(
     readonly id: number,
@@ -51,6 +54,7 @@ export class DqnAgent {
   clone(id: number): DqnAgent {
     const copy = new DqnAgent(id, { ...this.hp }, this.online.clone(), this.target.clone(), this.optimizer.clone());
     copy.fitness = [...this.fitness];
+    copy.double = this.double;
     return copy;
   }
 
@@ -71,12 +75,22 @@ export class DqnAgent {
     const size = Math.min(this.hp.batch_size, buffer.size);
     const b = buffer.sample(size, rng);
     if (this.targets.length < size) this.targets = new Float32Array(size);
+    if (this.nextActions.length < size) this.nextActions = new Uint8Array(size);
     const nA = this.actions;
+    if (this.double) {
+      // Taken now: forward() returns a view that the online pass over the batch's states below overwrites.
+      const onlineNextQ = this.online.forward(b.nextStates, size);
+      for (let k = 0; k < size; k++) this.nextActions[k] = greedyAction(onlineNextQ, k * nA, nA);
+    }
     const nextQ = this.target.forward(b.nextStates, size);
     for (let k = 0; k < size; k++) {
-      let max = nextQ[k * nA]!;
-      for (let a = 1; a < nA; a++) max = Math.max(max, nextQ[k * nA + a]!);
-      this.targets[k] = b.rewards[k]! + (b.dones[k] ? 0 : this.hp.gamma * max);
+      let value: number;
+      if (this.double) value = nextQ[k * nA + this.nextActions[k]!]!;
+      else {
+        value = nextQ[k * nA]!;
+        for (let a = 1; a < nA; a++) value = Math.max(value, nextQ[k * nA + a]!);
+      }
+      this.targets[k] = b.rewards[k]! + (b.dones[k] ? 0 : this.hp.gamma * value);
     }
     this.online.forward(b.states, size);
     const loss = this.online.backwardQ(b.actions, this.targets, size);

@@ -55,6 +55,7 @@ export async function trainDqn(cfg: DqnConfig, opts: TrainOptions): Promise<Trai
     const agent = opts.resume
       ? DqnAgent.fromWeights(i, sizes, { ...cfg.hp, ...opts.resume.checkpoint.hyperparameters }, opts.resume.params)
       : DqnAgent.create(i, sizes, cfg.hp, agentRng);
+    agent.double = cfg.double;
     const envs = Array.from({ length: cfg.numEnvs }, () => new CartPole(agentRng));
     const obs = new Float32Array(cfg.numEnvs * OBSERVATION_SIZE);
     envs.forEach((e, k) => e.observe(obs, k * OBSERVATION_SIZE));

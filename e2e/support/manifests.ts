@@ -1,0 +1,52 @@
+// The Arena training manifests the tests and the demo submit, in the platform's own dialect, so there is one place
+// to keep them valid as the platform evolves. operator/api/platform/repository-manifests.test.ts asks the
+// platform's validator about every export here: each builder must work without arguments, and a new export that
+// is not a valid manifest (or a builder of one) fails that test.
+import { readFileSync } from 'node:fs';
+import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+
+const DEMO_PATH = new URL('../../runtime/trainers/dqn-cartpole/demo-manifest.json', import.meta.url);
+
+type Training = NonNullable<Manifest['training']>;
+
+/** The reference trainer's demo run (runtime/trainers/dqn-cartpole/demo-manifest.json), a fresh copy each call. */
+export function demoManifest(): Manifest {
+  return JSON.parse(readFileSync(DEMO_PATH, 'utf8')) as Manifest;
+}
+
+/** The demo run with another length, and any other training settings over it. */
+export function demoRun(maxSteps = 20_000, training: Training = {}): Manifest {
+  const demo = demoManifest();
+  return { ...demo, training: { ...demo.training, max_steps: maxSteps, ...training } };
+}
+
+/** A short DQN run on CartPole: what an Experiment of the e2e fixtures trains unless a test says otherwise. */
+export function cartpoleDqn(training: Training = {}): Manifest {
+  return {
+    algorithm: { name: 'DQN', batch_size: 64, lr: 0.001 },
+    environment: { name: 'CartPole-v1', num_envs: 4 },
+    training: { max_steps: 10_000, evo_steps: 1_000, pop_size: 2, ...training },
+  };
+}
+
+/** GRPO fine-tuning of a small Qwen on GSM8K: a rollout over dataset rows, scored by a rubric. Needs a GPU. */
+export function grpoGsm8k(algorithm: Record<string, unknown> = {}): Manifest {
+  return {
+    algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B', ...algorithm },
+    environment: {
+      name: 'gsm8k',
+      dataset: 'openai/gsm8k',
+      prompt_template: { user_0: '{question}' },
+      rubric_file_path: 'rubrics/gsm8k.py',
+      rubric_name: 'exact_answer',
+    },
+  };
+}
+
+/** Supervised fine-tuning of a small instruction-tuned Qwen on Alpaca. Needs a GPU. */
+export function sftAlpaca(): Manifest {
+  return {
+    algorithm: { name: 'SFT', pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct' },
+    environment: { name: 'alpaca', dataset: 'tatsu-lab/alpaca', response_column: 'output' },
+  };
+}
