@@ -63,6 +63,8 @@ interface Pending {
   resolve: (reply: Record<string, unknown>) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** The process asked: when it ends, only its own requests fail. */
+  child: ChildProcessWithoutNullStreams;
 }
 
 export class PlatformValidator {
@@ -142,9 +144,11 @@ export class PlatformValidator {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new PlatformValidatorUnavailable(`the platform validator did not answer within ${this.timeoutMs} ms; restarting it`));
-        this.child?.kill();
+        // The next request starts a fresh process rather than queueing behind the stuck one.
+        if (this.child === child) this.child = undefined;
+        child.kill();
       }, this.timeoutMs);
-      this.pending.set(id, { resolve: resolvePromise, reject, timer });
+      this.pending.set(id, { resolve: resolvePromise, reject, timer, child });
       child.stdin.write(`${JSON.stringify({ ...request, id })}\n`);
     });
   }
@@ -165,6 +169,13 @@ export class PlatformValidator {
       try {
         reply = JSON.parse(line) as Record<string, unknown>;
       } catch {
+        // Answers come in request order, so an unreadable one belongs to this process's oldest request.
+        const oldest = [...this.pending].find(([, p]) => p.child === child);
+        if (oldest) {
+          this.pending.delete(oldest[0]);
+          clearTimeout(oldest[1].timer);
+          oldest[1].reject(new PlatformValidatorUnavailable(`the platform validator answered with something that is not JSON: ${line.slice(0, 200)}`));
+        }
         return;
       }
       const waiting = this.pending.get(Number(reply.id));
@@ -177,6 +188,7 @@ export class PlatformValidator {
       if (this.child === child) this.child = undefined;
       const err = new PlatformValidatorUnavailable(`the platform validator (${this.python} ${SERVER}) ${why}${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`);
       for (const [id, waiting] of this.pending) {
+        if (waiting.child !== child) continue;
         clearTimeout(waiting.timer);
         waiting.reject(err);
         this.pending.delete(id);

@@ -168,7 +168,7 @@ def answer(request: Mapping[str, Any]) -> JSON:
             return {"ok": False, "unreadable": True, "message": f"not YAML: {err}"}
         if op == "parse_yaml":
             try:
-                return {"ok": True, "document": json.loads(json.dumps(document))}
+                return {"ok": True, "document": json.loads(json.dumps(document, allow_nan=False))}
             except (TypeError, ValueError) as err:
                 return {"ok": False, "unreadable": True, "message": f"holds a value JSON cannot carry: {err}"}
         return verdict(document)
@@ -179,6 +179,24 @@ def answer(request: Mapping[str, Any]) -> JSON:
     if op == "hello":
         return {"ok": True, "manifestVersion": manifest_version, "apiVersion": API_VERSION}
     return {"ok": False, "message": f"unknown op {op!r}"}
+
+
+def strict_json(value: object) -> str:
+    """JSON that any parser reads: a value JSON has no word for (``.inf``, ``.nan``, a date) is written as text."""
+    try:
+        return json.dumps(value, allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, default=str)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def main() -> None:
@@ -192,7 +210,7 @@ def main() -> None:
             reply = answer(request) if isinstance(request, dict) else {"ok": False, "message": "a request is a JSON object"}
         except Exception as err:  # noqa: BLE001 - one bad request must not end the service
             reply = {"ok": False, "message": f"request failed: {err!r}"}
-        sys.stdout.write(json.dumps({"id": request_id, **reply}, default=str) + "\n")
+        sys.stdout.write(strict_json({"id": request_id, **reply}) + "\n")
         sys.stdout.flush()
 
 
