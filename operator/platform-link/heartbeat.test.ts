@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { createLogger } from '../observability/log.ts';
 import { HEARTBEAT_PATH, PlatformLink, type HeartbeatResult, type SecretKeyRef } from './heartbeat.ts';
@@ -16,6 +17,8 @@ interface Received {
 class Receiver {
   readonly received: Received[] = [];
   answer: number | 'hang' = 200;
+  /** The body of the answer; none by default, as a platform that names no bundle version answers. */
+  reply: string | undefined;
   private server!: Server;
   url = '';
   private waiters: (() => void)[] = [];
@@ -28,7 +31,7 @@ class Receiver {
         this.received.push({ path: req.url ?? '', authorization: req.headers.authorization, body: JSON.parse(data) as Record<string, unknown> });
         for (const w of this.waiters.splice(0)) w();
         if (this.answer === 'hang') return;
-        res.writeHead(this.answer).end();
+        res.writeHead(this.answer, this.reply === undefined ? {} : { 'content-type': 'application/json' }).end(this.reply);
       });
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -43,6 +46,20 @@ class Receiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Resolves once pred holds, polling; rejects with what after 10 s. */
+function until(pred: () => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 10_000);
+    const check = () => {
+      if (pred()) {
+        clearTimeout(deadline);
+        resolve();
+      } else setTimeout(check, 10);
+    };
+    check();
+  });
 }
 
 function cluster(url: string, interval = 5): TrainingCluster {
@@ -134,6 +151,77 @@ describe('platform heartbeat', () => {
       assert.equal(receiver.received.length, after, 'no heartbeat after the platform was unset');
     } finally {
       await link.stop();
+    }
+  });
+
+  test('takes the current bundle version from accepted replies; keeps the last one through unusable replies and logs each kind once', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    let changes = 0;
+    const link = new PlatformLink({
+      readToken: async () => 'cluster-token',
+      summary: () => ({}),
+      onHealthChange: () => changes++,
+      logger: createLogger({ stream }),
+      timeoutMs: 2000,
+      initialBackoffMs: 20,
+      maxBackoffMs: 50,
+    });
+    const beats = (n: number) => {
+      const target = receiver.received.length + n;
+      return until(() => receiver.received.length >= target, `${n} more heartbeats`);
+    };
+    const warnings = () => lines.filter((l) => l.msg === 'platform heartbeat reply has no usable currentBundleVersion; keeping the last known one');
+    try {
+      receiver.answer = 200;
+      receiver.reply = JSON.stringify({ currentBundleVersion: '1.0.0' });
+      // Heartbeats every 50 ms: below what the CRD allows, so several replies arrive within one loop.
+      link.sync(cluster(receiver.url, 0.05));
+      await until(() => link.currentBundle('onprem')?.version === '1.0.0', 'version 1.0.0');
+      assert.deepEqual(link.currentBundle('onprem'), { version: '1.0.0' });
+
+      receiver.reply = JSON.stringify({ currentBundleVersion: '1.1.0', other: 'ignored' });
+      const beforeMove = changes;
+      await until(() => link.currentBundle('onprem')?.version === '1.1.0', 'version 1.1.0');
+      assert.ok(changes > beforeMove, 'a new version wakes the reconciler');
+
+      receiver.reply = '<html>maintenance</html>';
+      await until(() => link.currentBundle('onprem')?.problem !== undefined, 'the malformed reply to be seen');
+      assert.deepEqual(link.currentBundle('onprem'), { version: '1.1.0', problem: 'is not JSON' });
+      const settled = changes;
+      await beats(4);
+      assert.equal(changes, settled, 'the same bad reply again changes nothing, so nothing is rewritten');
+      assert.equal(warnings().length, 1, 'logged once');
+      assert.equal(warnings()[0]!.kept, '1.1.0');
+      assert.equal(link.health('onprem')?.reason, 'HeartbeatAccepted', 'the platform did accept the heartbeat');
+
+      receiver.reply = JSON.stringify({ currentBundleVersion: 'latest' });
+      await until(() => /not a semantic version/.test(link.currentBundle('onprem')?.problem ?? ''), 'the non-semver reply');
+      receiver.reply = JSON.stringify({ other: true });
+      await until(() => link.currentBundle('onprem')?.problem === 'has no currentBundleVersion', 'the reply without the field');
+      await beats(3);
+      assert.equal(link.currentBundle('onprem')?.version, '1.1.0');
+      assert.equal(warnings().length, 3, 'one line per kind of problem');
+
+      // A failing platform keeps the version too.
+      receiver.answer = 503;
+      await until(() => link.health('onprem')?.reason === 'PlatformError', 'PlatformError');
+      assert.equal(link.currentBundle('onprem')?.version, '1.1.0');
+
+      receiver.answer = 200;
+      receiver.reply = JSON.stringify({ currentBundleVersion: '1.2.0' });
+      await until(() => link.currentBundle('onprem')?.version === '1.2.0', 'version 1.2.0');
+      assert.deepEqual(link.currentBundle('onprem'), { version: '1.2.0' }, 'a good reply clears the problem');
+      assert.ok(lines.some((l) => l.msg === 'platform reports the current setup bundle' && l.version === '1.2.0' && l.previous === '1.1.0'));
+    } finally {
+      await link.stop();
+      receiver.answer = 200;
+      receiver.reply = undefined;
     }
   });
 });

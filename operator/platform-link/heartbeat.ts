@@ -2,12 +2,15 @@
 // the cluster summary (the body of GET /api/v1/cluster) is POSTed to <url>/api/onprem/v1/heartbeat with the cluster
 // token from the named Secret. Each cluster has its own timer loop; nothing here is awaited by a reconcile, every
 // request has a timeout, and failures back off exponentially with jitter. The result is read back by the
-// TrainingCluster reconciler as the PlatformConnected condition.
+// TrainingCluster reconciler as the PlatformConnected condition, and the reply's currentBundleVersion (reply.ts) as
+// the platform's current setup bundle.
 import type { Logger } from 'winston';
 import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { Backoff } from '../kube/informer.ts';
 import { STATUS_API_VERSION } from '../status-api/schemas.ts';
 import type { PlatformHealth } from '../controllers/trainingcluster/status.ts';
+import type { PlatformBundleReport } from '../controllers/trainingcluster/bundle.ts';
+import { parseHeartbeatReply, type ReplyProblemKind } from './reply.ts';
 
 /** Where heartbeats go, under spec.platform.url. */
 export const HEARTBEAT_PATH = '/api/onprem/v1/heartbeat';
@@ -20,14 +23,14 @@ export interface SecretKeyRef {
 
 export type HeartbeatResult = 'accepted' | 'rejected' | 'error' | 'unreachable' | 'no_token';
 
-export type { PlatformHealth };
+export type { PlatformHealth, PlatformBundleReport };
 
 export interface PlatformLinkOptions {
   /** The cluster token; undefined when the Secret or key does not exist. Throws on other API errors. */
   readToken: (ref: SecretKeyRef) => Promise<string | undefined>;
   /** The body's status: the same summary GET /api/v1/cluster answers. */
   summary: () => unknown;
-  /** A cluster's health changed: its reconciler should look again. */
+  /** A cluster's health or the platform's current bundle version changed: its reconciler should look again. */
   onHealthChange: (cluster: string) => void;
   logger: Logger;
   onResult?: (result: HeartbeatResult) => void;
@@ -45,6 +48,9 @@ interface Loop {
   abort: AbortController;
   timer?: NodeJS.Timeout;
   health?: PlatformHealth;
+  bundle?: PlatformBundleReport;
+  /** The kind of the latest reply's problem, so that a platform repeating the same bad answer is logged once. */
+  problemKind?: ReplyProblemKind;
   /** The heartbeat in flight, if any. */
   inFlight?: Promise<void>;
 }
@@ -93,6 +99,11 @@ export class PlatformLink {
 
   health(name: string): PlatformHealth | undefined {
     return this.loops.get(name)?.health;
+  }
+
+  /** What heartbeat replies said about the current setup bundle since the loop (re)started; undefined before any. */
+  currentBundle(name: string): PlatformBundleReport | undefined {
+    return this.loops.get(name)?.bundle;
   }
 
   /** Stops every loop and waits for the heartbeats in flight to be abandoned. */
@@ -162,9 +173,13 @@ export class PlatformLink {
         body,
         signal: AbortSignal.any([loop.abort.signal, AbortSignal.timeout(timeoutMs)]),
       });
-      // The answer is not used; reading it lets the connection be reused.
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return this.record(name, loop, 'accepted', 'True', 'HeartbeatAccepted', `The platform at ${config.url} accepts heartbeats.`);
+      // Read whatever the status, so the connection can be reused; only an accepted reply's body means anything.
+      const text = await res.text().catch(() => undefined);
+      if (res.ok) {
+        if (loop.abort.signal.aborted) return false;
+        const bundleChanged = this.learn(name, loop, text);
+        return this.record(name, loop, 'accepted', 'True', 'HeartbeatAccepted', `The platform at ${config.url} accepts heartbeats.`, bundleChanged);
+      }
       if (res.status === 401 || res.status === 403) {
         return this.record(name, loop, 'rejected', 'False', 'PlatformRejectedToken', `The platform answered ${res.status} to the cluster token: check Secret ${config.token.namespace}/${config.token.name}.`);
       }
@@ -178,15 +193,44 @@ export class PlatformLink {
     }
   }
 
-  private record(name: string, loop: Loop, result: HeartbeatResult, status: PlatformHealth['status'], reason: string, message: string): boolean {
+  /**
+   * Takes the current bundle version from an accepted reply. An unusable reply keeps the last known version (a
+   * platform mid-deploy or an older one without the field must not flip every class to Unknown); the problem is kept
+   * beside it for the status to show. Returns whether the report changed.
+   */
+  private learn(name: string, loop: Loop, text: string | undefined): boolean {
+    const prev = loop.bundle;
+    const reply = parseHeartbeatReply(text);
+    const log = this.o.logger;
+    if (reply.ok) {
+      loop.problemKind = undefined;
+      loop.bundle = { version: reply.currentBundleVersion };
+      if (prev?.version !== reply.currentBundleVersion) {
+        log.info('platform reports the current setup bundle', { kind: 'TrainingCluster', name, version: reply.currentBundleVersion, previous: prev?.version });
+      }
+    } else {
+      if (loop.problemKind !== reply.kind) {
+        log.warn('platform heartbeat reply has no usable currentBundleVersion; keeping the last known one', {
+          kind: 'TrainingCluster',
+          name,
+          problem: reply.problem,
+          kept: prev?.version,
+        });
+      }
+      loop.problemKind = reply.kind;
+      loop.bundle = { ...(prev?.version !== undefined ? { version: prev.version } : {}), problem: reply.problem };
+    }
+    return prev?.version !== loop.bundle.version || prev?.problem !== loop.bundle.problem;
+  }
+
+  private record(name: string, loop: Loop, result: HeartbeatResult, status: PlatformHealth['status'], reason: string, message: string, bundleChanged = false): boolean {
     if (loop.abort.signal.aborted) return false;
     this.o.onResult?.(result);
     const prev = loop.health;
     loop.health = { status, reason, message };
-    if (prev?.status !== status || prev.reason !== reason || prev.message !== message) {
-      if (status !== 'True') this.o.logger.warn('platform heartbeat failing', { kind: 'TrainingCluster', name, reason, error: message });
-      this.o.onHealthChange(name);
-    }
+    const healthChanged = prev?.status !== status || prev.reason !== reason || prev.message !== message;
+    if (healthChanged && status !== 'True') this.o.logger.warn('platform heartbeat failing', { kind: 'TrainingCluster', name, reason, error: message });
+    if (healthChanged || bundleChanged) this.o.onHealthChange(name);
     return status === 'True';
   }
 }

@@ -6,6 +6,7 @@ import { Condition as CrdCondition } from '../api/schema.ts';
 import { EXPERIMENT_PHASES, ExperimentStatus, ExperimentSpec } from '../api/v1alpha1/experiment.ts';
 import { DEPLOYMENT_PHASES, DeploymentStatus } from '../api/v1alpha1/deployment.ts';
 import { BUNDLE_STATES, TrainingClusterStatus } from '../api/v1alpha1/trainingcluster.ts';
+import { BUNDLE_VERSION_SOURCES } from '../controllers/trainingcluster/bundle.ts';
 import { ResourceClassSpec } from '../api/v1alpha1/resourceclass.ts';
 
 /** The version in every body; the path carries it too (/api/v1). Bumped only for incompatible changes. */
@@ -96,9 +97,19 @@ export const TrainingClusterSummary = Type.Object(
       {
         installedVersion: Type.Optional(Type.String()),
         currentVersion: Type.Optional(Type.String()),
+        currentVersionSource: Type.Optional(
+          stringEnum(
+            BUNDLE_VERSION_SOURCES,
+            'Where currentVersion came from: Platform (a heartbeat reply; wins while spec.platform is set) or Spec (spec.currentBundleVersion, the admin\'s fallback).',
+          ),
+        ),
         state: stringEnum(BUNDLE_STATES, 'Current, UpdateRecommended, or Unknown while the platform\'s current version is not known.'),
       },
-      { ...closed, description: 'Computed from the spec, so it is right even before the controller has written status.' },
+      {
+        ...closed,
+        description:
+          'Computed from the spec and the version the status recorded from the platform, so an installed-version change shows even before the controller has written status.',
+      },
     ),
     workers: Type.Optional(prop(ts.workers)),
     gpus: Type.Optional(prop(ts.gpus)),

@@ -4,7 +4,7 @@ import { EXPERIMENT_PHASES, type Experiment, type ExperimentPhase } from '../api
 import { DEPLOYMENT_PHASES, type Deployment, type DeploymentPhase } from '../api/v1alpha1/deployment.ts';
 import { ResourceClassConditions, type ResourceClass } from '../api/v1alpha1/resourceclass.ts';
 import { TrainingClusterConditions, type TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
-import { bundleOf } from '../controllers/trainingcluster/status.ts';
+import { resolveBundle } from '../controllers/trainingcluster/bundle.ts';
 import {
   STATUS_API_VERSION,
   type ClusterStatus,
@@ -50,13 +50,14 @@ export function deploymentPhase(d: Deployment): DeploymentPhase {
 
 export function trainingClusterSummary(tc: TrainingCluster): TrainingClusterSummary {
   const s = tc.status;
+  const { source, ...bundle } = resolveBundle(tc);
   return {
     name: tc.metadata?.name ?? '',
     enabled: tc.spec.enabled !== false,
     ...(tc.spec.description ? { description: tc.spec.description } : {}),
     ready: conditionIs(s?.conditions, TrainingClusterConditions.Ready, 'True'),
     workersRunning: (s?.workers?.ready ?? 0) > 0,
-    bundle: bundleOf(tc.spec),
+    bundle: { ...bundle, ...(source ? { currentVersionSource: source } : {}) },
     ...pick(s, ['workers', 'gpus']),
     platformConfigured: tc.spec.platform !== undefined,
     conditions: s?.conditions ?? [],

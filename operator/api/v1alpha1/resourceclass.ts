@@ -4,6 +4,7 @@ import { Bool, Conditions, Int, List, Name, Num, Obj, Quantity, Str, StringMap, 
 import { withRules } from '../rules.ts';
 import { ageColumn, defineKind, type Resource } from '../kind.ts';
 import { Description, Message, ObservedGeneration, Reason, Toleration } from './common.ts';
+import { bundleStatus } from './trainingcluster.ts';
 
 export const ResourceClassConditions = {
   /** The class can take experiments: it and its provider are enabled and at least one gang fits on an empty cluster. */
@@ -79,6 +80,7 @@ export const ResourceClassStatus = Obj('The observed state of the pool, as the o
   fitMax: Type.Optional(Count('Experiments (whole gangs) that fit on the eligible nodes when nothing else runs; 0 means this class can never run.')),
   queued: Type.Optional(Count('Experiments waiting in Pending for this class.')),
   running: Type.Optional(Count('Experiments admitted on this class and not yet finished.')),
+  bundle: Type.Optional(bundleStatus('Whether the setup bundle of the class\'s TrainingCluster is current; the same verdict as its status.bundle.')),
 });
 export type ResourceClassStatus = Static<typeof ResourceClassStatus>;
 

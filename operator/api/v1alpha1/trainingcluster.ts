@@ -132,17 +132,32 @@ export const TrainingClusterSpec = Obj('The desired state of the on-prem trainin
   gpu: Type.Optional(GpuSetup),
   setupBundle: SetupBundle,
   currentBundleVersion: Type.Optional(
-    Str('The setup-bundle version the platform reports as current; when it differs from setupBundle.version an update is recommended. Unset means unknown.', {
-      minLength: 1,
-      maxLength: 64,
-      pattern: patterns.semver,
-    }),
+    Str(
+      'The setup-bundle version the platform calls current, set by hand; when it differs from setupBundle.version an update is recommended. A fallback: while spec.platform is set, the version the platform names in its heartbeat replies wins. Unset (and no platform answer) means unknown.',
+      {
+        minLength: 1,
+        maxLength: 64,
+        pattern: patterns.semver,
+      },
+    ),
   ),
   checkpointStorage: CheckpointStorage,
   exposure: Type.Optional(Exposure),
   platform: Type.Optional(Platform),
 });
 export type TrainingClusterSpec = Static<typeof TrainingClusterSpec>;
+
+/** Also the shape of ResourceClass status.bundle, the same verdict for the class's provider. */
+export const bundleStatus = (description: string) =>
+  Obj(description, {
+  installedVersion: Type.Optional(Str('spec.setupBundle.version, as acted on.', { maxLength: 64 })),
+  currentVersion: Type.Optional(
+    Str('The version the platform calls current: from its heartbeat replies while spec.platform is set and it has named one, else spec.currentBundleVersion.', {
+      maxLength: 64,
+    }),
+  ),
+  state: StringEnum('Current, UpdateRecommended (re-install the newer bundle), or Unknown when the current version is not known.', BUNDLE_STATES),
+  });
 
 const NodeNames = (which: string) =>
   List(`Names of the ${which} worker nodes (at most 1024 are listed; the counts are always exact).`, Str('Node name.', { maxLength: 253 }), {
@@ -183,11 +198,15 @@ export const TrainingClusterStatus = Obj('The observed state of the provider, as
       byProduct: Type.Optional(ListMap('The same numbers per GPU product.', GpuProduct, { keys: ['product'], maxItems: 32 })),
     }),
   ),
-  bundle: Type.Optional(
-    Obj('Whether the installed setup bundle is current.', {
-      installedVersion: Type.Optional(Str('spec.setupBundle.version, as acted on.', { maxLength: 64 })),
-      currentVersion: Type.Optional(Str('spec.currentBundleVersion, as acted on.', { maxLength: 64 })),
-      state: StringEnum('Current, UpdateRecommended (re-install the newer bundle), or Unknown when the current version is not known.', BUNDLE_STATES),
+  bundle: Type.Optional(bundleStatus('Whether the installed setup bundle is current.')),
+  platform: Type.Optional(
+    Obj('What the platform said in its heartbeat replies; present only while spec.platform is set and the platform has named a version.', {
+      currentBundleVersion: Type.Optional(
+        Str('The last valid setup-bundle version the platform called current. Kept when a later reply carries none, and across operator restarts.', {
+          maxLength: 64,
+          pattern: patterns.semver,
+        }),
+      ),
     }),
   ),
 });

@@ -11,18 +11,21 @@ function cls(spec: Partial<ResourceClass['spec']> = {}): ResourceClass {
   return { metadata: { name: 'a100', generation: 2 }, spec: { trainingCluster: 'onprem', nodes: 2, worker: { cpu: '4', memory: '16Gi', gpus: 8 }, ...spec } };
 }
 
-function cluster(spec: Partial<TrainingCluster['spec']> = {}): TrainingCluster {
+function cluster(spec: Partial<TrainingCluster['spec']> = {}, status?: TrainingCluster['status']): TrainingCluster {
   return {
     metadata: { name: 'onprem' },
     spec: { setupBundle: { version: '1.0.0', images: { runtime: 'r:1' } }, checkpointStorage: { hostPath: { path: '/c' } }, ...spec },
+    ...(status ? { status } : {}),
   };
 }
+
+const PLATFORM = { url: 'https://arena.example', tokenSecretRef: { name: 't', namespace: 'arena-system' } };
 
 const fits = { eligibleNodes: 4, fitNow: 1, fitMax: 2 };
 const now = new Date('2026-01-01T00:00:00Z');
 const observe = (o: Partial<ResourceClassObservation>) =>
   desiredResourceClassStatus({ cls: cls(), cluster: cluster(), fit: fits, queued: 0, running: 0, now, ...o });
-const cond = (s: { conditions?: { type: string; status: string; reason: string }[] }, type: string) => s.conditions?.find((c) => c.type === type);
+const cond = (s: { conditions?: { type: string; status: string; reason: string; message: string }[] }, type: string) => s.conditions?.find((c) => c.type === type);
 
 describe('ResourceClass availability', () => {
   // The first reason that applies wins, in the order the platform's own checklist reads.
@@ -64,6 +67,27 @@ describe('ResourceClass update recommended', () => {
       assert.deepEqual([cond(s, 'UpdateRecommended')?.status, cond(s, 'UpdateRecommended')?.reason], [status, reason]);
     });
   }
+
+  // The class reads the version its TrainingCluster recorded from the platform, so the two never disagree for long.
+  test('the platform\'s version, as the cluster\'s status recorded it, wins over the spec field; the bundle is on the status', () => {
+    const outdated = observe({ cluster: cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }, { platform: { currentBundleVersion: '1.1.0' } }) });
+    assert.deepEqual(outdated.bundle, { installedVersion: '1.0.0', currentVersion: '1.1.0', state: 'UpdateRecommended' });
+    assert.equal(cond(outdated, 'UpdateRecommended')?.status, 'True');
+    assert.match(cond(outdated, 'UpdateRecommended')!.message, /platform reported 1\.1\.0/);
+    assert.equal(outdated.available, true);
+
+    const upgraded = observe({
+      cls: { ...cls(), status: outdated },
+      cluster: cluster({ platform: PLATFORM, setupBundle: { version: '1.1.0', images: { runtime: 'r:1.1' } } }, { platform: { currentBundleVersion: '1.1.0' } }),
+    });
+    assert.deepEqual(upgraded.bundle, { installedVersion: '1.1.0', currentVersion: '1.1.0', state: 'Current' });
+    assert.deepEqual([cond(upgraded, 'UpdateRecommended')?.status, cond(upgraded, 'UpdateRecommended')?.reason], ['False', 'BundleCurrent']);
+
+    const spec = observe({ cluster: cluster({ currentBundleVersion: '1.0.0' }, { platform: { currentBundleVersion: '1.1.0' } }) });
+    assert.equal(spec.bundle?.state, 'Current', 'without spec.platform a stored platform answer does not count');
+    assert.match(cond(spec, 'UpdateRecommended')!.message, /spec\.currentBundleVersion/);
+    assert.equal(observe({ cluster: undefined, fit: undefined }).bundle, undefined);
+  });
 });
 
 describe('ResourceClass numbers', () => {
@@ -83,7 +107,8 @@ describe('ResourceClass numbers', () => {
   });
 
   test('fit numbers are reported, and the status passes the CRD schema', () => {
-    const s = observe({ queued: 3, running: 1 });
+    const s = observe({ queued: 3, running: 1, cluster: cluster({ currentBundleVersion: '1.1.0' }) });
+    assert.deepEqual(s.bundle, { installedVersion: '1.0.0', currentVersion: '1.1.0', state: 'UpdateRecommended' });
     assert.deepEqual([s.eligibleNodes, s.fitNow, s.fitMax, s.queued, s.running, s.observedGeneration], [4, 1, 2, 3, 1, 2]);
     assert.deepEqual(validate('ResourceClass', { apiVersion: 'arena.agilerl.com/v1alpha1', kind: 'ResourceClass', ...cls(), status: s }), { ok: true });
   });

@@ -3,7 +3,7 @@
 import { ResourceClassConditions, type ResourceClass, type ResourceClassStatus } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import { setCondition, type Condition, type ConditionStatus } from '../../kube/conditions.ts';
-import { bundleOf } from '../trainingcluster/status.ts';
+import { resolveBundle, sourceSentence, type BundleView } from '../trainingcluster/bundle.ts';
 
 export interface ClassFit {
   eligibleNodes: number;
@@ -77,21 +77,31 @@ export function desiredResourceClassStatus(o: ResourceClassObservation): Resourc
   set(ResourceClassConditions.Available, a.available ? 'True' : 'False', a.reason, a.message);
 
   // Per the platform: "Update recommended" is advice on the row, not a reason to stop offering the class.
+  // The verdict comes from the cluster as cached, including the version its status recorded from the platform, so
+  // the class and its TrainingCluster agree once the cluster's status is written.
+  let bundle: BundleView | undefined;
   if (!cluster) {
     set(ResourceClassConditions.UpdateRecommended, 'Unknown', 'TrainingClusterNotFound', `TrainingCluster ${cls.spec.trainingCluster} does not exist.`);
   } else {
-    const b = bundleOf(cluster.spec);
+    const b = resolveBundle(cluster);
+    const { source: _, ...view } = b;
+    bundle = view;
     if (b.state === 'UpdateRecommended') {
       set(
         ResourceClassConditions.UpdateRecommended,
         'True',
         'UpdateRecommended',
-        `The platform's training image changed: setup bundle ${b.currentVersion} replaces the installed ${b.installedVersion}. Re-download the bundle or re-run arena on-prem install.`,
+        `The platform's training image changed: setup bundle ${b.currentVersion} replaces the installed ${b.installedVersion}. Re-download the bundle or re-run arena on-prem install. ${sourceSentence(b)}`,
       );
     } else if (b.state === 'Current') {
-      set(ResourceClassConditions.UpdateRecommended, 'False', 'BundleCurrent', `Setup bundle ${b.installedVersion} is current.`);
+      set(ResourceClassConditions.UpdateRecommended, 'False', 'BundleCurrent', `Setup bundle ${b.installedVersion} is current. ${sourceSentence(b)}`);
     } else {
-      set(ResourceClassConditions.UpdateRecommended, 'Unknown', 'CurrentVersionUnknown', 'The platform\'s current setup-bundle version is not known (TrainingCluster spec.currentBundleVersion is unset).');
+      set(
+        ResourceClassConditions.UpdateRecommended,
+        'Unknown',
+        'CurrentVersionUnknown',
+        `The platform's current setup-bundle version is not known: TrainingCluster ${cluster.metadata?.name} has no version from the platform's heartbeat replies and no spec.currentBundleVersion.`,
+      );
     }
   }
 
@@ -105,5 +115,6 @@ export function desiredResourceClassStatus(o: ResourceClassObservation): Resourc
     ...(fit ? { eligibleNodes: fit.eligibleNodes, fitNow: fit.fitNow, fitMax: fit.fitMax } : {}),
     queued: o.queued,
     running: o.running,
+    ...(bundle ? { bundle } : {}),
   };
 }

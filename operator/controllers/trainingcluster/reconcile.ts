@@ -6,6 +6,7 @@ import type { Reconciler } from '../../kube/controller.ts';
 import { forObject } from '../../observability/log.ts';
 import type { CapacityModel, NodeInfo } from '../../scheduler/capacity.ts';
 import { desiredTrainingClusterStatus, selects, type PlatformHealth } from './status.ts';
+import type { PlatformBundleReport } from './bundle.ts';
 
 /** What the reconciler needs of the platform link (operator/platform-link). */
 export interface PlatformLinkControl {
@@ -14,6 +15,8 @@ export interface PlatformLinkControl {
   /** The cluster is gone: stop its heartbeat. */
   forget(name: string): void;
   health(name: string): PlatformHealth | undefined;
+  /** The current setup-bundle version the platform's replies named, and what was wrong with the latest one. */
+  currentBundle(name: string): PlatformBundleReport | undefined;
 }
 
 export interface TrainingClusterReconcilerOptions {
@@ -43,6 +46,7 @@ export class TrainingClusterReconciler implements Reconciler {
       nodes: this.o.nodeInfos(),
       capacity: this.o.capacity.summary((n) => selects(selector, n.labels)),
       platform: this.o.platform?.health(key),
+      platformBundle: this.o.platform?.currentBundle(key),
       now: this.o.now?.() ?? new Date(),
     });
     const written = await this.o.writeStatus(cluster, status);
@@ -51,6 +55,7 @@ export class TrainingClusterReconciler implements Reconciler {
         workersReady: status.workers?.ready,
         gpusFree: status.gpus?.free,
         bundle: status.bundle?.state,
+        currentBundleVersion: status.bundle?.currentVersion,
       });
     }
   }

@@ -4,7 +4,8 @@ import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import { CapacityModel, type NodeInfo } from '../../scheduler/capacity.ts';
 import { node, pod, req } from '../../scheduler/testing.ts';
 import { validate } from '../../api/validate.ts';
-import { NODE_NAMES_LIMIT, attentionBackend, bundleOf, desiredTrainingClusterStatus, productDetails, selects, type PlatformHealth } from './status.ts';
+import { NODE_NAMES_LIMIT, attentionBackend, desiredTrainingClusterStatus, productDetails, selects, type PlatformHealth } from './status.ts';
+import { bundleOf, isSemver, resolveBundle, type PlatformBundleReport } from './bundle.ts';
 
 const A100 = { 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/gpu.memory': '81920', 'nvidia.com/gpu.compute.major': '8', 'nvidia.com/gpu.compute.minor': '0' };
 const L4 = { 'nvidia.com/gpu.product': 'NVIDIA-L4', 'nvidia.com/gpu.memory': '23034', 'nvidia.com/gpu.compute.major': '8', 'nvidia.com/gpu.compute.minor': '9' };
@@ -19,7 +20,7 @@ function cluster(spec: Partial<TrainingCluster['spec']> = {}, status?: TrainingC
   };
 }
 
-function observe(tc: TrainingCluster, nodes: NodeInfo[], opts: { pods?: [string, number][]; platform?: PlatformHealth; now?: Date } = {}) {
+function observe(tc: TrainingCluster, nodes: NodeInfo[], opts: { pods?: [string, number][]; platform?: PlatformHealth; platformBundle?: PlatformBundleReport; now?: Date } = {}) {
   const capacity = new CapacityModel();
   for (const n of nodes) capacity.upsertNode(n);
   (opts.pods ?? []).forEach(([n, gpus], i) => capacity.upsertPod(`p${i}`, pod(n, req(gpus))));
@@ -28,11 +29,14 @@ function observe(tc: TrainingCluster, nodes: NodeInfo[], opts: { pods?: [string,
     nodes,
     capacity: capacity.summary((n) => selects(tc.spec.workerNodeSelector, n.labels)),
     platform: opts.platform,
+    platformBundle: opts.platformBundle,
     now: opts.now ?? new Date('2026-01-01T00:00:00Z'),
   });
 }
 
 const cond = (s: { conditions?: { type: string; status: string; reason: string }[] }, type: string) => s.conditions?.find((c) => c.type === type);
+
+const PLATFORM = { url: 'https://arena.example', tokenSecretRef: { name: 't', namespace: 'arena-system' } };
 
 describe('bundle state', () => {
   const cases: [string, string | undefined, string][] = [
@@ -42,9 +46,112 @@ describe('bundle state', () => {
   ];
   for (const [name, current, state] of cases) {
     test(name, () => {
-      assert.equal(bundleOf(cluster({ currentBundleVersion: current }).spec).state, state);
+      assert.equal(bundleOf(cluster({ currentBundleVersion: current })).state, state);
     });
   }
+
+  // The platform's answer is fresher than the admin's field; the stored one stands in for it after a restart.
+  const precedence: { name: string; tc: TrainingCluster; live?: PlatformBundleReport; want: [string | undefined, string | undefined] }[] = [
+    { name: 'spec only, no link', tc: cluster({ currentBundleVersion: '1.0.0' }), want: ['1.0.0', 'Spec'] },
+    { name: 'a live platform answer beats the spec', tc: cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }), live: { version: '1.2.0' }, want: ['1.2.0', 'Platform'] },
+    {
+      name: 'the live answer beats the stored one',
+      tc: cluster({ platform: PLATFORM }, { platform: { currentBundleVersion: '1.1.0' } }),
+      live: { version: '1.2.0' },
+      want: ['1.2.0', 'Platform'],
+    },
+    {
+      name: 'the stored answer stands in before the first reply (operator restarted)',
+      tc: cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }, { platform: { currentBundleVersion: '1.1.0' } }),
+      want: ['1.1.0', 'Platform'],
+    },
+    {
+      name: 'a reply without a version keeps the stored one',
+      tc: cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }, { platform: { currentBundleVersion: '1.1.0' } }),
+      live: { problem: 'is not JSON' },
+      want: ['1.1.0', 'Platform'],
+    },
+    { name: 'link set, platform never named one: the spec is the fallback', tc: cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }), live: { problem: 'has no currentBundleVersion' }, want: ['1.0.0', 'Spec'] },
+    {
+      name: 'link removed: platform answers no longer count',
+      tc: cluster({ currentBundleVersion: '1.0.0' }, { platform: { currentBundleVersion: '1.1.0' } }),
+      live: { version: '1.1.0' },
+      want: ['1.0.0', 'Spec'],
+    },
+    {
+      name: 'a hand-edited, invalid stored value is ignored',
+      tc: cluster({ platform: PLATFORM }, { platform: { currentBundleVersion: 'latest' } }),
+      want: [undefined, undefined],
+    },
+  ];
+  for (const c of precedence) {
+    test(`current version: ${c.name}`, () => {
+      const b = resolveBundle(c.tc, c.live);
+      assert.deepEqual([b.currentVersion, b.source], c.want);
+    });
+  }
+
+  test('semantic versions as the CRD pattern reads them', () => {
+    for (const v of ['1.0.0', '10.20.30', '1.2.3-rc.1', '1.2.3+build.5']) assert.ok(isSemver(v), v);
+    for (const v of ['v1.0.0', '1.0', '01.0.0', '', 'latest', 7, null, undefined, `1.0.0-${'x'.repeat(80)}`]) assert.ok(!isSemver(v), String(v));
+  });
+});
+
+describe('bundle from the platform link', () => {
+  const healthy: PlatformHealth = { status: 'True', reason: 'HeartbeatAccepted', message: 'ok' };
+  const bundleCond = (s: ReturnType<typeof observe>) => s.conditions!.find((c) => c.type === 'BundleCurrent')!;
+
+  test('Current, then UpdateRecommended when the platform moves on, then Current after the upgrade', () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const t1 = new Date('2026-01-01T01:00:00Z');
+    const t2 = new Date('2026-01-01T02:00:00Z');
+    const current = observe(cluster({ platform: PLATFORM }), [node('a')], { platform: healthy, platformBundle: { version: '1.0.0' }, now: t0 });
+    assert.deepEqual(current.bundle, { installedVersion: '1.0.0', currentVersion: '1.0.0', state: 'Current' });
+    assert.deepEqual(current.platform, { currentBundleVersion: '1.0.0' });
+    assert.equal(bundleCond(current).status, 'True');
+    assert.match(bundleCond(current).message, /platform reported 1\.0\.0/);
+
+    const outdated = observe(cluster({ platform: PLATFORM }, current), [node('a')], { platform: healthy, platformBundle: { version: '1.1.0' }, now: t1 });
+    assert.deepEqual(outdated.bundle, { installedVersion: '1.0.0', currentVersion: '1.1.0', state: 'UpdateRecommended' });
+    assert.deepEqual(outdated.platform, { currentBundleVersion: '1.1.0' });
+    assert.deepEqual([bundleCond(outdated).status, bundleCond(outdated).reason, bundleCond(outdated).lastTransitionTime], ['False', 'UpdateRecommended', '2026-01-01T01:00:00Z']);
+    assert.equal(cond(outdated, 'Ready')?.status, 'True', 'an update is advice, not a stop');
+
+    const upgraded: TrainingCluster = cluster({ platform: PLATFORM, setupBundle: { version: '1.1.0', images: { runtime: 'r:1.1' } } }, outdated);
+    const again = observe(upgraded, [node('a')], { platform: healthy, platformBundle: { version: '1.1.0' }, now: t2 });
+    assert.deepEqual(again.bundle, { installedVersion: '1.1.0', currentVersion: '1.1.0', state: 'Current' });
+    assert.deepEqual([bundleCond(again).status, bundleCond(again).lastTransitionTime], ['True', '2026-01-01T02:00:00Z']);
+  });
+
+  test('an unusable reply keeps the last known version and says so in BundleCurrent', () => {
+    const stored = observe(cluster({ platform: PLATFORM }), [node('a')], { platform: healthy, platformBundle: { version: '1.1.0' } });
+    const s = observe(cluster({ platform: PLATFORM }, stored), [node('a')], { platform: healthy, platformBundle: { version: '1.1.0', problem: 'is not JSON' } });
+    assert.deepEqual(s.bundle, stored.bundle);
+    assert.deepEqual(s.platform, { currentBundleVersion: '1.1.0' });
+    assert.match(bundleCond(s).message, /last heartbeat reply is not JSON: the last version it reported, 1\.1\.0, is kept/);
+    assert.equal(bundleCond(s).lastTransitionTime, bundleCond(stored).lastTransitionTime, 'a message change is no transition');
+
+    // After an operator restart the link knows nothing yet; the status it wrote still does.
+    const restarted = observe(cluster({ platform: PLATFORM }, s), [node('a')], { platform: healthy, platformBundle: { problem: 'has no currentBundleVersion' } });
+    assert.deepEqual([restarted.bundle?.currentVersion, restarted.platform?.currentBundleVersion], ['1.1.0', '1.1.0']);
+  });
+
+  test('no version anywhere: Unknown, with what the reply lacked; the spec field is the fallback', () => {
+    const none = observe(cluster({ platform: PLATFORM }), [node('a')], { platform: healthy, platformBundle: { problem: 'has no currentBundleVersion' } });
+    assert.deepEqual([bundleCond(none).status, bundleCond(none).reason], ['Unknown', 'CurrentVersionUnknown']);
+    assert.match(bundleCond(none).message, /has no currentBundleVersion: no current version is known/);
+    assert.equal(none.platform, undefined);
+    const fallback = observe(cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }), [node('a')], { platform: healthy, platformBundle: { problem: 'has no currentBundleVersion' } });
+    assert.equal(fallback.bundle?.state, 'Current');
+    assert.match(bundleCond(fallback).message, /spec\.currentBundleVersion \(1\.0\.0\) is used/);
+  });
+
+  test('removing spec.platform drops the platform\'s version from the status', () => {
+    const linked = observe(cluster({ platform: PLATFORM, currentBundleVersion: '1.0.0' }), [node('a')], { platformBundle: { version: '2.0.0' } });
+    assert.equal(linked.bundle?.state, 'UpdateRecommended');
+    const unlinked = observe(cluster({ currentBundleVersion: '1.0.0' }, linked), [node('a')], { platformBundle: { version: '2.0.0' } });
+    assert.deepEqual([unlinked.bundle?.state, unlinked.platform], ['Current', undefined]);
+  });
 });
 
 describe('attention backend by compute capability', () => {
@@ -177,7 +284,8 @@ describe('TrainingCluster status', () => {
     const s = observe(cluster({ currentBundleVersion: '1.1.0', platform: { url: 'https://a.b', tokenSecretRef: { name: 't', namespace: 'ns' } } }), [
       node('a1', { gpus: 8, labels: A100 }),
       node('b', { ready: false }),
-    ]);
+    ], { platformBundle: { version: '1.2.0-rc.1', problem: 'is not JSON' } });
+    assert.deepEqual(s.platform, { currentBundleVersion: '1.2.0-rc.1' });
     const result = validate('TrainingCluster', cluster({}, s));
     assert.deepEqual(result, { ok: true });
   });

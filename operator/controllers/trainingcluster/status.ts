@@ -3,6 +3,7 @@
 import { TrainingClusterConditions, type TrainingCluster, type TrainingClusterStatus } from '../../api/v1alpha1/trainingcluster.ts';
 import { removeCondition, setCondition, type Condition, type ConditionStatus } from '../../kube/conditions.ts';
 import { GPU_PRODUCT_LABEL, UNKNOWN_GPU_PRODUCT, type CapacitySummary, type NodeInfo } from '../../scheduler/capacity.ts';
+import { resolveBundle, sourceSentence, type PlatformBundleReport, type ResolvedBundle } from './bundle.ts';
 
 /** Node labels set by NVIDIA GPU Feature Discovery, besides the product. */
 export const GPU_MEMORY_LABEL = 'nvidia.com/gpu.memory';
@@ -20,22 +21,7 @@ export const NODE_NAMES_LIMIT = 128;
 /** The status schema's bound on byProduct. */
 const PRODUCTS_LIMIT = 32;
 
-export type BundleState = 'Current' | 'UpdateRecommended' | 'Unknown';
 export type AttentionBackend = 'fa3' | 'flashinfer';
-
-export interface BundleView {
-  installedVersion?: string;
-  currentVersion?: string;
-  state: BundleState;
-}
-
-/** Whether the installed setup bundle is the one the platform calls current; unknown while no current version is set. */
-export function bundleOf(spec: Pick<TrainingCluster['spec'], 'setupBundle' | 'currentBundleVersion'>): BundleView {
-  const installedVersion = spec.setupBundle?.version;
-  const currentVersion = spec.currentBundleVersion;
-  const state: BundleState = currentVersion === undefined ? 'Unknown' : installedVersion === currentVersion ? 'Current' : 'UpdateRecommended';
-  return { ...(installedVersion !== undefined ? { installedVersion } : {}), ...(currentVersion !== undefined ? { currentVersion } : {}), state };
-}
 
 /**
  * The attention backend the runtime picks for a GPU: FlashAttention 3 is built for SM 8.0 (A100) and 9.0 (H100);
@@ -73,6 +59,8 @@ export interface TrainingClusterObservation {
   capacity: CapacitySummary;
   /** The platform link's last result; consulted only while spec.platform is set. */
   platform?: PlatformHealth;
+  /** What the platform link's heartbeat replies said about the current bundle; consulted only while spec.platform is set. */
+  platformBundle?: PlatformBundleReport;
   now: Date;
 }
 
@@ -139,7 +127,8 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
     return { product: p.product, total: p.total, allocated: p.allocated + p.reserved, free: p.free, ...(d ? productDetails(d.labels) : {}) };
   });
 
-  const bundle = bundleOf(spec);
+  const resolved = resolveBundle(cluster, spec.platform ? o.platformBundle : undefined);
+  const { source: _, ...bundle } = resolved;
   const status: TrainingClusterStatus = {
     observedGeneration: generation,
     workers: {
@@ -156,6 +145,7 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
       ...(byProduct.length > 0 ? { byProduct } : {}),
     },
     bundle,
+    ...(resolved.source === 'Platform' ? { platform: { currentBundleVersion: resolved.currentVersion } } : {}),
   };
 
   let conditions: Condition[] = (cluster.status?.conditions ?? []) as Condition[];
@@ -179,17 +169,21 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
     set(TrainingClusterConditions.WorkersReady, 'True', 'WorkersReady', `All ${total} worker nodes are Ready.`);
   }
 
+  const replyNote = spec.platform && o.platformBundle?.problem !== undefined ? ` ${replyProblemSentence(o.platformBundle.problem, resolved)}` : '';
   if (bundle.state === 'Current') {
-    set(TrainingClusterConditions.BundleCurrent, 'True', 'BundleCurrent', `Setup bundle ${bundle.installedVersion} is current.`);
+    set(TrainingClusterConditions.BundleCurrent, 'True', 'BundleCurrent', `Setup bundle ${bundle.installedVersion} is current. ${sourceSentence(resolved)}${replyNote}`);
   } else if (bundle.state === 'UpdateRecommended') {
     set(
       TrainingClusterConditions.BundleCurrent,
       'False',
       'UpdateRecommended',
-      `Setup bundle ${bundle.installedVersion} is installed; the platform's current version is ${bundle.currentVersion}: re-run arena on-prem install or re-download the bundle.`,
+      `Setup bundle ${bundle.installedVersion} is installed; the platform's current version is ${bundle.currentVersion}: re-run arena on-prem install or re-download the bundle. ${sourceSentence(resolved)}${replyNote}`,
     );
   } else {
-    set(TrainingClusterConditions.BundleCurrent, 'Unknown', 'CurrentVersionUnknown', 'spec.currentBundleVersion is not set, so whether the bundle is current is unknown.');
+    const why = spec.platform
+      ? 'Neither a heartbeat reply from the platform nor spec.currentBundleVersion names the current version'
+      : 'spec.currentBundleVersion is not set';
+    set(TrainingClusterConditions.BundleCurrent, 'Unknown', 'CurrentVersionUnknown', `${why}, so whether the bundle is current is unknown.${replyNote}`);
   }
 
   // An outdated bundle is a recommendation (the platform shows "Update recommended" and still schedules), so it
@@ -209,6 +203,17 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
 
   status.conditions = conditions;
   return status;
+}
+
+/** Why the last reply taught nothing, and what the verdict rests on instead. */
+function replyProblemSentence(problem: string, b: ResolvedBundle): string {
+  const instead =
+    b.source === 'Platform'
+      ? `the last version it reported, ${b.currentVersion}, is kept`
+      : b.source === 'Spec'
+        ? `spec.currentBundleVersion (${b.currentVersion}) is used`
+        : 'no current version is known';
+  return `The platform's last heartbeat reply ${problem}: ${instead}.`;
 }
 
 function listNames(names: readonly string[], max = 10): string {
