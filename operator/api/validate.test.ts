@@ -230,3 +230,22 @@ describe('validateManifest', () => {
     assert.equal(validateManifest(null).ok, false);
   });
 });
+
+describe('Experiments written in the earlier manifest dialect', () => {
+  const cases: { name: string; manifest: Record<string, unknown>; field: string; hint: RegExp }[] = [
+    { name: 'network.hidden_size', manifest: { network: { hidden_size: [64] } }, field: 'spec.manifest.network.hidden_size', hint: /network\.encoder_config\.hidden_size/ },
+    { name: 'environment.type', manifest: { environment: { name: 'CartPole-v1', type: 'reasoning' } }, field: 'spec.manifest.environment.type', hint: /environment\.env_type/ },
+    { name: 'algorithm.use_vllm', manifest: { algorithm: { name: 'DQN', use_vllm: true } }, field: 'spec.manifest.algorithm.use_vllm', hint: /vllm_config/ },
+    { name: 'training.seed', manifest: { training: { seed: 3 } }, field: 'spec.manifest.training.seed', hint: /mutation\.rand_seed/ },
+  ];
+  for (const c of cases) {
+    test(`${c.name} is refused with the platform's field to use`, async () => {
+      const manifest = { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' }, ...c.manifest };
+      const errors = await manifestErrors(manifest, { at: 'spec.manifest' });
+      const e = errors.find((x) => x.field === c.field);
+      assert.ok(e, JSON.stringify(errors));
+      assert.match(e.hint ?? '', c.hint);
+      assert.match(formatErrors([e]), /earlier manifest dialect/);
+    });
+  }
+});

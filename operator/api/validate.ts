@@ -9,6 +9,7 @@ import { closest, childPath, fromAjv, joinFieldPath, type FieldError } from './f
 import { isTransitionRule, rulesOf } from './rules.ts';
 import { API_VERSION, Manifest, kinds, type KindName, type ResourceByKind } from './v1alpha1/index.ts';
 import { platformValidator, type PlatformValidator } from './platform/verdict.ts';
+import { legacyHint } from './platform/legacy.ts';
 
 export type { FieldError } from './field-errors.ts';
 
@@ -80,7 +81,10 @@ export async function manifestErrors(manifest: unknown, options: { at?: string; 
   const verdict = await (options.validator ?? platformValidator()).verdict(manifest);
   if (verdict.valid) return [];
   const at = options.at ?? '';
-  return verdict.errors.map((e) => ({ field: e.field ? (at ? `${at}.${e.field}` : e.field) : at, message: e.message }));
+  return verdict.errors.map((e) => {
+    const hint = legacyHint(e.field, manifest);
+    return { field: e.field ? (at ? `${at}.${e.field}` : e.field) : at, message: e.message, ...(hint ? { hint } : {}) };
+  });
 }
 
 /** validate() for an Experiment, plus the platform's verdict on its manifest. */
