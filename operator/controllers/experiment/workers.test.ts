@@ -122,9 +122,20 @@ describe('gating', () => {
       reason: 'ClassHasNoGpus',
     },
     {
+      // The platform's verdict arrives as errors under spec.manifest (reconcile asks the platform's validator).
       name: 'invalid manifest',
-      input: { experiment: exp('e', { manifest: { algorithm: { name: 'DQN' }, environment: { name: 'x' }, training: { max_steps: 0 } } }), cls: cls(), cluster: tc },
+      input: { experiment: exp(), cls: cls(), cluster: tc, manifestErrors: [{ field: 'spec.manifest.training.max_steps', message: 'Input should be greater than or equal to 1' }] },
       reason: 'InvalidManifest',
+    },
+    {
+      name: 'the CRD\'s own structure refuses it first',
+      input: { experiment: exp('e', { manifest: { algorithm: { name: 'PPO2' as never }, environment: {} } }), cls: cls(), cluster: tc, manifestErrors: [{ field: 'spec.manifest.algorithm', message: 'not registered' }] },
+      reason: 'InvalidManifest',
+    },
+    {
+      name: 'a spec error with a manifest error',
+      input: { experiment: exp('e', { maxRetries: 99 }), cls: cls(), cluster: tc, manifestErrors: [{ field: 'spec.manifest.training.pop_size', message: 'bad' }] },
+      reason: 'InvalidSpec',
     },
     { name: 'resume source missing', input: { experiment: exp(), cls: cls(), cluster: tc, resumeProblem: 'Experiment old does not exist' }, reason: 'ResumeSourceUnavailable' },
   ];
