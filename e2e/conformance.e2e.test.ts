@@ -91,17 +91,21 @@ describe('conformance with the Arena platform\'s own validator', () => {
       await writeFile(file, c.yaml);
       rows.push({ id: c.id, file, platform: 'unreadable', verdicts: {} });
     }
+    let started = Date.now();
     const reference = await platformVerdicts(rows.map((r) => r.file));
+    console.log(`conformance: the platform's CLI judged ${rows.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const r of rows) {
       r.platform = reference.get(r.file) ?? assert.fail(`no platform verdict for ${r.id}`);
       const parsed = await validator.parseYaml(corpus.find((c) => c.id === r.id)!.yaml);
       if ('document' in parsed) r.document = { value: parsed.document };
     }
+    started = Date.now();
     cluster = await LocalCluster.start({ without: ['kwok', 'kube-scheduler', 'kube-controller-manager'] });
     await installCrds(cluster);
     kc = cluster.kubeConfig();
     custom = kc.makeApiClient(CustomObjectsApi);
     for (const name of [PLAIN, HOOKED]) cluster.kubectl(['create', 'namespace', name]);
+    console.log(`conformance: control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
   after(async () => {
     validator.close();

@@ -13,7 +13,7 @@ import { demoRun } from './support/manifests.ts';
 import type { RunningOperator } from '../operator/operator.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 
-const manifest = (maxSteps: number, more: Partial<Manifest['training']> = {}): Manifest => demoRun(maxSteps, more);
+const manifest = (maxSteps: number, more: Record<string, unknown> = {}): Manifest => demoRun(maxSteps, more);
 
 describe('training for real on a local node', () => {
   let cluster: LocalCluster;

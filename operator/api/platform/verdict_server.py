@@ -133,6 +133,23 @@ def read_yaml(text: str) -> object:
     return yaml.safe_load(text)
 
 
+def _non_string_key(value: object) -> object:
+    """A mapping key that is not a string (YAML 1.1 reads `no:` as False), which json.dumps would quietly rename."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return k
+            found = _non_string_key(v)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for v in value:
+            found = _non_string_key(v)
+            if found is not None:
+                return found
+    return None
+
+
 def registry() -> list[JSON]:
     entries = []
     for name, spec in MANIFEST_REGISTRY.items():
@@ -167,6 +184,9 @@ def answer(request: Mapping[str, Any]) -> JSON:
         except yaml.YAMLError as err:
             return {"ok": False, "unreadable": True, "message": f"not YAML: {err}"}
         if op == "parse_yaml":
+            key = _non_string_key(document)
+            if key is not None:
+                return {"ok": False, "unreadable": True, "message": f"holds the key {key!r}, and JSON keys are strings"}
             try:
                 return {"ok": True, "document": json.loads(json.dumps(document, allow_nan=False))}
             except (TypeError, ValueError) as err:

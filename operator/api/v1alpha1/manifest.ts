@@ -43,7 +43,10 @@ export function inferencePath(name: AlgorithmName): InferencePath {
 
 export const LLM_ALGORITHMS = ALGORITHM_NAMES.filter((n) => algorithmFamily(n) === 'llm');
 
-const Section = (description: string) => Type.Optional(PreserveUnknownObject(description));
+// nullable: a structural schema drops an explicit null before anyone sees it, which would turn `training: null`
+// (refused by the platform) into no training section (accepted). Kept, the null reaches the platform's verdict.
+const Section = (description: string) =>
+  Type.Optional(Type.Unsafe<Record<string, unknown> | null>({ ...PreserveUnknownObject(description), nullable: true }));
 
 const Algorithm = Type.Unsafe<{ name: AlgorithmName } & Record<string, unknown>>({
   type: 'object',
@@ -64,7 +67,10 @@ export const Manifest = Type.Unsafe<ManifestShape>({
   properties: {
     apiVersion: Type.Optional(Str(`Manifest contract version; the platform speaks ${MANIFEST_API_VERSION} (the default).`, { maxLength: 64 })),
     algorithm: Algorithm,
-    environment: PreserveUnknownObject('What to train against: an environment (Gymnasium, PettingZoo, a bandit) or a dataset (offline RL, LLM fine-tuning).'),
+    environment: Type.Unsafe<Record<string, unknown>>({
+      ...PreserveUnknownObject('What to train against: an environment (Gymnasium, PettingZoo, a bandit) or a dataset (offline RL, LLM fine-tuning).'),
+      nullable: true,
+    }),
     training: Section('How long to train for, and how the population evolves.'),
     network: Section('The model: a network to build from scratch, or a pretrained model to fine-tune.'),
     mutation: Section('What population-based HPO may change between evolution rounds.'),
@@ -80,12 +86,12 @@ interface ManifestShape {
   apiVersion?: string;
   algorithm: { name: AlgorithmName } & Open;
   environment: Open;
-  training?: Open;
-  network?: Open;
-  mutation?: Open;
-  replay_buffer?: Open;
-  selection_strategy?: Open;
-  tournament_selection?: Open;
+  training?: Open | null;
+  network?: Open | null;
+  mutation?: Open | null;
+  replay_buffer?: Open | null;
+  selection_strategy?: Open | null;
+  tournament_selection?: Open | null;
   [key: string]: unknown;
 }
 export type Manifest = Static<typeof Manifest>;
