@@ -110,7 +110,7 @@ def write_population_checkpoint(
         for f in tmp.iterdir():
             _fsync(f)
         _fsync(tmp)
-        dest = _free_name(run_dir, f"step-{step}")
+        dest = _free_name(run_dir, f"step-{step}-final" if final else f"step-{step}")
         os.rename(tmp, dest)
         _fsync(run_dir)
     except BaseException:

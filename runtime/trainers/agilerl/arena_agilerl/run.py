@@ -199,9 +199,9 @@ class Run:
         return step
 
 
-def main(flag: StopFlag, env: Mapping[str, str] | None = None) -> int:
+def main(flag: StopFlag, env: Mapping[str, str] | None = None, events: EventWriter | None = None) -> int:
     env = dict(os.environ) if env is None else env
-    events = EventWriter.from_env(dict(env))
+    events = events or EventWriter.from_env(dict(env))
     run = Run(env, events, flag)
     try:
         try:

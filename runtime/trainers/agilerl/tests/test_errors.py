@@ -1,0 +1,95 @@
+"""Failures come out as an error event with a reason, a hint and whether a retry can help."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from arena_agilerl.errors import Phase, diagnose
+from arena_agilerl.events import EventWriter
+from arena_agilerl.run import main
+from arena_agilerl.stop import StopFlag
+from conftest import MANIFESTS, TrainerProcess, write_manifest
+
+
+def run_in_process(env: dict[str, str]) -> tuple[int, list[dict[str, object]]]:
+    out = io.StringIO()
+    rc = main(StopFlag(), env, EventWriter(out))
+    return rc, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_missing_environment_over_the_channel(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, "dqn-cartpole-tiny.json", lambda m: m["environment"].update(name="NoSuchEnv-v0"))
+    t = TrainerProcess({"ARENA_MANIFEST": str(manifest), "ARENA_CHECKPOINT_DIR": str(tmp_path)})
+    assert t.finish(timeout=120) == 1
+    [error] = t.of("error")
+    assert error["reason"] == "EnvironmentNotFound"
+    assert "NoSuchEnv" in error["message"]
+    assert error["retryable"] is False
+    assert error["hint"]
+    assert not t.of("progress")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "mentions"),
+    [
+        (lambda m: m["algorithm"].update(lr=-1), "InvalidHyperparameter", "algorithm.lr"),
+        (lambda m: m["training"].update(evo_steps=0), "InvalidHyperparameter", "training.evo_steps"),
+        (lambda m: m["algorithm"].update(name="NoSuchAlgorithm"), "InvalidManifest", "algorithm"),
+    ],
+)
+def test_refused_settings(tmp_path: Path, change: object, reason: str, mentions: str) -> None:
+    manifest = write_manifest(tmp_path, "dqn-cartpole-tiny.json", change)  # type: ignore[arg-type]
+    rc, events = run_in_process({"ARENA_MANIFEST": str(manifest), "ARENA_CHECKPOINT_DIR": str(tmp_path)})
+    assert rc == 1
+    [error] = [e for e in events if e["event"] == "error"]
+    assert error["reason"] == reason, error
+    assert mentions in str(error["message"])
+
+
+def test_unreadable_manifest(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("algorithm: {name: DQN\n  environment: [")
+    for path in (broken, tmp_path / "absent.yaml"):
+        rc, events = run_in_process({"ARENA_MANIFEST": str(path), "ARENA_CHECKPOINT_DIR": str(tmp_path)})
+        assert rc == 1
+        assert [e["reason"] for e in events if e["event"] == "error"] == ["InvalidManifest"]
+
+
+def test_resume_from_a_missing_checkpoint(tmp_path: Path) -> None:
+    rc, events = run_in_process(
+        {
+            "ARENA_MANIFEST": str(MANIFESTS / "dqn-cartpole-tiny.json"),
+            "ARENA_CHECKPOINT_DIR": str(tmp_path),
+            "ARENA_RESUME_FROM": str(tmp_path / "run-0" / "step-99"),
+        }
+    )
+    assert rc == 1
+    assert [e["reason"] for e in events if e["event"] == "error"] == ["CheckpointNotFound"]
+
+
+def test_resume_from_another_algorithms_checkpoint(trained: tuple[TrainerProcess, int, Path], tmp_path: Path) -> None:
+    source, _, _ = trained
+    folder = source.of("checkpoint")[0]["path"]
+    ppo = write_manifest(tmp_path, "ppo-cartpole-tiny.json")
+    rc, events = run_in_process({"ARENA_MANIFEST": str(ppo), "ARENA_CHECKPOINT_DIR": str(tmp_path), "ARENA_RESUME_FROM": folder})
+    assert rc == 1
+    assert [e["reason"] for e in events if e["event"] == "error"] == ["CheckpointMismatch"]
+
+
+def test_cuda_and_nccl_failures_are_named() -> None:
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert diagnose(oom, Phase.TRAIN).reason == "CudaOutOfMemoryDuringTraining"
+    assert diagnose(oom, Phase.TRAIN).retryable is True
+    assert diagnose(oom, Phase.BUILD).reason == "CudaOutOfMemoryOnStartup"
+    timeout = torch.distributed.DistBackendError(
+        "[Rank 1] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=12, OpType=ALLREDUCE) ran for 600000 ms"
+    )
+    assert diagnose(timeout, Phase.TRAIN).reason == "NcclTimeout"
+    assert diagnose(timeout, Phase.TRAIN).retryable is True
+    wrapped = RuntimeError("training step failed")
+    wrapped.__cause__ = torch.distributed.DistBackendError("NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled system error")
+    assert diagnose(wrapped, Phase.TRAIN).reason == "NcclSystemError"
