@@ -214,7 +214,9 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     const back = await agents.wait(ns, 'best', (s) => s.phase === 'Deployed' && phasesOf('best').at(-1) === 'Deployed:Serving', 'Deployed again', 60_000);
     const seen = phasesOf('best').slice(mark);
     t.diagnostic(seen.join(' → '));
-    assert.equal(seen[0], 'Pending:PodsNotReady', seen.join(' → '));
+    // Whichever notices first, the node (the pod turns NotReady) or the operator's own prober (its checks fail),
+    // the agent is Pending with that reason; on a loaded machine either can win.
+    assert.ok(['Pending:PodsNotReady', 'Pending:HealthCheckFailing'].includes(seen[0]!), seen.join(' → '));
     assert.ok(seen.slice(0, -1).every((p) => p.startsWith('Pending:')), `only Pending on the way back: ${seen.join(' → ')}`);
     const key = await agents.apiKey(ns, back);
     assert.equal((await getAction((await servingPod(back)).status.podIP, key)).status, 200);

@@ -113,9 +113,15 @@ describe('training for real on a local node', () => {
     await arena.waitExperiment(ns, 'victim', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 60_000);
   });
 
-  test('an invalid manifest is refused by the API server, naming the field', async () => {
+  test('a manifest the platform refuses, stored without a webhook, waits as InvalidManifest naming the field, with no pods', async () => {
     const bad = experiment(ns, 'bad', 'cpu', { manifest: manifest(1000, { evo_steps: 5000 }) });
-    await assert.rejects(arena.apply(bad), (err: Error) => /evo_steps/.test(String((err as { body?: unknown }).body ?? err.message)));
+    await arena.apply(bad);
+    const pending = await arena.waitExperiment(ns, 'bad', (s) => s.reason === 'InvalidManifest', 'InvalidManifest');
+    assert.equal(pending.status?.phase, 'Pending');
+    assert.match(pending.status?.message ?? '', /spec\.manifest\.training: evo_steps \(5000\) must be less than or equal to max_steps \(1000\)/);
+    assert.equal(pending.status?.conditions?.find((c) => c.type === 'Valid')?.status, 'False');
+    const pods = await arena.core.listNamespacedPod({ namespace: ns, labelSelector: `arena.agilerl.com/experiment-uid=${pending.metadata!.uid}` });
+    assert.equal(pods.items.length, 0);
   });
 
   test('a crash with a known signature fails with its reason and hint', async () => {

@@ -103,9 +103,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const recorder = new EventRecorder({ client: kc.makeApiClient(EventsV1Api), reportingInstance: identity, logger, metrics });
 
   // The platform's validator decides every manifest: an operator that cannot run it must not start and guess.
+  // Started now, awaited once the HTTP port is bound: the interpreter's start-up overlaps the rest of the wiring.
   const manifestValidator = opts.manifestValidator ?? new PlatformValidator();
-  const platform = await manifestValidator.hello();
-  logger.info('Manifests are checked by the Arena platform\'s own validator', { agilerlArena: platform.manifestVersion, manifestApiVersion: platform.apiVersion });
+  const platformHello = manifestValidator.hello().then(
+    (platform) => ({ platform }),
+    (error: unknown) => ({ error: error as Error }),
+  );
 
   const reportsTotal = new Counter({ name: 'arena_runtime_reports_total', help: 'Runtime reports received, by result.', labelNames: ['result'], registers: [registry] });
   const cycleSeconds = new Gauge({ name: 'arena_admission_cycle_seconds', help: 'Duration of the last admission cycle.', registers: [registry] });
@@ -327,6 +330,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       ...clusterStatus.routers,
     ],
   });
+  const hello = await platformHello;
+  if ('error' in hello) {
+    // The platform's validator decides every manifest: an operator that cannot run it must not start and guess.
+    await http.close();
+    await webhook?.stop();
+    if (!opts.manifestValidator) manifestValidator.close();
+    throw hello.error;
+  }
+  logger.info('Manifests are checked by the Arena platform\'s own validator', { agilerlArena: hello.platform.manifestVersion, manifestApiVersion: hello.platform.apiVersion });
 
   await Promise.all(informers.map((i) => i.start()));
   logger.info('caches synced', { experiments: experiments.size(), pods: pods.size(), nodes: nodes.size() });

@@ -3,9 +3,6 @@
 import { algorithmFamily, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import type { AgentInfo } from './models.ts';
 
-// Served on POST /predict. The platform's registry names none of these today; an image that plugs in a predictor
-// for one sets `supervised`, and with it the route, from the name.
-const SUPERVISED = new Set(['Supervised', 'LatentPPO']);
 // Their specs refuse recurrent: false, so a manifest of them need not say it.
 const ALWAYS_RECURRENT = new Set(['Recurrent PPO', 'RecurrentPPO']);
 
@@ -17,6 +14,7 @@ export function agentInfoFromManifest(manifest: Manifest): AgentInfo {
     multi_agent: family === 'multi-agent',
     llm: family === 'llm',
     recurrent: manifest.algorithm.recurrent === true || ALWAYS_RECURRENT.has(name),
-    supervised: SUPERVISED.has(name),
+    // The platform's registry has no supervised algorithm, so no validated manifest is served on /predict.
+    supervised: false,
   };
 }
