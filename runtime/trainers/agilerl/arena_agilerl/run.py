@@ -122,6 +122,10 @@ class Run:
             _resume_population(trainer, resume)
             _continue_exploration(trainer, self.step())
             print(f"arena-agilerl: resumed {len(trainer.population)} agents from {resume.source} at step {self.step()}")
+            expected = self.env.get("ARENA_RESUME_STEP")
+            # The agents' own step counts win: they are what AgileRL's max_steps is checked against.
+            if expected and expected.isdigit() and int(expected) != self.step():
+                print(f"arena-agilerl: ARENA_RESUME_STEP is {expected}, the checkpoint's agents are at {self.step()}")
         if isinstance(trainer.env, gym.vector.VectorEnv):
             trainer.env = StopOnRequest(trainer.env, self.flag)
         self.checkpoint_steps = trainer.training_spec.checkpoint_steps

@@ -3,7 +3,7 @@ whole population every evolution step, the stop check on every environment step)
 
 Prints figures, asserts nothing. Each measurement is a fresh process, alternating the two, timing train() only.
 
-    python bench/overhead.py tests/manifests/dqn-cartpole-tiny.json --max-steps 10000 --repeats 2
+    python bench/overhead.py tests/manifests/dqn-cartpole-tiny.json --max-steps 6000 --repeats 3
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", default="1", help="torch threads for both, or 'default' for torch's own choice")
+    p.add_argument(
+        "--hpo",
+        action="store_true",
+        help="keep the manifest's mutations: they pick learn_step and batch_size from fitness, so the two runs "
+        "then do different amounts of work per step",
+    )
     p.add_argument("--one", choices=["alone", "wrapped"])
     args = p.parse_args()
     if args.one:
@@ -74,6 +80,10 @@ def main() -> None:
         return
     manifest = json.loads(Path(args.manifest).read_text())
     manifest["training"]["max_steps"] = args.max_steps
+    if not args.hpo:
+        manifest["training"]["hpo"] = False
+        manifest.pop("mutation", None)
+        manifest.pop("tournament_selection", None)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(manifest, f)
     rates: dict[str, list[float]] = {"alone": [], "wrapped": []}
