@@ -21,7 +21,7 @@ interface Case {
 export function casesOf(xml: string): Case[] {
   const cases: Case[] = [];
   for (const m of xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)) {
-    const attr = (name: string) => m[1]!.match(new RegExp(`${name}="([^"]*)"`))?.[1] ?? '';
+    const attr = (name: string) => m[1]!.match(new RegExp(`(?:^|\\s)${name}="([^"]*)"`))?.[1] ?? '';
     const body = m[3] ?? '';
     const kind = body.match(/<(failure|error|skipped)\b/)?.[1];
     const outcome = kind === 'failure' ? 'failed' : kind === 'error' ? 'error' : kind === 'skipped' ? 'skipped' : 'passed';

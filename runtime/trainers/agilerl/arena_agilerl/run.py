@@ -45,7 +45,7 @@ def pick_device(env: Mapping[str, str]) -> str:
 
 def limit_cpu_threads(env: Mapping[str, str], device: str) -> None:
     # Classic-RL networks are too small for intra-op parallelism to pay, and torch's OpenMP threads spin against
-    # the vectorised environments' processes on a shared node: on 2 busy cores a DQN CartPole run was 40x slower
+    # the vectorised environments' processes on a shared node: on 2 busy cores a DQN CartPole run was up to 40x slower
     # with torch's default thread count than with one thread (see README).
     if device != "cpu" or env.get("OMP_NUM_THREADS"):
         return
