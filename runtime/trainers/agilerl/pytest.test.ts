@@ -25,7 +25,7 @@ export function casesOf(xml: string): Case[] {
     const body = m[3] ?? '';
     const kind = body.match(/<(failure|error|skipped)\b/)?.[1];
     const outcome = kind === 'failure' ? 'failed' : kind === 'error' ? 'error' : kind === 'skipped' ? 'skipped' : 'passed';
-    cases.push({ name: `${attr('classname')}::${attr('name')}`, outcome, detail: unescape(body.replace(/<[^>]+>/g, '')).trim() });
+    cases.push({ name: unescape(`${attr('classname')}::${attr('name')}`), outcome, detail: unescape(body.replace(/<[^>]+>/g, '')).trim() });
   }
   return cases;
 }
