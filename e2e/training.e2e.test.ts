@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import type { LocalNode } from './node/local-node.ts';
-import { runtimeImage, startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
+import { REFERENCE_TRAINER_ENV, runtimeImage, startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { demoRun } from './support/manifests.ts';
 import type { RunningOperator } from '../operator/operator.ts';
@@ -33,7 +33,8 @@ describe('training for real on a local node', () => {
       dataDir: join(cluster.dir, 'node'),
       labels: { pool: 'local' },
       imageMap: [
-        runtimeImage('registry.local/arena-runtime'),
+        runtimeImage('registry.local/arena-runtime', REFERENCE_TRAINER_ENV),
+        runtimeImage('registry.local/arena-runtime-agilerl'),
         // An image whose trainer crashes the way SGLang does when FlashAttention 3 meets an unsupported GPU.
         runtimeImage('registry.local/arena-runtime-broken', {
           ARENA_TRAINER_COMMAND: JSON.stringify([
@@ -49,6 +50,8 @@ describe('training for real on a local node', () => {
     });
     const storage = { mountPath: '/checkpoints', hostPath: { path: checkpoints } };
     await arena.apply(trainingCluster('local', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime:1.0.0' } }, checkpointStorage: storage }));
+    await arena.apply(trainingCluster('agilerl', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime-agilerl:1.0.0' } }, checkpointStorage: storage }));
+    await arena.apply(resourceClass('cpu-agilerl', 'agilerl', { nodes: 1, worker: { cpu: '1', memory: '2Gi', gpus: 0 }, nodeSelector: { pool: 'local' } }));
     await arena.apply(trainingCluster('broken', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime-broken:1.0.0' } }, checkpointStorage: storage }));
     await arena.apply(resourceClass('cpu', 'local', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 }, nodeSelector: { pool: 'local' } }));
     await arena.apply(resourceClass('cpu-broken', 'broken', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 }, nodeSelector: { pool: 'local' } }));
@@ -96,6 +99,47 @@ describe('training for real on a local node', () => {
     assert.equal(resumed.status?.resumedFrom?.step, best.step);
     assert.ok((resumed.status?.checkpoints?.[0]?.step ?? 0) > best.step, 'the new experiment continues past the chosen step');
     assert.ok(finalStep >= best.step);
+  });
+
+  test('PPO on CartPole trains with AgileRL to Succeeded; a Stop mid-run writes a final AgileRL checkpoint that Train again continues from', async () => {
+    // The platform's dialect, trained by AgileRL's own manifest trainer in the worker pod (runtime/trainers/agilerl).
+    const ppo = (maxSteps: number): Manifest => ({
+      algorithm: { name: 'PPO', batch_size: 64, lr: 0.001, learn_step: 128, gamma: 0.99 },
+      environment: { name: 'CartPole-v1', num_envs: 4 },
+      training: { max_steps: maxSteps, evo_steps: 512, pop_size: 2, eval_loop: 1 },
+      network: { arch: 'mlp', latent_dim: 32, encoder_config: { hidden_size: [32] }, head_config: { hidden_size: [32] } },
+    });
+    const readMeta = (location: string) =>
+      JSON.parse(readFileSync(join(cluster.dir, 'checkpoints', location.slice('/checkpoints/'.length), 'arena-checkpoint.json'), 'utf8')) as { step: number; agents: { file: string }[] };
+
+    await arena.apply(experiment(ns, 'ppo', 'cpu-agilerl', { manifest: ppo(2048), stopGracePeriodSeconds: 30 }));
+    const done = await arena.waitExperiment(ns, 'ppo', (s) => s.phase === 'Succeeded' || s.phase === 'Failed', 'AgileRL training to finish', 300_000);
+    assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.lastFailure));
+    const ckpts = done.status?.checkpoints ?? [];
+    assert.ok(ckpts.length >= 3, `a checkpoint per evolution step (${ckpts.length})`);
+    assert.deepEqual(ckpts.map((c) => c.step), [...ckpts.map((c) => c.step)].sort((a, b) => a - b), 'steps rise');
+    assert.ok(ckpts.every((c) => typeof c.evaluationScore === 'number' && c.sizeBytes > 0));
+    const meta = readMeta(ckpts.at(-1)!.location);
+    assert.equal(meta.step, ckpts.at(-1)!.step);
+    assert.equal(meta.agents.length, 2, 'the whole population, in AgileRL\'s own files');
+    assert.ok(meta.agents.every((a) => a.file.endsWith('.pt')));
+    assert.equal(done.status?.progress?.percent, 100);
+
+    // Stop mid-run, then train again: the run continues from the final checkpoint's step.
+    await arena.apply(experiment(ns, 'ppo-long', 'cpu-agilerl', { manifest: ppo(200_000), stopGracePeriodSeconds: 30 }));
+    await arena.waitExperiment(ns, 'ppo-long', (s) => (s.checkpoints?.length ?? 0) >= 2, 'two AgileRL checkpoints', 240_000);
+    await arena.patchExperiment(ns, 'ppo-long', { action: 'Stop' });
+    const stopped = await arena.waitExperiment(ns, 'ppo-long', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 90_000);
+    assert.equal(stopped.status?.phase, 'Stopped', `${stopped.status?.reason}: ${stopped.status?.message}`);
+    const final = stopped.status!.latestCheckpoint!;
+    assert.match(final.location, /-final$/, 'the last checkpoint is the final one written on the stop');
+    assert.equal(readMeta(final.location).step, final.step);
+    await arena.patchExperiment(ns, 'ppo-long', { action: 'Train' });
+    const again = await arena.waitExperiment(ns, 'ppo-long', (s) => s.phase === 'Running' && (s.checkpoints ?? []).some((c) => c.step > final.step), 'a checkpoint past the final one', 240_000);
+    const later = (again.status?.checkpoints ?? []).filter((c) => c.step > final.step);
+    assert.ok(later.length > 0 && later.every((c) => c.step > final.step), 'the step count carries on from the final checkpoint');
+    await arena.patchExperiment(ns, 'ppo-long', { action: 'Stop' });
+    await arena.waitExperiment(ns, 'ppo-long', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped again', 90_000);
   });
 
   test('killing the worker process leads to a retry from the last checkpoint', async () => {

@@ -288,7 +288,7 @@ export class Supervisor {
     this.log.info('Starting the trainer', { trainer: trainer.name, resumeFrom: e.resumeFrom, resumeStep: e.resumeStep });
     let child: ChildProcess;
     try {
-      child = spawn(trainer.command, trainer.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: this.trainerEnv(host) });
+      child = spawn(trainer.command, trainer.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...this.trainerEnv(host), ...trainer.env } });
     } catch (error) {
       return this.fail({ reason: 'TrainerStartFailed', message: `Cannot start ${trainer.name}: ${(error as Error).message}`, retryable: false }, EXIT_CODES.refused, 'refused');
     }

@@ -1,24 +1,46 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import { resolveTrainer } from './registry.ts';
 import { sftAlpaca } from '../../e2e/support/manifests.ts';
 
 const cartpole: Manifest = { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } };
 
-test('picks the reference trainer, a configured command, or says what is missing', () => {
-  const builtIn = resolveTrainer(cartpole, {});
+test('classic RL on Gymnasium trains with AgileRL, run by the project\'s Python', () => {
+  for (const name of ['DQN', 'Rainbow DQN', 'PPO', 'Recurrent PPO', 'DDPG', 'TD3'] as const) {
+    const r = resolveTrainer({ algorithm: { name }, environment: { name: 'LunarLander-v3' } }, {});
+    assert.ok(r.ok, name);
+    assert.equal(r.trainer.name, 'agilerl');
+    assert.equal(r.trainer.command, resolvePython());
+    assert.deepEqual(r.trainer.args, ['-m', 'arena_agilerl']);
+    assert.match(r.trainer.env!.PYTHONPATH!, /runtime\/trainers\/agilerl\/$/);
+  }
+  const python = resolveTrainer(cartpole, { ARENA_PYTHON: resolvePython(), PYTHONPATH: '/opt/extra' });
+  assert.ok(python.ok);
+  assert.match(python.trainer.env!.PYTHONPATH!, /agilerl\/:\/opt\/extra$/, 'the image\'s own PYTHONPATH is kept after ours');
+});
+
+test('the TypeScript reference trainer only where the image opts in, and only for what it covers', () => {
+  const builtIn = resolveTrainer(cartpole, { ARENA_REFERENCE_TRAINER: 'dqn-cartpole' });
   assert.ok(builtIn.ok);
   assert.equal(builtIn.trainer.name, 'dqn-cartpole');
   assert.equal(builtIn.trainer.command, process.execPath);
   assert.match(builtIn.trainer.args.at(-1)!, /dqn-cartpole\/main\.ts$/);
+  const ppo = resolveTrainer({ algorithm: { name: 'PPO' }, environment: { name: 'CartPole-v1' } }, { ARENA_REFERENCE_TRAINER: 'dqn-cartpole' });
+  assert.ok(ppo.ok && ppo.trainer.name === 'agilerl', 'what it does not cover goes to AgileRL');
+});
 
+test('a configured command wins; what no trainer covers is refused with the reason', () => {
   const custom = resolveTrainer({ ...cartpole, algorithm: { name: 'GRPO' } }, { ARENA_TRAINER_COMMAND: '["python","-m","arena_trainer"]' });
   assert.deepEqual(custom, { ok: true, trainer: { name: 'python', command: 'python', args: ['-m', 'arena_trainer'] } });
 
-  const none = resolveTrainer({ algorithm: { name: 'PPO' }, environment: { name: 'LunarLander-v3' } }, {});
-  assert.equal(none.ok, false);
-  if (!none.ok) assert.match(none.message, /no trainer for PPO on LunarLander-v3: the reference trainer runs DQN, not PPO\.$/);
+  const multi = resolveTrainer({ algorithm: { name: 'MADDPG' }, environment: { name: 'simple_spread_v3' } }, {});
+  assert.equal(multi.ok, false);
+  if (!multi.ok) assert.match(multi.message, /no trainer for MADDPG on simple_spread_v3: the AgileRL trainer here runs DQN, .*multi-agent, bandit, offline and LLM training are not in this image yet\.$/);
+  const bandit = resolveTrainer({ algorithm: { name: 'DQN' }, environment: { name: 'iris', env_type: 'bandit' } }, {});
+  if (!bandit.ok) assert.match(bandit.message, /runs Gymnasium environments, not env_type bandit/);
+  assert.equal(bandit.ok, false);
 
   // An LLM dataset environment has no name; the refusal names the dataset.
   const sft = resolveTrainer(sftAlpaca(), {});
@@ -32,4 +54,8 @@ test('picks the reference trainer, a configured command, or says what is missing
     const r = resolveTrainer(cartpole, { ARENA_TRAINER_COMMAND: bad });
     assert.equal(r.ok, false, bad);
   }
+
+  const noPython = resolveTrainer(cartpole, { ARENA_PYTHON: '/nonexistent/python' });
+  assert.equal(noPython.ok, false);
+  if (!noPython.ok) assert.match(noPython.message, /agilerl-arena/);
 });

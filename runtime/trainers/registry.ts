@@ -1,6 +1,10 @@
-// Which trainer process runs a manifest. The runtime image brings the reference DQN CartPole trainer; an image
-// with other trainers (the Python LLM trainers) names its command in ARENA_TRAINER_COMMAND.
+// Which trainer process runs a manifest. Classic single-agent RL on Gymnasium trains with AgileRL's own manifest
+// trainer (trainers/agilerl, Python): the run the platform would build from the same manifest. The hand-written
+// TypeScript DQN (trainers/dqn-cartpole) runs only where an image opts into it (ARENA_REFERENCE_TRAINER), until
+// the inference server loads AgileRL checkpoints everywhere it loads its own. An image with other trainers names
+// its command in ARENA_TRAINER_COMMAND.
 import { fileURLToPath } from 'node:url';
+import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import { unsupported as dqnUnsupported } from './dqn-cartpole/config.ts';
 
@@ -9,9 +13,16 @@ export interface TrainerCommand {
   name: string;
   command: string;
   args: string[];
+  /** Added to the trainer's environment. */
+  env?: Record<string, string>;
 }
 
 export const TRAINER_COMMAND_ENV = 'ARENA_TRAINER_COMMAND';
+/** `dqn-cartpole`: DQN on CartPole-v1 trains with the TypeScript reference trainer instead of AgileRL. */
+export const REFERENCE_TRAINER_ENV = 'ARENA_REFERENCE_TRAINER';
+
+/** What AgileRL's trainer here covers: the platform's single-agent algorithms that train on Gymnasium. */
+export const AGILERL_GYM_ALGORITHMS: ReadonlySet<string> = new Set(['DQN', 'Rainbow DQN', 'RainbowDQN', 'PPO', 'Recurrent PPO', 'RecurrentPPO', 'DDPG', 'TD3']);
 
 /** The reference trainer, run by this Node with the same TypeScript loader. */
 export function dqnCartpoleCommand(): TrainerCommand {
@@ -20,6 +31,26 @@ export function dqnCartpoleCommand(): TrainerCommand {
     command: process.execPath,
     args: ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('./dqn-cartpole/main.ts', import.meta.url))],
   };
+}
+
+/** AgileRL's manifest trainer, run by the project's Python ($ARENA_PYTHON, or the checkout's .venv). */
+export function agilerlCommand(env: NodeJS.ProcessEnv = process.env): TrainerCommand {
+  const pythonPath = fileURLToPath(new URL('./agilerl/', import.meta.url));
+  return {
+    name: 'agilerl',
+    command: resolvePython(env.ARENA_PYTHON),
+    args: ['-m', 'arena_agilerl'],
+    env: { PYTHONPATH: env.PYTHONPATH ? `${pythonPath}:${env.PYTHONPATH}` : pythonPath, PYTHONDONTWRITEBYTECODE: '1' },
+  };
+}
+
+function agilerlCovers(manifest: Manifest): string | undefined {
+  if (!AGILERL_GYM_ALGORITHMS.has(manifest.algorithm.name)) {
+    return `the AgileRL trainer here runs ${[...AGILERL_GYM_ALGORITHMS].join(', ')}; multi-agent, bandit, offline and LLM training are not in this image yet`;
+  }
+  const envType = manifest.environment.env_type;
+  if (envType !== undefined && envType !== 'gym') return `the AgileRL trainer here runs Gymnasium environments, not env_type ${String(envType)}`;
+  return undefined;
 }
 
 export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = process.env): { ok: true; trainer: TrainerCommand } | { ok: false; message: string } {
@@ -37,9 +68,14 @@ export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = proc
     const [command, ...args] = argv as string[];
     return { ok: true, trainer: { name: command!, command: command!, args } };
   }
-  const why = dqnUnsupported(manifest);
-  if (!why) return { ok: true, trainer: dqnCartpoleCommand() };
-  return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${environmentLabel(manifest.environment)}: ${why}.` };
+  if (env[REFERENCE_TRAINER_ENV] === 'dqn-cartpole' && !dqnUnsupported(manifest)) return { ok: true, trainer: dqnCartpoleCommand() };
+  const why = agilerlCovers(manifest);
+  if (why) return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${environmentLabel(manifest.environment)}: ${why}.` };
+  try {
+    return { ok: true, trainer: agilerlCommand(env) };
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
 }
 
 // LLM environments are often a dataset with no name, and any environment may be a custom entrypoint.
