@@ -21,7 +21,7 @@ PYTHON_LOCK_HASH := $(shell sha256sum python/requirements.lock | cut -c1-16)
 VENV := $(CURDIR)/.venv
 export ARENA_PYTHON := $(VENV)/bin/python
 
-.PHONY: help setup node deps python python-lock toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle clean
+.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ test-unit: deps python ## unit tests only (no cluster)
 test-e2e: setup ## cluster tests only
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
 	  --test-concurrency=$(TEST_CONCURRENCY) $(E2E_TESTS)
+
+conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec e2e/conformance.e2e.test.ts
 
 demo: setup ## bring up a local cluster, the operator and a real worker node, and train an agent (ARGS=--keep)
 	$(TSX) e2e/demo.ts $(ARGS)
