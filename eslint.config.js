@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', '.cluster/', 'dist/', 'charts/', 'crds/'] },
+  { ignores: ['node_modules/', '.tools/', '.cluster/', '.venv/', 'dist/', 'charts/', 'crds/'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
