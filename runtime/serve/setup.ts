@@ -1,13 +1,14 @@
 // From the serve settings to what the server serves: the manifest decides the route (get_action, predict or
 // generate) and /status's agent; the checkpoint is loaded here, before the server listens, so that a checkpoint
 // that cannot be served ends the process at once with the reason rather than leaving a pod that is never ready.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'winston';
 import { formatErrors, validateManifest } from '../../operator/api/validate.ts';
 import { inferencePath, type InferencePath, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import { unsupported as dqnUnsupported } from '../trainers/dqn-cartpole/config.ts';
 import { agentInfoFromManifest } from './agent-info.ts';
+import { AgileRlActionModel, isAgileRlCheckpoint } from './agilerl-model.ts';
 import { ApiKeyFile } from './api-keys.ts';
 import type { ServeConfig } from './config.ts';
 import { DqnActionModel } from './dqn-model.ts';
@@ -29,7 +30,43 @@ function readManifest(path: string): { ok: true; manifest: Manifest } | { ok: fa
   return { ok: true, manifest: raw as Manifest };
 }
 
-export function setupServe(config: ServeConfig, logger: Logger): SetupResult {
+export interface SetupHooks {
+  /**
+   * The AgileRL model process ended on its own (it cannot load the checkpoint, or it crashed). Default: log, write
+   * the reason to the termination message and exit 1, so that the pod fails with the reason instead of serving 500s.
+   */
+  onModelExit?: (reason: string) => void;
+}
+
+function exitWithReason(logger: Logger, reason: string): void {
+  logger.error('Cannot serve', { reason });
+  const path = process.env.ARENA_TERMINATION_LOG ?? (existsSync('/dev/termination-log') ? '/dev/termination-log' : undefined);
+  try {
+    if (path) writeFileSync(path, reason.slice(0, 4000));
+  } catch {
+    // Not in a container, or read-only: the log line has the reason too.
+  }
+  process.exit(1);
+}
+
+/**
+ * setupServe, then for an AgileRL checkpoint waits until its process has loaded the agent, so that a checkpoint that
+ * cannot be loaded is a `failed` result (exit 1 with the reason) before the server listens, as with TS-DQN checkpoints.
+ */
+export async function setupServeReady(config: ServeConfig, logger: Logger, hooks: SetupHooks = {}): Promise<SetupResult> {
+  const r = setupServe(config, logger, hooks);
+  if (!r.ok || !(r.options.actions instanceof AgileRlActionModel)) return r;
+  const model = r.options.actions;
+  try {
+    await model.ready;
+  } catch (err) {
+    return { ok: false, kind: 'failed', reason: `the checkpoint ${config.checkpoint} cannot be loaded: ${(err as Error).message}` };
+  }
+  logger.info('Checkpoint loaded', { checkpoint: config.checkpoint, model: model.description });
+  return r;
+}
+
+export function setupServe(config: ServeConfig, logger: Logger, hooks: SetupHooks = {}): SetupResult {
   const refused = (reason: string): SetupResult => ({ ok: false, kind: 'refused', reason });
   if (!config.noAuth && !config.apiKeyFile) {
     return refused('no API key: set ARENA_API_KEY_FILE (or --api-key-file) to the file holding the deployment key, or pass --no-auth for local use');
@@ -59,6 +96,31 @@ export function setupServe(config: ServeConfig, logger: Logger): SetupResult {
 
   switch (route) {
     case 'get_action': {
+      if (config.checkpoint && isAgileRlCheckpoint(config.checkpoint)) {
+        const checkpoint = config.checkpoint;
+        let loaded = false;
+        let model: AgileRlActionModel;
+        try {
+          model = AgileRlActionModel.start(checkpoint, {
+            logger,
+            onExit: (reason) => {
+              const why = loaded ? `the model process of ${checkpoint} ended: ${reason}` : `the checkpoint ${checkpoint} cannot be loaded: ${reason}`;
+              (hooks.onModelExit ?? ((r: string) => exitWithReason(logger, r)))(why);
+            },
+          });
+        } catch (err) {
+          return { ok: false, kind: 'failed', reason: `the checkpoint ${checkpoint} cannot be loaded: ${(err as Error).message}` };
+        }
+        model.ready.then(
+          () => {
+            loaded = true;
+            logger.info('AgileRL model loaded', { checkpoint, model: model.description });
+          },
+          () => undefined,
+        );
+        // The manifest, when given, still decides /status's agent; the model's own (filled in once it has loaded) otherwise.
+        return { ok: true, options: { ...base, agent: base.agent ?? model.agent, actions: model } };
+      }
       const why = manifest ? dqnUnsupported(manifest) : undefined;
       if (why) return refused(`this runtime image serves checkpoints of its reference trainer only: ${why}`);
       if (!config.checkpoint) return refused('no checkpoint: give --checkpoint (ARENA_CHECKPOINT)');
