@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
+import { waitFor } from './cluster/wait.ts';
 import { kinds, GROUP, VERSION, KIND_NAMES, type KindName } from '../operator/api/v1alpha1/index.ts';
 import { samples, experimentWithUnknownManifestKeys } from '../operator/api/testdata/samples.ts';
 import { invalidObjects, invalidUpdates } from '../operator/api/testdata/invalid-objects.ts';
@@ -56,8 +57,21 @@ describe('the arena API on a real API server', () => {
     assert.match(out, /\brclass\b/);
   });
 
-  test('kubectl explain teaches the API', () => {
-    const spec = cluster.kubectl(['explain', 'experiment.spec']);
+  test('kubectl explain teaches the API', async () => {
+    // A new CRD reaches the apiserver's published OpenAPI a moment after it is Established; on a loaded machine
+    // kubectl explain can ask before that.
+    let spec = '';
+    await waitFor(
+      () => {
+        try {
+          spec = cluster.kubectl(['explain', 'experiment.spec']);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 30_000, what: 'kubectl explain to find experiments' },
+    );
     assert.match(spec, /manifest/);
     assert.match(spec, /resourceClass/);
     assert.match(spec, /Arena training manifest|training manifest/i);

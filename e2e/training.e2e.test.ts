@@ -1,5 +1,6 @@
 // Real training end to end: the operator, a local node that runs worker pods as processes, and the runtime with
 // its reference DQN CartPole trainer. Nothing here is simulated except that the "GPU-less" node is this machine.
+import { execFileSync } from 'node:child_process';
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -130,7 +131,12 @@ describe('training for real on a local node', () => {
     await arena.waitExperiment(ns, 'ppo-long', (s) => (s.checkpoints?.length ?? 0) >= 2, 'two AgileRL checkpoints', 240_000);
     await arena.patchExperiment(ns, 'ppo-long', { action: 'Stop' });
     const stopped = await arena.waitExperiment(ns, 'ppo-long', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 90_000);
-    assert.equal(stopped.status?.phase, 'Stopped', `${stopped.status?.reason}: ${stopped.status?.message}`);
+    if (stopped.status?.phase !== 'Stopped') {
+      // What the worker reported, for the failure message: the runtime's durable report buffer on the checkpoint volume.
+      const dirs = `${join(cluster.dir, 'checkpoints')} ${join(cluster.dir, 'node')}`;
+      console.log(execFileSync('sh', ['-c', `find ${dirs} \\( -name '*.jsonl' -o -name '*.log' \\) -newer ${join(cluster.dir, 'checkpoints')} | grep ppo-long | while read f; do echo "== $f"; tail -c 4000 "$f"; done`], { encoding: 'utf8' }));
+    }
+    assert.equal(stopped.status?.phase, 'Stopped', `${stopped.status?.reason}: ${stopped.status?.message} ${JSON.stringify(stopped.status?.lastFailure)}`);
     const final = stopped.status!.latestCheckpoint!;
     assert.match(final.location, /-final$/, 'the last checkpoint is the final one written on the stop');
     assert.equal(readMeta(final.location).step, final.step);

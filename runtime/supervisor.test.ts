@@ -53,6 +53,9 @@ function startWorker(op: FakeOperator, manifest: unknown, env: Record<string, st
       ARENA_RUN_TOKEN: op.token,
       ARENA_PROGRESS_INTERVAL_SECONDS: '0.2',
       ARENA_FLUSH_TIMEOUT_SECONDS: '10',
+      // These cases check the supervisor with the TypeScript reference trainer, whose steps and scores they know;
+      // AgileRL's trainer has its own suite (trainers/agilerl) and cluster test.
+      ARENA_REFERENCE_TRAINER: 'dqn-cartpole',
       ...env,
     },
   });

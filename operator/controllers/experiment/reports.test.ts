@@ -68,6 +68,28 @@ describe('report inbox', () => {
     assert.deepEqual(status.checkpoints?.map((c) => c.step), [100, 200, 300]);
   });
 
+  test('a final checkpoint at the step of the last periodic one replaces it and proves the stop clean', async () => {
+    const { inbox } = setup();
+    const status = fresh();
+    await Promise.all([
+      inbox.accept('ns/e', current, report([ckpt(1, 1024, 49)])),
+      Promise.resolve(inbox.fold('ns/e', status, { force: false, gangSize: 1 }).commit()),
+    ]);
+    const stopAt = '2026-11-23T10:00:01.000Z';
+    const final: Ev = { type: 'checkpoint', seq: 2, step: 1024, sizeBytes: 11, location: 'step-1024-final', evaluationScore: 49, final: true };
+    const acked = inbox.accept('ns/e', current, { ...report([]), events: [{ ...final, at: '2026-11-23T10:00:02.000Z' } as ReportEvent] });
+    const fold = inbox.fold('ns/e', status, { force: false, gangSize: 1 });
+    assert.equal(fold.changed, true);
+    fold.commit();
+    assert.equal(await acked, 2);
+    assert.deepEqual(status.checkpoints?.map((c) => [c.step, c.location]), [[1024, 'step-1024-final']]);
+    assert.deepEqual(status.latestCheckpoint, { step: 1024, location: 'step-1024-final' });
+    status.stopRequestedAt = stopAt;
+    assert.equal(inbox.view('ns/e', current, stopAt, status).finalCheckpointAfterStop, true);
+    // The same checkpoint sent again changes nothing.
+    assert.equal(inbox.fold('ns/e', status, { force: false, gangSize: 1 }).changed, false);
+  });
+
   test('reports of another run or attempt are refused as stale', async () => {
     const { inbox } = setup();
     await assert.rejects(inbox.accept('ns/e', current, report([ckpt(1, 1)], 0, 1, 2)), StaleReportError);

@@ -219,8 +219,7 @@ export class ReportInbox {
 
 function addCheckpoint(status: ExperimentStatus, run: number, c: CheckpointEvent): boolean {
   const list = status.checkpoints ?? [];
-  if (list.some((x) => x.run === run && x.step === c.step)) return false;
-  list.push({
+  const entry = {
     run,
     step: c.step,
     sizeBytes: c.sizeBytes,
@@ -228,7 +227,18 @@ function addCheckpoint(status: ExperimentStatus, run: number, c: CheckpointEvent
     createdAt: c.at,
     ...(c.trainingScore !== undefined ? { trainingScore: c.trainingScore } : {}),
     ...(c.evaluationScore !== undefined ? { evaluationScore: c.evaluationScore } : {}),
-  });
+  };
+  const same = list.findIndex((x) => x.run === run && x.step === c.step);
+  if (same >= 0) {
+    // A later checkpoint at a step already listed replaces it: a stop that lands right after a periodic checkpoint
+    // gets a final one at the same step, and that is the one to resume from (and the proof the stop was clean).
+    // A resent copy of the same checkpoint changes nothing.
+    const old = list[same]!;
+    if (old.location === entry.location || Date.parse(entry.createdAt) < Date.parse(old.createdAt)) return false;
+    list[same] = entry;
+  } else {
+    list.push(entry);
+  }
   list.sort((a, b) => a.run - b.run || a.step - b.step);
   const latest = list.filter((x) => x.run === run).at(-1)!;
   status.latestCheckpoint = { step: latest.step, location: latest.location };
