@@ -5,6 +5,7 @@
 // input answers 400 without a round trip, and frames arrays raw over the pipes (serve.py describes the framing).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
@@ -212,6 +213,11 @@ export class AgileRlActionModel implements ActionModel {
     const env = { ...process.env, ...opts.env };
     env.PYTHONPATH = [TRAINER_ROOT, env.PYTHONPATH].filter(Boolean).join(':');
     this.child = spawn(python, ['-m', 'arena_agilerl.serve', '--checkpoint', checkpoint], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    (this.child.stderr as unknown as Socket).unref();
+    void this.ready.then(
+      () => this.keepAlive(false),
+      () => undefined,
+    );
     this.child.stdout.on('data', (d: Buffer) => this.onData(d));
     this.child.stderr.setEncoding('utf8');
     let partial = '';
@@ -231,6 +237,18 @@ export class AgileRlActionModel implements ActionModel {
       const last = this.stderrTail.filter((l) => l.trim()).at(-1);
       this.onEnd(`the model process ended (${signal ?? `exit ${code}`})${last ? `: ${last}` : ''}`);
     });
+  }
+
+  /**
+   * The serve process ends once its HTTP server has closed (cli.ts leaves that to the event loop), so the model
+   * process holds it open only while a load or a request waits on it. Its stdin closes with this process, and
+   * serve.py ends on that EOF.
+   */
+  private keepAlive(on: boolean): void {
+    for (const handle of [this.child, this.child.stdin as unknown as Socket, this.child.stdout as unknown as Socket]) {
+      if (on) handle.ref();
+      else handle.unref();
+    }
   }
 
   /** Starts the model process for a checkpoint folder or .pt file; `ready` says when (or whether) it has loaded. */
@@ -283,6 +301,7 @@ export class AgileRlActionModel implements ActionModel {
     const p = this.pending.get(header.id as number);
     if (!p) return;
     this.pending.delete(header.id as number);
+    if (this.pending.size === 0) this.keepAlive(false);
     p.resolve({ header, payload });
   }
 
@@ -333,6 +352,7 @@ export class AgileRlActionModel implements ActionModel {
       hidden_state: info.recurrent ? encodeNode(req.hiddenState, chunks, offset) : null,
     };
     const reply = await new Promise<{ header: Record<string, unknown>; payload: Buffer }>((resolve, reject) => {
+      if (this.pending.size === 0) this.keepAlive(true);
       this.pending.set(id, { resolve, reject });
       this.child.stdin.write(frame(header, chunks));
     });
