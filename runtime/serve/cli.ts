@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { createLogger } from '../../operator/observability/log.ts';
 import { SERVE_USAGE, parseServeArgs } from './config.ts';
 import { startInferenceServer, type RunningInferenceServer } from './server.ts';
-import { setupServe } from './setup.ts';
+import { setupServeReady } from './setup.ts';
 
 export const SERVE_EXIT_CODES = { ok: 0, failed: 1, refused: 2 } as const;
 
@@ -35,7 +35,9 @@ export async function runServe(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const config = parsed.config;
   const logger = createLogger({ component: 'arena-serve' });
-  const setup = setupServe(config, logger);
+  // An AgileRL checkpoint is loaded by its model process before the port opens: one that cannot be loaded ends the
+  // pod with the reason instead of a server that never answers.
+  const setup = await setupServeReady(config, logger);
   if (!setup.ok) {
     logger.error('Cannot serve', { reason: setup.reason });
     writeTerminationMessage(setup.reason, env);
