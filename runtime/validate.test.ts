@@ -39,3 +39,12 @@ test('setting reads dotted paths and stops at non-objects', () => {
   assert.equal(setting({ a: 1 }, 'a.b'), undefined);
   assert.equal(setting(null, 'a'), undefined);
 });
+
+test('many refusals are cut to what a status message holds', () => {
+  const many = Array.from({ length: 300 }, (_, i) => ({ field: `training.k${i}`, message: 'Extra inputs are not permitted', fix: '' }));
+  const text = formatRefusals(many);
+  assert.ok(text.length < 2200, `${text.length}`);
+  assert.match(text, /^training\.k0: Extra inputs are not permitted; /);
+  assert.match(text, /; and \d+ more$/);
+  assert.equal(formatRefusals(many.slice(0, 1)), 'training.k0: Extra inputs are not permitted');
+});

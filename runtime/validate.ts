@@ -40,7 +40,16 @@ export async function validateForLaunch(manifest: unknown, validator: PlatformVa
   };
 }
 
-/** One line for a status message: every refusal with its field. */
-export function formatRefusals(refusals: readonly Refusal[]): string {
-  return refusals.map((r) => (r.field && !r.message.includes(r.field) ? `${r.field}: ${r.message}` : r.message)).join('; ');
+/** One line for a status message: the refusals with their fields, as many as fit in half of status.message. */
+export function formatRefusals(refusals: readonly Refusal[], budget = 2048): string {
+  const lines = refusals.map((r) => (r.field && !r.message.includes(r.field) ? `${r.field}: ${r.message}` : r.message));
+  let text = '';
+  let shown = 0;
+  for (const line of lines) {
+    const next = text ? `${text}; ${line}` : line;
+    if (shown > 0 && next.length > budget) break;
+    text = next.length > budget ? `${next.slice(0, budget - 1)}…` : next;
+    shown++;
+  }
+  return shown < lines.length ? `${text}; and ${lines.length - shown} more` : text;
 }

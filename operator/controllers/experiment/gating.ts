@@ -25,7 +25,7 @@ export function blockerFor({ experiment, cls, cluster, resumeProblem, manifestEr
     const manifestOnly = errors.every((e) => e.field.startsWith('spec.manifest'));
     return {
       reason: manifestOnly ? 'InvalidManifest' : 'InvalidSpec',
-      message: `Fix the experiment: ${formatErrors(errors)}`,
+      message: `Fix the experiment: ${listErrors(errors)}`,
     };
   }
   const className = experiment.spec.resourceClass;
@@ -60,4 +60,19 @@ export function blockerFor({ experiment, cls, cluster, resumeProblem, manifestEr
   }
   if (resumeProblem) return { reason: 'ResumeSourceUnavailable', message: resumeProblem };
   return undefined;
+}
+
+/** status.message holds 4,096 characters: the errors that fit in half of it, then how many more there are. */
+export const MAX_LISTED_ERRORS_CHARS = 2048;
+
+export function listErrors(errors: readonly FieldError[], budget = MAX_LISTED_ERRORS_CHARS): string {
+  const shown: FieldError[] = [];
+  for (const e of errors) {
+    if (shown.length > 0 && formatErrors([...shown, e]).length > budget) break;
+    shown.push(e);
+  }
+  let text = formatErrors(shown);
+  if (text.length > budget) text = `${text.slice(0, budget - 1)}…`;
+  const more = errors.length - shown.length;
+  return more > 0 ? `${text}; and ${more} more (kubectl arena manifest validate lists them all)` : text;
 }

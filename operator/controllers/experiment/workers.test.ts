@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { names, runObjects, shortName, workerPods } from './workers.ts';
-import { blockerFor } from './gating.ts';
+import { blockerFor, listErrors, MAX_LISTED_ERRORS_CHARS } from './gating.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
@@ -177,5 +177,25 @@ describe('checkpoint choice', () => {
     assert.match(!r1.ok ? r1.problem : '', /gone does not exist/);
     const r2 = resolveCheckpoint(exp('empty'), {});
     assert.match(!r2.ok ? r2.problem : '', /no checkpoints/);
+  });
+});
+
+describe('error lists in status', () => {
+  const many = Array.from({ length: 200 }, (_, i) => ({ field: `spec.manifest.training.unknown_key_${i}`, message: 'Extra inputs are not permitted' }));
+  test('a long list is cut to what status.message holds, saying how many more there are', () => {
+    const text = listErrors(many);
+    assert.ok(text.length < 4096 - 100, `${text.length} characters`);
+    assert.match(text, /^spec\.manifest\.training\.unknown_key_0: Extra inputs/);
+    assert.match(text, /; and \d+ more \(kubectl arena manifest validate lists them all\)$/);
+  });
+  test('a short list is given whole', () => assert.equal(listErrors(many.slice(0, 2)), 'spec.manifest.training.unknown_key_0: Extra inputs are not permitted; spec.manifest.training.unknown_key_1: Extra inputs are not permitted'));
+  test('one error longer than the budget is cut', () => {
+    const text = listErrors([{ field: 'spec.manifest', message: 'x'.repeat(10_000) }]);
+    assert.equal(text.length, MAX_LISTED_ERRORS_CHARS);
+  });
+  test('the blocker of an experiment with hundreds of errors fits status.message', () => {
+    const b = blockerFor({ experiment: exp(), cls: cls(), cluster: cluster(), manifestErrors: many });
+    assert.equal(b?.reason, 'InvalidManifest');
+    assert.ok(b!.message.length <= 4096, `${b!.message.length}`);
   });
 });
