@@ -91,30 +91,16 @@ _UNION_TAGS = _union_tags()
 
 
 def verdict(document: object) -> JSON:
-    """The platform's verdict on *document*, with each error's field named against the document."""
-    try:
-        result = platform.verdict(document)  # type: ignore[arg-type]
-    except (ValidationError, ValueError) as err:  # the platform's verdict() catches these; belt and braces
-        result = {"ok": False, "errors": platform.errors(err)}
-    except Exception as err:  # noqa: BLE001 - the platform's code crashed on this input: that is a refusal
-        result = {
-            "ok": False,
-            "errors": [{"path": "", "message": f"the platform's validator failed on this manifest: {err!r}", "kind": "crash"}],
-        }
-    if result["ok"]:
-        return {"ok": True, "payload": result["payload"]}
-    errors = []
-    for raw in _raw_errors(document, result):
-        errors.append(raw)
-    return {"ok": False, "errors": errors}
+    """The platform's verdict on *document*, with each error's field named against the document.
 
-
-def _raw_errors(document: object, result: Mapping[str, Any]) -> list[JSON]:
-    """The platform's errors with the field each names, located again from pydantic's own error locations."""
+    The same steps as the platform's ``verdict()`` (validate, then ``to_payload``), taken here once so that a refusal
+    keeps pydantic's own error locations, which ``field_of`` needs, without validating the document a second time.
+    """
     try:
-        TrainingManifest.model_validate(document)
+        manifest = TrainingManifest.model_validate(document)
+        return {"ok": True, "payload": manifest.to_payload()}
     except ValidationError as err:
-        return [
+        errors = [
             {
                 "path": platform.loc_to_path(e["loc"]),
                 "field": field_of(e["loc"], document),
@@ -123,9 +109,12 @@ def _raw_errors(document: object, result: Mapping[str, Any]) -> list[JSON]:
             }
             for e in err.errors()
         ]
-    except Exception:  # noqa: BLE001 - fall back to the platform's flattened records
-        pass
-    return [{**e, "field": e["path"]} for e in result["errors"]]
+    except ValueError as err:
+        errors = [{**e, "field": e["path"]} for e in platform.errors(err)]
+    except Exception as err:  # noqa: BLE001 - the platform's code crashed on this input: that is a refusal
+        message = f"the platform's validator failed on this manifest: {err!r}"
+        errors = [{"path": "", "field": "", "message": message, "kind": "crash"}]
+    return {"ok": False, "errors": errors}
 
 
 def read_yaml(text: str) -> object:
