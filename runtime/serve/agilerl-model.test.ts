@@ -43,27 +43,8 @@ async function train(name: string, manifest: unknown): Promise<string> {
   return join(runDir, steps.at(-1)!);
 }
 
-// AgileRL's own load and get_action in evaluation mode, independent of serve.py: the class named in the
-// checkpoint's metadata, the elite member's file.
-const REFERENCE = `
-import json, sys
-import numpy as np
-from agilerl import algorithms
-folder, obs_file, mask_file, out_file, mode = sys.argv[1:6]
-meta = json.load(open(folder + "/arena-checkpoint.json"))
-agent = getattr(algorithms, meta["algorithm"]).load(folder + "/" + meta["elite"], device="cpu")
-agent.set_training_mode(False)
-obs = np.load(obs_file)
-mask = np.load(mask_file) if mask_file != "-" else None
-def act(o, m):
-    if meta["algorithm"] == "DQN":
-        return agent.get_action(o, epsilon=0.0, action_mask=m)
-    return agent.get_action(o, training=False)
-if mode == "batch":
-    np.save(out_file, act(obs, mask))
-else:
-    np.save(out_file, np.concatenate([act(obs[i : i + 1], None if mask is None else mask[i : i + 1]) for i in range(len(obs))]))
-`;
+// AgileRL's own load and get_action in evaluation mode, independent of serve.py.
+const REFERENCE = fileURLToPath(new URL('./agilerl_reference.py', import.meta.url));
 
 let refs = 0;
 /** AgileRL's actions for `obs`: one get_action for the whole batch, or one per row ('rows'). */
@@ -74,7 +55,7 @@ async function reference(folder: string, mode: 'batch' | 'rows', obs: NdArray, m
   const outFile = join(tmp.dir, `ref-out-${k}.npy`);
   writeFileSync(obsFile, encodeNpy(obs));
   if (mask) writeFileSync(maskFile, encodeNpy(mask));
-  const r = await run(python, ['-c', REFERENCE, folder, obsFile, mask ? maskFile : '-', outFile, mode]);
+  const r = await run(python, [REFERENCE, folder, obsFile, mask ? maskFile : '-', outFile, mode]);
   assert.equal(r.code, 0, r.out.slice(-3000));
   return decodeNpy(new Uint8Array(readFileSync(outFile)));
 }
