@@ -80,7 +80,7 @@ test-e2e: setup ## cluster tests only
 conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec e2e/conformance.e2e.test.ts
 
-demo: setup ## bring up a local cluster, the operator and a real worker node, and train an agent (ARGS=--keep)
+demo: setup ## bring up a local cluster, the operator and a real worker node; train an agent with AgileRL, serve it and play it (ARGS=--keep)
 	$(TSX) e2e/demo.ts $(ARGS)
 
 bundle: setup ## build dist/arena-train-$(VERSION).tar.gz (IMAGES='--image operator=REF@sha256:… --image runtime=REF@sha256:…')

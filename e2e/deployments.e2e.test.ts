@@ -12,16 +12,17 @@ import { waitFor } from './cluster/wait.ts';
 import type { LocalNode } from './node/local-node.ts';
 import { startLocalOperator, startRuntimeNode } from './support/runtime-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
-import { demoRun } from './support/manifests.ts';
+import { quickDqn } from './support/manifests.ts';
+import { agilerlActions } from './support/agilerl.ts';
 import type { RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import { Informer } from '../operator/kube/informer.ts';
 import type { Deployment } from '../operator/api/v1alpha1/deployment.ts';
 import type { Experiment } from '../operator/api/v1alpha1/experiment.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
-import { decodeNpyBase64, encodeNpyBase64, ndarray } from '../runtime/npy/npy.ts';
+import { decodeNpyBase64, encodeNpyBase64, ndarray, type NdArray } from '../runtime/npy/npy.ts';
 
-const manifest = (maxSteps: number): Manifest => demoRun(maxSteps);
+const manifest = (maxSteps: number): Manifest => quickDqn(maxSteps);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const ns = 'agents';
 
@@ -30,16 +31,23 @@ interface Call {
   body: Record<string, unknown>;
 }
 
-/** POST /get_action to a pod of the agent with one CartPole observation. */
-async function getAction(ip: string, key?: string): Promise<Call> {
-  const obs = ndarray('f4', [1, 4], [0.01, -0.02, 0.03, 0.01]);
+/** POST /get_action to a pod of the agent with CartPole observations (one, unless given). */
+async function getAction(ip: string, key?: string, obs: NdArray = ndarray('f4', [1, 4], [0.01, -0.02, 0.03, 0.01])): Promise<Call> {
   const res = await fetch(`http://${ip}:8000/get_action`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key !== undefined ? { authorization: `Bearer ${key}` } : {}) },
-    body: JSON.stringify({ obs: encodeNpyBase64(obs), batch_size: 1 }),
+    body: JSON.stringify({ obs: encodeNpyBase64(obs), batch_size: obs.shape[0] }),
     signal: AbortSignal.timeout(10_000),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** `count` CartPole observations spread wider than training saw, so that both actions come up. */
+function observations(count: number): NdArray {
+  const scale = [2.4, 3, 0.21, 3];
+  const values: number[] = [];
+  for (let i = 0; i < count; i++) for (let j = 0; j < 4; j++) values.push(Math.sin(i * 12.9898 + j * 78.233) * scale[j]!);
+  return ndarray('f4', [count, 4], values);
 }
 
 describe('agents: checkpoints served by the real runtime on a local node', () => {
@@ -149,6 +157,19 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     assert.ok(events.items.length > 0);
     assert.ok(!JSON.stringify(events.items).includes(key), 'the key is in no event');
     assert.ok(events.items.some((e) => e.reason === 'Deployed' && e.involvedObject.name === 'best'), 'a Deployed event');
+  });
+
+  test('the agent answers exactly what AgileRL\'s own get_action returns for the checkpoint it serves', async () => {
+    const d = await agents.waitPhase(ns, 'best', 'Deployed', 120_000);
+    const obs = observations(256);
+    const call = await getAction((await servingPod(d)).status.podIP, await agents.apiKey(ns, d), obs);
+    assert.equal(call.status, 200, JSON.stringify(call.body));
+    const served = decodeNpyBase64(call.body.action as string);
+    const expected = await agilerlActions(join(checkpoints, d.status!.checkpoint!.location.slice('/checkpoints/'.length)), obs);
+    assert.deepEqual(served.shape, [256]);
+    assert.deepEqual([...served.data].map(Number), [...expected.data].map(Number));
+    const counts = [0, 1].map((a) => [...served.data].filter((x) => Number(x) === a).length);
+    assert.ok(counts.every((n) => n > 0), `both actions come up (${counts.join('/')}), so the comparison can tell policies apart`);
   });
 
   test('final and specific choose their steps; sources that cannot be resolved wait with their reason', async () => {
@@ -270,12 +291,16 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
   });
 
   test('a checkpoint that cannot be loaded fails the agent with the server\'s reason; a frozen choice ignores later checkpoints', async () => {
-    // An experiment whose only checkpoint is a corrupt file on the shared storage.
-    const dir = join(checkpoints, ns, 'broken');
+    // An experiment whose only checkpoint is an AgileRL checkpoint folder with a corrupt agent file on the shared storage.
+    const dir = join(checkpoints, ns, 'broken', 'step-100');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'step-100.json'), '{"format": "arena.dqn-cartpole/v1", "network": ');
+    writeFileSync(join(dir, 'agent_0_100.pt'), 'not a torch file');
+    writeFileSync(
+      join(dir, 'arena-checkpoint.json'),
+      JSON.stringify({ format: 'arena.agilerl/v1', step: 100, algorithm: 'DQN', environment: 'CartPole-v1', elite: 'agent_0_100.pt', agents: [{ file: 'agent_0_100.pt', index: 0, steps: 100, fitness: 10 }] }),
+    );
     await arena.apply(experiment(ns, 'broken', 'cpu', { action: 'Draft', manifest: manifest(3000) }));
-    const ck = (step: number, evaluationScore: number) => ({ run: 1, step, sizeBytes: 48, evaluationScore, trainingScore: evaluationScore, location: `/checkpoints/${ns}/broken/step-${step}.json`, createdAt: new Date().toISOString() });
+    const ck = (step: number, evaluationScore: number) => ({ run: 1, step, sizeBytes: 48, evaluationScore, trainingScore: evaluationScore, location: `/checkpoints/${ns}/broken/step-${step}`, createdAt: new Date().toISOString() });
     const custom = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
     const setCheckpoints = (list: ReturnType<typeof ck>[]) =>
       custom.patchNamespacedCustomObjectStatus({ group: 'arena.agilerl.com', version: 'v1alpha1', plural: 'experiments', namespace: ns, name: 'broken', body: { status: { checkpoints: list } } }, mergePatch);
@@ -285,7 +310,7 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     await agents.create(deployment(ns, 'corrupt', 'broken', { connected: true }));
     const failed = await agents.waitPhase(ns, 'corrupt', 'Failed', 90_000);
     assert.equal(failed.status!.reason, 'CheckpointLoadFailed', failed.status!.message);
-    assert.match(failed.status!.message!, /step-100\.json cannot be loaded/);
+    assert.match(failed.status!.message!, /step-100 cannot be loaded/);
     assert.equal(failed.status!.checkpoint!.step, 100);
     await waitFor(async () => (await agents.pods(ns, failed)).length === 0, { timeoutMs: 60_000, what: 'the failing pods to go' });
 

@@ -1,7 +1,7 @@
 // Agent benchmark (not a test): how long Connect takes until the agent is Deployed, and get_action latency through
 // the real inference pod. A real control plane, the operator in process, a local node that runs `arena-runtime
-// serve` as a process, and a reference DQN CartPole checkpoint (random weights; the cost does not depend on them)
-// frozen from an experiment. Each round connects a disconnected agent (a fresh pod), times connect → Deployed and
+// serve` as a process, and an AgileRL DQN CartPole checkpoint from a short real training run, frozen from its
+// experiment. Each round connects a disconnected agent (a fresh pod), times connect → Deployed and
 // connect → first 200 from get_action, then disconnects and waits for the pod to go. Then get_action requests
 // go to the pod IP with the agent's key over keep-alive connections. Last, the key is rotated: how long the old
 // key is still accepted and how long until the agent is Deployed again. Prints figures, exits 0.
@@ -12,29 +12,23 @@ import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LocalCluster, repoRoot } from '../cluster/control-plane.ts';
 import { installCrds } from '../cluster/crds.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { LocalNode } from '../node/local-node.ts';
 import { Agents, Arena, deployment, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
-import { demoManifest } from '../support/manifests.ts';
+import { quickDqn } from '../support/manifests.ts';
 import { runtimeCommand, startLocalOperator } from '../support/runtime-node.ts';
 import type { RunningOperator } from '../../operator/operator.ts';
 import { createLogger } from '../../operator/observability/log.ts';
 import { Informer } from '../../operator/kube/informer.ts';
 import type { Deployment } from '../../operator/api/v1alpha1/deployment.ts';
 import { decodeNpyBase64, encodeNpyBase64, ndarray } from '../../runtime/npy/npy.ts';
-import { checkpointFile, encodeWeights, writeCheckpoint } from '../../runtime/trainers/dqn-cartpole/checkpoint.ts';
-import { dqnConfig } from '../../runtime/trainers/dqn-cartpole/config.ts';
-import { Mlp } from '../../runtime/trainers/dqn-cartpole/mlp.ts';
-import { Rng } from '../../runtime/trainers/dqn-cartpole/rng.ts';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '300' } } });
 const ROUNDS = Number(args.rounds);
 const REQUESTS = Number(args.requests);
 const ns = 'bench';
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 const pct = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -83,40 +77,13 @@ try {
     deployments: { health: { allowedCidrs: ['127.0.0.0/8'] }, bindHost: '$(POD_IP)' },
   });
   await arena.apply(trainingCluster('local', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime:1.0.0' } }, checkpointStorage: { mountPath: '/checkpoints', hostPath: { path: checkpoints } } }));
-  await arena.apply(resourceClass('cpu', 'local', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 0 } }));
+  await arena.apply(resourceClass('cpu', 'local', { nodes: 1, worker: { cpu: '1', memory: '2Gi', gpus: 0 } }));
   await arena.namespace(ns);
 
-  // A source experiment with one checkpoint of the demo manifest's network size.
-  const demo = demoManifest();
-  const sizes = [4, ...dqnConfig(demo).hidden, 2];
-  writeCheckpoint(checkpointFile(join(checkpoints, ns, 'src'), '1', 1000), {
-    format: 'arena.dqn-cartpole/v1',
-    step: 1000,
-    evaluationScore: 100,
-    createdAt: new Date().toISOString(),
-    environment: 'CartPole-v1',
-    seed: 1,
-    hyperparameters: { batch_size: 64, lr: 1e-3, learn_step: 1, gamma: 0.99, tau: 0.01 },
-    network: { sizes, activation: 'relu', weights: encodeWeights(Mlp.random(sizes, new Rng(1)).params) },
-  });
-  await arena.apply(
-    experiment(ns, 'src', 'cpu', {
-      action: 'Draft',
-      manifest: demo,
-    }),
-  );
-  await arena.waitPhase(ns, 'src', 'Draft');
-  await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObjectStatus(
-    {
-      group: 'arena.agilerl.com',
-      version: 'v1alpha1',
-      plural: 'experiments',
-      namespace: ns,
-      name: 'src',
-      body: { status: { checkpoints: [{ run: 1, step: 1000, sizeBytes: 1, evaluationScore: 100, location: `/checkpoints/${ns}/src/run-1/step-1000.json`, createdAt: new Date().toISOString() }] } },
-    },
-    mergePatch,
-  );
+  // A source experiment: a short AgileRL run of the demo's network (serving cost does not depend on how well it learned).
+  await arena.apply(experiment(ns, 'src', 'cpu', { manifest: quickDqn(1000) }));
+  const src = await arena.waitExperiment(ns, 'src', (st) => st.phase === 'Succeeded' || st.phase === 'Failed', 'the source run to finish', 300_000);
+  if (src.status?.phase !== 'Succeeded') throw new Error(`the source run ended ${src.status?.phase}: ${JSON.stringify(src.status?.lastFailure)}`);
   await agents.create(deployment(ns, 'agent', 'src'));
   await agents.wait(ns, 'agent', (s) => s.phase === 'Undeployed' && s.checkpoint !== undefined, 'the checkpoint frozen');
 

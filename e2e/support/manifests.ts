@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 
-const DEMO_PATH = new URL('../../runtime/trainers/dqn-cartpole/demo-manifest.json', import.meta.url);
+const DEMO_PATH = new URL('./demo-manifest.json', import.meta.url);
 
 type Training = NonNullable<Manifest['training']>;
 
-/** The reference trainer's demo run (runtime/trainers/dqn-cartpole/demo-manifest.json), a fresh copy each call. */
+/** The demo's run (demo-manifest.json: AgileRL DQN on CartPole-v1, population of 2), a fresh copy each call. */
 export function demoManifest(): Manifest {
   return JSON.parse(readFileSync(DEMO_PATH, 'utf8')) as Manifest;
 }
@@ -18,6 +18,11 @@ export function demoManifest(): Manifest {
 export function demoRun(maxSteps = 20_000, training: Training = {}): Manifest {
   const demo = demoManifest();
   return { ...demo, training: { ...demo.training, max_steps: maxSteps, ...training } };
+}
+
+/** The demo's run with an evolution step, and so a checkpoint, every 1,000 steps: what the cluster tests train. */
+export function quickDqn(maxSteps = 3000, training: Training = {}): Manifest {
+  return demoRun(maxSteps, { evo_steps: 1000, learning_delay: 500, ...training });
 }
 
 /** A short DQN run on CartPole: what an Experiment of the e2e fixtures trains unless a test says otherwise. */

@@ -13,13 +13,6 @@ import { freePorts } from '../cluster/net.ts';
 /** `arena-runtime …` run by this Node with the checkout's TypeScript loader. */
 export const runtimeCommand = [process.execPath, '--import', import.meta.resolve('tsx'), join(repoRoot, 'runtime', 'cli.ts')];
 
-/**
- * What an image that trains DQN CartPole with the TypeScript reference trainer brings (the inference server loads
- * only that trainer's checkpoints so far): the agent and lifecycle tests and the demo run on it. Every other
- * manifest, and every manifest on registry.local/arena-runtime-agilerl, trains with AgileRL.
- */
-export const REFERENCE_TRAINER_ENV = { ARENA_REFERENCE_TRAINER: 'dqn-cartpole' };
-
 /** The image mapping for a runtime image, with extra environment the image would bring. */
 export function runtimeImage(match: string | RegExp, env?: Record<string, string>): ImageMapping {
   return { match, command: runtimeCommand, workingDir: repoRoot, ...(env ? { env } : {}) };
@@ -34,7 +27,7 @@ export async function startRuntimeNode(
     kc,
     name,
     capacity: { cpu: '8', memory: '16Gi' },
-    imageMap: [runtimeImage('registry.local/arena-runtime', REFERENCE_TRAINER_ENV), runtimeImage('registry.local/arena-runtime-agilerl')],
+    imageMap: [runtimeImage('registry.local/arena-runtime')],
     logger: createLogger({ silent: true }),
     ...opts,
   });

@@ -16,7 +16,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SKIP_DIRS = new Set(['node_modules', '.git', '.venv', '.tools', '.cluster', '.mypy_cache', 'dist']);
 
 // Modules whose exports are manifests or builders of one; each builder must work without arguments.
-const FIXTURE_MODULES = ['e2e/support/manifests.ts', 'runtime/trainers/dqn-cartpole/testdata/manifests.ts'];
+const FIXTURE_MODULES = ['e2e/support/manifests.ts'];
 
 // Manifests kept invalid on purpose, by `file#where` as the failures below name them, each with why. A listed
 // entry must still exist and still be refused, so the list cannot outlive what it excuses. None of the files
@@ -163,9 +163,9 @@ test('the scan finds the manifests known to be there', async () => {
   const where = found.map((m) => m.where);
   for (const expected of [
     /^README\.md#block at line \d+, Experiment cartpole$/,
-    /^runtime\/trainers\/dqn-cartpole\/demo-manifest\.json$/,
+    /^e2e\/support\/demo-manifest\.json$/,
     /^e2e\/support\/manifests\.ts#grpoGsm8k$/,
-    /^runtime\/trainers\/dqn-cartpole\/testdata\/manifests\.ts#SMALL$/,
+    /^runtime\/trainers\/agilerl\/tests\/manifests\/dqn-cartpole-tiny\.json$/,
   ]) {
     assert.ok(where.some((w) => expected.test(w)), `${expected} among:\n${where.join('\n')}`);
   }
