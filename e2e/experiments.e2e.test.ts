@@ -96,6 +96,88 @@ describe('experiments on simulated GPU nodes', () => {
     await arena.patchExperiment(ns, 'b', { action: 'Stop' });
   });
 
+  test('a worker\'s token speaks for its own rank of its own attempt only', async () => {
+    const ns = 'ranks';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('a100-x2r', 'onprem', { nodes: 2, worker: { cpu: '1', memory: '1Gi', gpus: 1, gpuProduct: gpuProducts.A100.product } }));
+    await arena.apply(experiment(ns, 'g', 'a100-x2r'));
+    const running = await arena.waitPhase(ns, 'g', 'Running');
+    const [t0, t1] = [await arena.runToken(ns, running, 0), await arena.runToken(ns, running, 1)];
+    assert.notEqual(t0, t1);
+    // Each pod mounts only its own token.
+    for (const p of await arena.workerPods(ns, running)) {
+      const rank = p.metadata!.labels!['arena.agilerl.com/rank'];
+      assert.deepEqual(JSON.parse(JSON.stringify(p.spec!.volumes!.find((v) => v.name === 'run-token')!.secret!.items)), [{ key: `worker-${rank}`, path: 'token' }]);
+    }
+    const asRank1WithRank0Token = new FakeRuntime(op.http.url, running, t0, 1);
+    const refused = await asRank1WithRank0Token.checkpoint(10, 1);
+    assert.equal(refused.status, 403);
+    assert.match(JSON.stringify(refused.body), /worker: the token is for worker 0/);
+    assert.equal((await new FakeRuntime(op.http.url, running, t1, 1).checkpoint(10, 1)).status, 200);
+    // A later attempt's claim with this attempt's token.
+    const nextAttempt = new FakeRuntime(op.http.url, { ...running, status: { ...running.status, attempt: 2 } }, t0, 0);
+    assert.equal((await nextAttempt.progress(1, 10)).status, 403);
+    await arena.patchExperiment(ns, 'g', { action: 'Stop' });
+  });
+
+  test('a replaced signing key does not strand running work: the operator re-issues the attempt\'s tokens', async () => {
+    const ns = 'rekey';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('cpu-rekey', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+    await arena.apply(experiment(ns, 'r', 'cpu-rekey'));
+    const running = await arena.waitPhase(ns, 'r', 'Running');
+    const before = running.status!.runTokenKey!;
+    assert.ok(before, 'the status names the key the tokens were made with');
+    const oldToken = await arena.runToken(ns, running);
+    // One worker throughout (its sequence numbers go on); only the token it sends changes.
+    const rt = new FakeRuntime(op.http.url, running, oldToken);
+    const ckpt = (step: number) => ({ type: 'checkpoint' as const, step, sizeBytes: 1, location: `run-1/step-${step}` });
+    assert.equal((await rt.post([ckpt(100)])).status, 200);
+
+    // The key is lost (its Secret deleted); the operator makes a new one.
+    await arena.core.deleteNamespacedSecret({ namespace: 'default', name: 'arena-operator-signing-key' });
+    const rekeyed = await arena.waitExperiment(ns, 'r', (st) => st.runTokenKey !== undefined && st.runTokenKey !== before, 'tokens of a new key', 90_000);
+    const stale = await rt.post([ckpt(200)]);
+    assert.equal(stale.status, 403);
+    assert.match(JSON.stringify(stale.body), /StaleToken/, 'the old token is called stale, so a worker re-reads its file');
+    const newToken = await arena.runToken(ns, rekeyed);
+    assert.notEqual(newToken, oldToken);
+    assert.equal((await rt.post([ckpt(200)], newToken)).status, 200, 'the re-issued token works');
+    const after = await arena.getExperiment(ns, 'r');
+    assert.equal(after.status?.phase, 'Running');
+    assert.equal(after.status?.attempt, 1, 'no retry was spent');
+    assert.deepEqual(after.status?.checkpoints?.map((c) => c.step), [100, 200], 'nothing lost across the key change');
+    const events = await arena.core.listNamespacedEvent({ namespace: ns });
+    assert.ok(events.items.some((e) => e.reason === 'RunTokensReissued'));
+    await arena.patchExperiment(ns, 'r', { action: 'Stop' });
+  });
+
+  test('an experiment deleted and created again before its objects are collected gets objects of its own', async () => {
+    const ns = 'again';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('cpu-again', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+    await arena.apply(experiment(ns, 'x', 'cpu-again'));
+    const first = await arena.waitPhase(ns, 'x', 'Running');
+    const oldPods = (await arena.workerPods(ns, first)).map((p) => p.metadata!.name!);
+    // Orphan deletion leaves the pods, ConfigMap, Service and Secret behind, as a slow garbage collector would.
+    await arena.custom.deleteNamespacedCustomObject({ group: 'arena.agilerl.com', version: 'v1alpha1', plural: 'experiments', namespace: ns, name: 'x', propagationPolicy: 'Orphan' });
+    await waitFor(async () => (await arena.custom.listNamespacedCustomObject({ group: 'arena.agilerl.com', version: 'v1alpha1', plural: 'experiments', namespace: ns })).items.length === 0, { timeoutMs: 20_000, what: 'the experiment to go' });
+    const original = experiment(ns, 'x', 'cpu-again').spec.manifest;
+    const manifest = { ...original, training: { ...original.training, max_steps: 7777 } };
+    await arena.apply(experiment(ns, 'x', 'cpu-again', { manifest }));
+    const second = await arena.waitPhase(ns, 'x', 'Running');
+    assert.notEqual(second.metadata!.uid, first.metadata!.uid);
+    const newPods = await arena.workerPods(ns, second);
+    assert.equal(newPods.length, 1, 'a worker of its own');
+    assert.ok(!oldPods.includes(newPods[0]!.metadata!.name!), `not the old pod found by name (${oldPods.join(', ')})`);
+    const cmName = newPods[0]!.spec!.volumes!.find((v) => v.name === 'manifest')!.configMap!.name!;
+    const cm = await arena.core.readNamespacedConfigMap({ namespace: ns, name: cmName });
+    assert.equal(JSON.parse(cm.data!['manifest.json']!).training.max_steps, 7777, 'the new manifest, not the old one');
+    assert.equal(cm.metadata!.labels!['arena.agilerl.com/experiment-uid'], second.metadata!.uid);
+    assert.equal((await new FakeRuntime(op.http.url, second, await arena.runToken(ns, second)).checkpoint(5, 1)).status, 200);
+    await arena.patchExperiment(ns, 'x', { action: 'Stop' });
+  });
+
   test('Pending says why: unknown class, disabled class, disabled provider, LLM on a CPU class, never fits', async () => {
     const ns = 'gating';
     await arena.namespace(ns);

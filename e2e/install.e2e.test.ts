@@ -12,7 +12,7 @@ import { createGpuNodes, gpuProducts, gpuTaint } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
 import type { LocalNode } from './node/local-node.ts';
 import { Arena, experiment } from './support/fixtures.ts';
-import { runToken } from '../operator/credentials/derive.ts';
+import { issueRunToken } from '../operator/credentials/run-token.ts';
 import { startOperatorImageNode } from './support/operator-node.ts';
 import { ok, sh, type Result } from './support/sh.ts';
 import { localClusterValues, previousChart } from './support/charts.ts';
@@ -460,7 +460,10 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
     // Its run token is derived from the signing key the leader made, not read back from the Secret it handed out.
     const signing = await arena.core.readNamespacedSecret({ namespace: NS, name: 'arena-operator-signing-key' });
     const key = Buffer.from(signing.data!.key!, 'base64');
-    assert.equal(await arena.runToken(ns, running), runToken(key, running.metadata!.uid!, running.status!.run!));
+    assert.equal(
+      await arena.runToken(ns, running),
+      issueRunToken(key, running.metadata!.uid!, { namespace: ns, name: 'live', run: running.status!.run!, attempt: running.status!.attempt!, worker: 0 }),
+    );
     const before = JSON.parse(await kubectl(['get', 'experiments.arena.agilerl.com,deployments.arena.agilerl.com', '-n', ns, '-o', 'json'])) as {
       items: { kind: string; metadata: { name: string; uid: string } }[];
     };

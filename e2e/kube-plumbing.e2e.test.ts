@@ -28,7 +28,7 @@ import { createMetrics, type Metrics } from '../operator/observability/metrics.t
 import { createLogger } from '../operator/observability/log.ts';
 import { FakeClock } from '../operator/kube/clock.ts';
 import { SigningKey } from '../operator/credentials/signing-key.ts';
-import { runToken } from '../operator/credentials/derive.ts';
+import { issueRunToken } from '../operator/credentials/run-token.ts';
 
 const group = 'plumbing.test.arena.agilerl.com';
 
@@ -396,7 +396,8 @@ describe('Kubernetes plumbing', () => {
         const fresh = replica('key-shared');
         const all = await Promise.all(Array.from({ length: 8 }, () => fresh.ensure()));
         assert.ok(all.every((k) => k.equals(key)));
-        assert.equal(runToken(key, 'uid-1', 1), runToken(b.current()!, 'uid-1', 1), 'both replicas derive the same token');
+        const claims = { namespace: 'ml', name: 'e', run: 1, attempt: 1, worker: 0 };
+        assert.equal(issueRunToken(key, 'uid-1', claims), issueRunToken(b.current()!, 'uid-1', claims), 'both replicas derive the same token');
       } finally {
         b.informer.stop();
       }

@@ -23,7 +23,8 @@ import { ExperimentReconciler } from './controllers/experiment/reconcile.ts';
 import { ReportInbox } from './controllers/experiment/reports.ts';
 import { labels } from './controllers/experiment/workers.ts';
 import { SigningKey } from './credentials/signing-key.ts';
-import { agentApiKey, runToken, sameSecret } from './credentials/derive.ts';
+import { agentApiKey } from './credentials/derive.ts';
+import { checkRunToken, issueRunToken, keyId } from './credentials/run-token.ts';
 import { startHttpServer, type RunningServer } from './server/http.ts';
 import { runtimeApiRouter } from './server/runtime-api.ts';
 import { wireClusterStatus, type ClusterStatusConfig } from './status-api/wiring.ts';
@@ -208,7 +209,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     nodeLostAfterMs: opts.nodeLostAfterMs,
     admission,
     inbox,
-    runToken: async (exp, run) => runToken(await signingKey.ensure(), exp.metadata!.uid!, run),
+    runTokens: async (exp, a, workers) => {
+      const key = await signingKey.ensure();
+      const claims = { namespace: exp.metadata!.namespace!, name: exp.metadata!.name!, run: a.run, attempt: a.attempt };
+      return { key: keyId(key), tokens: Array.from({ length: workers }, (_, worker) => issueRunToken(key, exp.metadata!.uid!, { ...claims, worker })) };
+    },
+    runTokenKey: () => {
+      const key = signingKey.current();
+      return key ? keyId(key) : undefined;
+    },
     writeStatus: async (exp, status) => {
       await updateStatusIfChanged(
         custom,
@@ -313,13 +322,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
           isLeader: () => leading,
           logger,
           reportsTotal,
-          checkToken: (namespace, experiment, run, token) => {
-            const exp = experiments.get(`${namespace}/${experiment}`);
-            if (!exp?.metadata?.uid) return 'invalid';
-            const key = signingKey.current();
-            if (!key) return 'unavailable';
-            return sameSecret(token, runToken(key, exp.metadata.uid, run)) ? 'valid' : 'invalid';
-          },
+          checkToken: (token) => checkRunToken(token, signingKey.current(), (ns, name) => experiments.get(`${ns}/${name}`)?.metadata?.uid),
           accept: (report) => {
             const key = `${report.experiment.namespace}/${report.experiment.name}`;
             const exp = experiments.get(key);

@@ -11,7 +11,7 @@ const POD = {
   ARENA_MANIFEST: '/etc/arena/manifest.json',
   ARENA_CHECKPOINT_DIR: '/checkpoints/ml/cartpole',
   ARENA_REPORT_URL: 'http://arena-operator.arena-system.svc:8082/',
-  ARENA_RUN_TOKEN: 'secret',
+  ARENA_RUN_TOKEN_FILE: '/var/run/arena/run-token/token',
   MASTER_ADDR: 'w0.cartpole-r2.ml.svc',
   MASTER_PORT: '29500',
   WORLD_SIZE: '2',
@@ -31,7 +31,8 @@ test('reads the environment the operator gives a worker pod', () => {
     manifestPath: '/etc/arena/manifest.json',
     checkpointDir: '/checkpoints/ml/cartpole',
     reportUrl: 'http://arena-operator.arena-system.svc:8082',
-    runToken: 'secret',
+    runToken: undefined,
+    runTokenFile: '/var/run/arena/run-token/token',
     resumeFrom: undefined,
     resumeStep: undefined,
     stopGraceSeconds: DEFAULT_STOP_GRACE_SECONDS,
@@ -42,6 +43,12 @@ test('reads the environment the operator gives a worker pod', () => {
     masterAddr: 'w0.cartpole-r2.ml.svc',
     masterPort: 29500,
   });
+});
+
+test('a run by hand may give the token itself', () => {
+  const r = readWorkerEnv({ ...POD, ARENA_RUN_TOKEN_FILE: undefined, ARENA_RUN_TOKEN: 'secret' });
+  assert.ok(r.ok);
+  assert.equal(r.env.runToken, 'secret');
 });
 
 test('resume and tuning variables', () => {
@@ -59,7 +66,7 @@ test('names every missing or malformed variable', () => {
     [{ ARENA_RUN: 'one' }, /ARENA_RUN must be an integer >= 1/],
     [{ ARENA_ATTEMPT: '0' }, /ARENA_ATTEMPT must be an integer >= 1/],
     [{ ARENA_MANIFEST: '' }, /ARENA_MANIFEST is not set/],
-    [{ ARENA_RUN_TOKEN: undefined }, /ARENA_RUN_TOKEN is not set/],
+    [{ ARENA_RUN_TOKEN_FILE: undefined }, /neither ARENA_RUN_TOKEN_FILE nor ARENA_RUN_TOKEN is set/],
     [{ ARENA_REPORT_URL: 'operator:8082' }, /must be an http\(s\) URL/],
     [{ ARENA_STOP_GRACE_SECONDS: '-1' }, /ARENA_STOP_GRACE_SECONDS must be a positive number/],
   ];
@@ -69,6 +76,6 @@ test('names every missing or malformed variable', () => {
     assert.equal(r.ok, false, JSON.stringify(change));
     if (!r.ok) assert.match(r.errors.join('; '), error);
   }
-  const offline = readWorkerEnv({ ...POD, ARENA_REPORT_URL: undefined, ARENA_RUN_TOKEN: undefined });
+  const offline = readWorkerEnv({ ...POD, ARENA_REPORT_URL: undefined, ARENA_RUN_TOKEN_FILE: undefined });
   assert.ok(offline.ok, 'no operator URL: runs without reporting');
 });

@@ -12,7 +12,10 @@ export interface WorkerEnv {
   checkpointDir: string;
   /** The operator's base URL; unset runs without reporting (a trainer run by hand). */
   reportUrl?: string;
+  /** The run token as given in the environment (a run by hand); the pod's is in runTokenFile. */
   runToken?: string;
+  /** Where the pod's run token is mounted; read before every report, so that a re-issued token is picked up. */
+  runTokenFile?: string;
   resumeFrom?: string;
   resumeStep?: number;
   /** Seconds between SIGTERM and the kubelet's SIGKILL that the runtime plans for. */
@@ -61,7 +64,8 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): EnvResult {
 
   const reportUrl = text('ARENA_REPORT_URL', false);
   const runToken = text('ARENA_RUN_TOKEN', false);
-  if (reportUrl && !runToken) errors.push('ARENA_RUN_TOKEN is not set (reports need the run token)');
+  const runTokenFile = text('ARENA_RUN_TOKEN_FILE', false);
+  if (reportUrl && !runToken && !runTokenFile) errors.push('neither ARENA_RUN_TOKEN_FILE nor ARENA_RUN_TOKEN is set (reports need the run token)');
   if (reportUrl && !/^https?:\/\//.test(reportUrl)) errors.push(`ARENA_REPORT_URL must be an http(s) URL, got ${JSON.stringify(reportUrl)}`);
   const resumeFrom = text('ARENA_RESUME_FROM', false);
   const value: WorkerEnv = {
@@ -74,6 +78,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): EnvResult {
     checkpointDir: text('ARENA_CHECKPOINT_DIR', true) ?? '',
     reportUrl: reportUrl?.replace(/\/+$/, ''),
     runToken,
+    runTokenFile,
     resumeFrom,
     resumeStep: resumeFrom ? int('ARENA_RESUME_STEP') : undefined,
     stopGraceSeconds: seconds('ARENA_STOP_GRACE_SECONDS', DEFAULT_STOP_GRACE_SECONDS),

@@ -174,6 +174,33 @@ test('a wrong token is refused by the operator', () =>
     assert.equal(op.requests[0]!.status, 403);
   }));
 
+test('a token the operator calls stale is read again and retried: a re-issued token is delivered with, nothing lost', () =>
+  withOperator(async (op) => {
+    const stale = { status: 403, body: { error: { reason: 'StaleToken', message: 'read the token file again' } } };
+    op.answerNext(stale, stale);
+    let reads = 0;
+    const fatal: FatalKind[] = [];
+    const r = open(op, { token: () => (reads++, op.token), onFatal: (k) => fatal.push(k) });
+    r.report(checkpoint(100));
+    assert.equal(await r.flush(10_000), true);
+    await r.close();
+    assert.deepEqual(fatal, []);
+    assert.equal(reads, 3, 'the token is read for every request');
+    assert.deepEqual(acceptedSeqs(op), [0]);
+  }));
+
+test('a token still stale after the grace period is fatal as unauthorized', () =>
+  withOperator(async (op) => {
+    const stale = { status: 403, body: { error: { reason: 'StaleToken', message: 'm' } } };
+    op.answerNext(...Array.from({ length: 50 }, () => stale));
+    const fatal: FatalKind[] = [];
+    const r = open(op, { staleTokenGraceMs: 300, onFatal: (k) => fatal.push(k) });
+    r.report(checkpoint(100));
+    assert.equal(await r.flush(10_000), false);
+    await r.close();
+    assert.deepEqual(fatal, ['unauthorized']);
+  }));
+
 test('a 400 drops that batch and delivery goes on; events the protocol refuses are never numbered', () =>
   withOperator(async (op) => {
     op.answerNext({ status: 400, body: { error: { message: 'events.0.step: must be >= 0' } } });

@@ -21,7 +21,14 @@ export type FatalKind = 'superseded' | 'unauthorized';
 export interface ReporterOptions {
   /** The operator's base URL; undefined keeps events in the buffer only (no operator, e.g. a run by hand). */
   baseUrl?: string;
-  token?: string;
+  /** The run token, or how to read it now (the pod's token file, which the operator may re-issue). */
+  token?: string | (() => string);
+  /**
+   * How long a token the operator calls stale (made with a signing key since replaced) is retried, re-reading it
+   * each time, before the worker gives up as unauthorized. The kubelet refreshes a mounted Secret within a minute
+   * or two. Default 10 minutes.
+   */
+  staleTokenGraceMs?: number;
   identity: ReportIdentity;
   /** The append-only buffer file; reopening it resumes the sequence and resends what is unacknowledged. */
   bufferPath: string;
@@ -58,6 +65,8 @@ export class Reporter {
   private pumping: Promise<void> | undefined;
   private closed = false;
   private fatal: FatalKind | undefined;
+  /** When the operator first called the token stale, while it still does. */
+  private staleSince: number | undefined;
   private inFlight: AbortController | undefined;
   private wake: (() => void) | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -261,6 +270,18 @@ export class Reporter {
     });
   }
 
+  private token(): string {
+    const t = this.opts.token;
+    if (typeof t !== 'function') return t ?? '';
+    try {
+      return t();
+    } catch (err) {
+      // An unreadable token file is answered 401 by the operator, which ends the worker with that reason.
+      this.opts.logger?.error('Cannot read the run token', { error: (err as Error).message });
+      return '';
+    }
+  }
+
   private async post(events: ReportEvent[]): Promise<
     { kind: 'acked'; seq: number } | { kind: 'retry'; reason: string; afterMs?: number } | { kind: 'bad'; reason: string } | { kind: FatalKind; reason: string }
   > {
@@ -272,17 +293,24 @@ export class Reporter {
     try {
       const res = await (this.opts.fetch ?? fetch)(`${this.opts.baseUrl}${REPORTS_PATH}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.opts.token ?? ''}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token()}` },
         body: JSON.stringify(body),
         signal: AbortSignal.any([controller.signal, AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000)]),
       });
       const text = await res.text();
       const reason = `HTTP ${res.status}${text ? `: ${text.slice(0, 300)}` : ''}`;
       if (res.status === 200) {
+        this.staleSince = undefined;
         const ack = (JSON.parse(text) as { acknowledged?: unknown }).acknowledged;
         return typeof ack === 'number' && Number.isInteger(ack) ? { kind: 'acked', seq: ack } : { kind: 'retry', reason: `HTTP 200 without an acknowledged sequence: ${text.slice(0, 200)}` };
       }
       if (res.status === 409) return { kind: 'superseded', reason };
+      if (res.status === 403 && errorReason(text) === 'StaleToken') {
+        // The operator re-issues tokens after a key change; the next read of the token file brings the new one.
+        this.staleSince ??= Date.now();
+        if (Date.now() - this.staleSince < (this.opts.staleTokenGraceMs ?? 600_000)) return { kind: 'retry', reason };
+        return { kind: 'unauthorized', reason: `${reason} (still stale after ${Math.round((Date.now() - this.staleSince) / 1000)} s)` };
+      }
       if (res.status === 401 || res.status === 403) return { kind: 'unauthorized', reason };
       if (res.status === 400 || res.status === 413) return { kind: 'bad', reason };
       const retryAfter = Number(res.headers.get('retry-after'));
@@ -323,5 +351,15 @@ export class Reporter {
     await this.pumping;
     closeSync(this.fd);
     this.notifyIdle();
+  }
+}
+
+/** The `error.reason` of an operator error body, if it is one. */
+function errorReason(text: string): string | undefined {
+  try {
+    const reason = (JSON.parse(text) as { error?: { reason?: unknown } }).error?.reason;
+    return typeof reason === 'string' ? reason : undefined;
+  } catch {
+    return undefined;
   }
 }

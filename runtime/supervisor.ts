@@ -156,7 +156,7 @@ export class Supervisor {
     const e = this.env;
     const common = {
       baseUrl: e.reportUrl,
-      token: e.runToken,
+      token: e.runTokenFile ? () => readFileSync(e.runTokenFile!, 'utf8').trim() : e.runToken,
       identity: { experiment: { namespace: e.namespace, name: e.experiment }, run: e.run, attempt: e.attempt, worker: e.rank },
       progressIntervalMs: e.progressIntervalSeconds * 1000,
       fetch: this.opts.fetch,
@@ -266,6 +266,7 @@ export class Supervisor {
     };
     // The trainer reports through the supervisor only; it has no use for the operator's address or the token.
     delete env.ARENA_RUN_TOKEN;
+    delete env.ARENA_RUN_TOKEN_FILE;
     delete env.ARENA_REPORT_URL;
     delete env.ARENA_RESUME_FROM;
     delete env.ARENA_RESUME_STEP;

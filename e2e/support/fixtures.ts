@@ -5,7 +5,7 @@ import { API_VERSION, GROUP, VERSION, kinds } from '../../operator/api/v1alpha1/
 import type { Experiment, ExperimentStatus } from '../../operator/api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../operator/api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../operator/api/v1alpha1/trainingcluster.ts';
-import { names } from '../../operator/controllers/experiment/workers.ts';
+import { names, tokenKey } from '../../operator/controllers/experiment/workers.ts';
 import { REPORTS_PATH, type Report, type ReportEvent } from '../../operator/runtime-api/protocol.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { cartpoleDqn } from './manifests.ts';
@@ -121,10 +121,10 @@ export class Arena {
     return list.items;
   }
 
-  /** The run token the operator minted for the experiment's current run. */
-  async runToken(ns: string, exp: Experiment): Promise<string> {
-    const secret = await this.core.readNamespacedSecret({ namespace: ns, name: names(exp, { run: exp.status!.run!, attempt: 1 }).secret });
-    return Buffer.from(secret.data!.token!, 'base64').toString('utf8');
+  /** The run token the operator issued to worker `worker` of the experiment's current attempt. */
+  async runToken(ns: string, exp: Experiment, worker = 0): Promise<string> {
+    const secret = await this.core.readNamespacedSecret({ namespace: ns, name: names(exp, { run: exp.status!.run!, attempt: exp.status!.attempt ?? 1 }).secret });
+    return Buffer.from(secret.data![tokenKey(worker)]!, 'base64').toString('utf8');
   }
 }
 

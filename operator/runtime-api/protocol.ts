@@ -2,7 +2,7 @@
 // the operator's HTTP handler and the runtime's reporter both import it.
 //
 //   POST /runtime/v1/reports
-//   Authorization: Bearer <the run token from the pod's Secret>
+//   Authorization: Bearer <the worker's run token, read from the file ARENA_RUN_TOKEN_FILE names>
 //   Content-Type: application/json
 //   { "experiment": {"namespace": "ml", "name": "cartpole"}, "run": 1, "attempt": 2, "worker": 0,
 //     "events": [ { "seq": 7, "type": "checkpoint", "at": "...", "step": 4000, ... }, ... ] }
@@ -11,8 +11,13 @@
 // so the operator treats a repeated (worker, seq) as already seen. The answer is 200 with
 // `{ "acknowledged": <highest seq now durable> }` once checkpoint, completion and failure events are stored in
 // the Experiment's status (progress is acknowledged on receipt: the next progress report supersedes it).
-// 401: no token. 403: a token that is not this run's. 409: the run or attempt is no longer current (the
-// worker should stop). 400: a malformed body, with the field. 503: not the leader or not ready; retry.
+// The token names the one worker of the one attempt it speaks for (operator/credentials/run-token.ts) and is
+// checked before the body is read. 401: no run token. 403 Forbidden: a token that is not valid, or a body that
+// claims another experiment, run, attempt or worker than its token. 403 StaleToken: a token of a signing key that
+// has been replaced; the operator re-issues the attempt's tokens, so read the token file again and retry.
+// 409: the run or attempt is no longer current (the worker should stop). 400: a malformed body, with the field.
+// 429: the run's budget of requests or checkpoints is spent; retry after Retry-After. 503: not the leader or not
+// ready; retry.
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -20,8 +25,13 @@ import addFormats from 'ajv-formats';
 export const REPORTS_PATH = '/runtime/v1/reports';
 export const MAX_EVENTS_PER_REPORT = 500;
 export const MAX_REPORT_BYTES = 1024 * 1024;
+/** Ranks of a gang; a ResourceClass cannot ask for more nodes. */
+export const MAX_WORKERS = 1024;
 
-const seq = Type.Integer({ minimum: 0, description: 'Per-worker sequence number, increasing by one per event.' });
+// Every count is a safe integer: JSON's 1e300 is an integer to JSON Schema, and one such sequence number would
+// make every later event of that worker look already acknowledged.
+const count = (description?: string, minimum = 0) => Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER, ...(description ? { description } : {}) });
+const seq = count('Per-worker sequence number, increasing by one per event.');
 const at = Type.String({ format: 'date-time', description: 'When the event happened, RFC 3339.' });
 const score = Type.Number({ description: 'A score; absent when no metric exists yet.' });
 
@@ -30,8 +40,8 @@ export const ProgressEvent = Type.Object(
     type: Type.Literal('progress'),
     seq,
     at,
-    step: Type.Integer({ minimum: 0 }),
-    maxSteps: Type.Optional(Type.Integer({ minimum: 1 })),
+    step: count(),
+    maxSteps: Type.Optional(count(undefined, 1)),
     trainingScore: Type.Optional(score),
     evaluationScore: Type.Optional(score),
     stepsPerSecond: Type.Optional(Type.Number({ minimum: 0 })),
@@ -44,10 +54,10 @@ export const CheckpointEvent = Type.Object(
     type: Type.Literal('checkpoint'),
     seq,
     at,
-    step: Type.Integer({ minimum: 0 }),
+    step: count(),
     trainingScore: Type.Optional(score),
     evaluationScore: Type.Optional(score),
-    sizeBytes: Type.Integer({ minimum: 0 }),
+    sizeBytes: count(),
     location: Type.String({ minLength: 1, maxLength: 1024 }),
     /** True for the checkpoint written because of a stop request. */
     final: Type.Optional(Type.Boolean()),
@@ -79,9 +89,9 @@ export const Report = Type.Object(
       { namespace: Type.String({ minLength: 1, maxLength: 63 }), name: Type.String({ minLength: 1, maxLength: 253 }) },
       { additionalProperties: false },
     ),
-    run: Type.Integer({ minimum: 1 }),
-    attempt: Type.Integer({ minimum: 1 }),
-    worker: Type.Integer({ minimum: 0 }),
+    run: count(undefined, 1),
+    attempt: count(undefined, 1),
+    worker: Type.Integer({ minimum: 0, maximum: MAX_WORKERS - 1 }),
     events: Type.Array(ReportEvent, { minItems: 1, maxItems: MAX_EVENTS_PER_REPORT }),
   },
   { additionalProperties: false },
@@ -105,12 +115,14 @@ addFormats.default(ajv);
 const validateEnvelope = ajv.compile(
   Type.Object({ ...Report.properties, events: Type.Array(Type.Object({ type: Type.String() }), { minItems: 1, maxItems: MAX_EVENTS_PER_REPORT }) }, { additionalProperties: false }),
 );
-const eventValidators = {
-  progress: ajv.compile(ProgressEvent),
-  checkpoint: ajv.compile(CheckpointEvent),
-  completed: ajv.compile(CompletedEvent),
-  failed: ajv.compile(FailedEvent),
-};
+// A Map, not an object literal: a lookup of `constructor` or `__proto__` on a plain object finds a function of
+// Object.prototype, which would pass any event as valid.
+const eventValidators = new Map([
+  ['progress', ajv.compile(ProgressEvent)],
+  ['checkpoint', ajv.compile(CheckpointEvent)],
+  ['completed', ajv.compile(CompletedEvent)],
+  ['failed', ajv.compile(FailedEvent)],
+] as const);
 
 function fieldOf(prefix: string, instancePath: string, missing?: unknown): string {
   const parts = [prefix, ...instancePath.split('/').filter(Boolean)];
@@ -126,8 +138,8 @@ export function parseReport(body: unknown): { ok: true; report: Report } | { ok:
   }
   const events = (body as { events: { type: string }[] }).events;
   for (const [i, ev] of events.entries()) {
-    const validate = eventValidators[ev.type as keyof typeof eventValidators];
-    if (!validate) return { ok: false, error: `events.${i}.type: must be one of ${Object.keys(eventValidators).join(', ')}` };
+    const validate = eventValidators.get(ev.type as 'progress');
+    if (!validate) return { ok: false, error: `events.${i}.type: must be one of ${[...eventValidators.keys()].join(', ')}` };
     if (!validate(ev)) {
       const e = validate.errors![0]!;
       const extra = e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';

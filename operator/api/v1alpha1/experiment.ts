@@ -135,6 +135,12 @@ export const ExperimentStatus = Obj('The observed state of the experiment, as th
   attemptStartedAt: Type.Optional(Timestamp('When every worker of the current attempt first ran; its usage is counted from then.')),
   retryAt: Type.Optional(Timestamp('After a failed attempt: when the next one may start (retry backoff).')),
   stopRequestedAt: Type.Optional(Timestamp('When Stop was acted on; the stop grace period counts from then.')),
+  runTokenKey: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description: 'Which operator signing key made the current attempt\'s run tokens (a public id, not the key). When the key is replaced, the operator issues new tokens to the running workers and records the new id.',
+    }),
+  ),
   workers: Type.Optional(
     Obj('Worker pods of the current attempt.', {
       desired: Int('Workers the gang needs (the class\'s nodes).', { minimum: 0 }),

@@ -12,7 +12,7 @@ import type { ReconcileResult } from '../../kube/controller.ts';
 import { blockerFor } from './gating.ts';
 import { decide, type Action, type Observed, type WorkerView } from './lifecycle.ts';
 import type { ReportInbox } from './reports.ts';
-import { labels, runObjects, workerPods, attemptId } from './workers.ts';
+import { labels, names, runObjects, workerPods, attemptId, type AttemptRef } from './workers.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 import { Expectations } from './expectations.ts';
 
@@ -62,8 +62,10 @@ export interface ExperimentReconcilerDeps {
   nodeLostAfterMs?: number;
   admission: Admission;
   inbox: ReportInbox;
-  /** The token the workers of run `run` report with (derived from the operator's signing key). */
-  runToken: (exp: Experiment, run: number) => Promise<string>;
+  /** Tokens for the workers of an attempt, one per rank, and the id of the signing key that made them. */
+  runTokens: (exp: Experiment, attempt: AttemptRef, workers: number) => Promise<{ key: string; tokens: string[] }>;
+  /** The id of the signing key tokens are checked with now; undefined while it is not loaded. */
+  runTokenKey: () => string | undefined;
   writeStatus: (exp: Experiment, status: ExperimentStatus) => Promise<void>;
   recordEvent: (exp: Experiment, type: 'Normal' | 'Warning', reason: string, note: string) => void;
   reportUrl: string;
@@ -185,6 +187,7 @@ export class ExperimentReconciler {
     const visible = workers.filter((w) => w.attemptId === currentId).length;
     const justCreated = decision.actions.some((a) => a.type === 'createWorkers');
     if (!justCreated && !d.admission.isQueued(key) && (visible === 0 || visible >= observed.gangSize)) d.admission.release(key);
+    if (!justCreated && visible > 0) await this.reissueStaleTokens(exp, { run: next.run ?? 1, attempt: next.attempt ?? 1 }, observed.gangSize, next);
 
     const phaseChanged = next.phase !== status.phase;
     const folded = d.inbox.fold(key, next, { force: phaseChanged, gangSize: observed.gangSize });
@@ -281,8 +284,10 @@ export class ExperimentReconciler {
     const core = this.d.core;
     const ns = exp.metadata!.namespace!;
     const a = { run, attempt };
-    // The token is derived from the run, so a retry that finds the Secret already there knows what it holds.
-    const objs = runObjects(exp, a, await this.d.runToken(exp, run));
+    // Tokens are derived from the key and the attempt, so a retry that finds the Secret already there knows what it holds.
+    const issued = await this.d.runTokens(exp, a, nodes.length);
+    const objs = runObjects(exp, a, issued.tokens);
+    next.runTokenKey = issued.key;
     // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
@@ -305,6 +310,29 @@ export class ExperimentReconciler {
     // Expected after an operator restart; otherwise this reconcile decided from caches that missed the pods.
     if (existed.length > 0) this.d.logger.info('worker pods of this attempt already existed', { namespace: ns, name: exp.metadata!.name, pods: existed });
     this.expectations.createdPods(`${ns}/${exp.metadata!.name!}`, pods.map((p) => p.metadata!.name!));
+  }
+
+  /**
+   * After the signing key was replaced, the running workers' tokens no longer verify: give the attempt a Secret with
+   * tokens of the new key. Its pods read the token from the mounted file, which the kubelet refreshes, and the
+   * runtime re-reads it when the operator answers StaleToken; so running work carries on instead of being stranded.
+   */
+  private async reissueStaleTokens(exp: Experiment, a: AttemptRef, gangSize: number, next: ExperimentStatus): Promise<void> {
+    // No key loaded (its Secret was deleted) counts as changed: issuing tokens makes the new key.
+    if (next.runTokenKey === undefined || next.runTokenKey === this.d.runTokenKey() || gangSize === 0) return;
+    const issued = await this.d.runTokens(exp, a, gangSize);
+    if (issued.key === next.runTokenKey) return;
+    const { secret } = runObjects(exp, a, issued.tokens);
+    const ns = exp.metadata!.namespace!;
+    // Create and delete are all the operator may do with Secrets: it never reads one back.
+    try {
+      await this.d.core.deleteNamespacedSecret({ namespace: ns, name: names(exp, a).secret });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    await ignoreExists(this.d.core.createNamespacedSecret({ namespace: ns, body: secret }));
+    this.d.recordEvent(exp, 'Normal', 'RunTokensReissued', `The operator's signing key was replaced; the workers of run ${a.run} attempt ${a.attempt} got tokens of the new key.`);
+    next.runTokenKey = issued.key;
   }
 
   private async deleteWorkers(exp: Experiment, which: 'all' | 'stale', next: ExperimentStatus, grace?: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { names, runObjects, shortName, workerPods } from './workers.ts';
+import { names, runObjects, shortName, uidTag, workerPods } from './workers.ts';
 import { blockerFor, listErrors, MAX_LISTED_ERRORS_CHARS } from './gating.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
@@ -41,7 +41,8 @@ describe('worker pods', () => {
       pods.map((p) => p.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]?.matchFields?.[0]?.values),
       [['n1'], ['n2']],
     );
-    assert.deepEqual(pods.map((p) => p.metadata?.name), ['cartpole-r1a2-0', 'cartpole-r1a2-1']);
+    const tag = uidTag(exp());
+    assert.deepEqual(pods.map((p) => p.metadata?.name), [`cartpole-${tag}-r1a2-0`, `cartpole-${tag}-r1a2-1`]);
     assert.deepEqual(pods.map((p) => env(pods.indexOf(p)).RANK), ['0', '1']);
   });
 
@@ -53,7 +54,29 @@ describe('worker pods', () => {
     assert.equal(e.NCCL_PORT_RANGE, '29400-29500');
     assert.equal(e.ARENA_RESUME_FROM, 'run-1/step-9.json');
     assert.equal(e.ARENA_CHECKPOINT_DIR, '/ckpt/ml/cartpole');
-    assert.deepEqual(e.ARENA_RUN_TOKEN, { secretKeyRef: { name: 'cartpole-r1-token', key: 'token' } });
+    assert.equal(e.ARENA_RUN_TOKEN_FILE, '/var/run/arena/run-token/token');
+    assert.equal(e.ARENA_RUN_TOKEN, undefined, 'not in the environment, where a re-issued token could not reach the pod');
+  });
+
+  test('each worker mounts only its own token from the attempt\'s Secret', () => {
+    const secret = names(exp(), { run: 1, attempt: 2 }).secret;
+    for (const [rank, p] of pods.entries()) {
+      const v = p.spec!.volumes!.find((x) => x.name === 'run-token')!;
+      assert.deepEqual(v.secret, { secretName: secret, items: [{ key: `worker-${rank}`, path: 'token' }], defaultMode: 0o440 });
+      assert.deepEqual(p.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'run-token'), { name: 'run-token', mountPath: '/var/run/arena/run-token', readOnly: true });
+    }
+  });
+
+  test('an experiment created again under the same name gets objects of its own', () => {
+    const again = exp();
+    again.metadata!.uid = 'uid-2';
+    const a = { run: 1, attempt: 1 };
+    const [first, second] = [names(exp(), a), names(again, a)];
+    for (const k of ['service', 'configMap', 'secret'] as const) assert.notEqual(first[k], second[k], k);
+    assert.notEqual(first.pod(0), second.pod(0));
+    assert.equal(first.service, names(exp(), { run: 1, attempt: 2 }).service, 'one Service for every attempt of a run');
+    assert.notEqual(first.secret, names(exp(), { run: 1, attempt: 2 }).secret, 'a token Secret per attempt');
+    assert.ok(first.service.length <= 63);
   });
 
   test('requests and limits from the class, the GPU RuntimeClass and toleration, a locked-down security context', () => {
@@ -81,9 +104,10 @@ describe('worker pods', () => {
   });
 
   test('run objects: manifest ConfigMap, token Secret and a headless Service that publishes not-ready workers', () => {
-    const o = runObjects(exp(), { run: 3, attempt: 1 }, 'secret-token');
+    const o = runObjects(exp(), { run: 3, attempt: 1 }, ['token-0', 'token-1']);
     assert.equal(JSON.parse(o.configMap.data!['manifest.json']!).algorithm.name, 'DQN');
-    assert.equal(o.secret.stringData?.token, 'secret-token');
+    assert.deepEqual(o.secret.stringData, { 'worker-0': 'token-0', 'worker-1': 'token-1' });
+    assert.equal(o.secret.metadata?.labels?.['arena.agilerl.com/attempt'], '1');
     assert.equal(o.service.spec?.clusterIP, 'None');
     assert.equal(o.service.spec?.publishNotReadyAddresses, true);
   });

@@ -1,6 +1,11 @@
 // What one attempt of an experiment runs: a gang of worker pods (one per planned node) with a headless Service for
-// rendezvous, the manifest in a ConfigMap and a per-run token in a Secret. Pure builders, so the shape of every
-// object is unit-tested; the reconciler only creates and deletes what these return.
+// rendezvous, the manifest in a ConfigMap and the attempt's run tokens in a Secret (one per worker, each pod
+// mounting only its own). Pure builders, so the shape of every object is unit-tested; the reconciler only creates
+// and deletes what these return.
+//
+// Every name carries a tag of the experiment's uid: an experiment deleted and created again under the same name
+// before garbage collection has removed the old one's objects gets objects of its own, never the old manifest,
+// token or pods found by name.
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1Secret, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
@@ -21,6 +26,9 @@ export const annotations = { experiment: 'arena.agilerl.com/experiment' } as con
 export const MANAGED_BY = 'arena-operator';
 
 export const MASTER_PORT = 29500;
+/** Where a worker reads its run token; a file, so that a token re-issued after a key change reaches a running pod. */
+export const RUN_TOKEN_DIR = '/var/run/arena/run-token';
+export const RUN_TOKEN_FILE = `${RUN_TOKEN_DIR}/token`;
 /** Ports NCCL and torch.distributed use between workers; declared so network policies can allow them. */
 export const NCCL_PORT_RANGE = '29400-29500';
 const MANIFEST_MOUNT = '/etc/arena';
@@ -42,15 +50,24 @@ export interface AttemptRef {
 
 export const attemptId = (a: AttemptRef) => `${a.run}-${a.attempt}`;
 
+/** Six hex characters of the experiment's uid: unique per object the API server ever stored under one name. */
+export function uidTag(exp: Experiment): string {
+  return createHash('sha256').update(exp.metadata!.uid!).digest('hex').slice(0, 6);
+}
+
 export function names(exp: Experiment, a: AttemptRef) {
   const name = exp.metadata!.name!;
+  const tag = uidTag(exp);
   return {
-    service: shortName(name, `r${a.run}`),
-    configMap: shortName(name, `r${a.run}-manifest`, 253),
-    secret: shortName(name, `r${a.run}-token`, 253),
-    pod: (rank: number) => shortName(name, `r${a.run}a${a.attempt}-${rank}`),
+    service: shortName(name, `${tag}-r${a.run}`),
+    configMap: shortName(name, `${tag}-r${a.run}-manifest`, 253),
+    secret: shortName(name, `${tag}-r${a.run}a${a.attempt}-token`, 253),
+    pod: (rank: number) => shortName(name, `${tag}-r${a.run}a${a.attempt}-${rank}`),
   };
 }
+
+/** The Secret key holding worker `rank`'s token. */
+export const tokenKey = (rank: number) => `worker-${rank}`;
 
 function ownerRef(exp: Experiment): V1OwnerReference {
   return {
@@ -72,8 +89,8 @@ function commonLabels(exp: Experiment, component: string, run: number): Record<s
   };
 }
 
-/** The per-run objects shared by every attempt of the run. */
-export function runObjects(exp: Experiment, a: AttemptRef, token: string): { configMap: V1ConfigMap; secret: V1Secret; service: V1Service } {
+/** The objects the attempt's workers share: the run's ConfigMap and Service, and the attempt's token Secret. */
+export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly string[]): { configMap: V1ConfigMap; secret: V1Secret; service: V1Service } {
   const n = names(exp, a);
   const ns = exp.metadata!.namespace!;
   const meta = (name: string, component: string) => ({
@@ -93,9 +110,9 @@ export function runObjects(exp: Experiment, a: AttemptRef, token: string): { con
     secret: {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { ...meta(n.secret, 'run-token'), labels: { ...commonLabels(exp, 'run-token', a.run), [labels.runToken]: 'true' } },
+      metadata: { ...meta(n.secret, 'run-token'), labels: { ...commonLabels(exp, 'run-token', a.run), [labels.attempt]: String(a.attempt), [labels.runToken]: 'true' } },
       type: 'Opaque',
-      stringData: { token },
+      stringData: Object.fromEntries(tokens.map((t, rank) => [tokenKey(rank), t])),
     },
     service: {
       apiVersion: 'v1',
@@ -160,7 +177,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'ARENA_REPORT_URL', value: input.reportUrl },
     // The runtime's own stop budget, inside the pod's grace period so its last reports go out before SIGKILL.
     { name: 'ARENA_STOP_GRACE_SECONDS', value: String(Math.max(1, (exp.spec.stopGracePeriodSeconds ?? 120) - 5)) },
-    { name: 'ARENA_RUN_TOKEN', valueFrom: { secretKeyRef: { name: n.secret, key: 'token' } } },
+    { name: 'ARENA_RUN_TOKEN_FILE', value: RUN_TOKEN_FILE },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
     // torch.distributed rendezvous: rank 0 is the master, reached through the headless Service.
@@ -177,12 +194,15 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
 
   const volumes: V1Volume[] = [
     { name: 'manifest', configMap: { name: n.configMap } },
+    // Only this worker's token: a worker cannot speak as another rank.
+    { name: 'run-token', secret: { secretName: n.secret, items: [{ key: tokenKey(rank), path: 'token' }], defaultMode: 0o440 } },
     { name: 'tmp', emptyDir: {} },
     // NCCL moves data through shared memory; the container default of 64 MiB is far too small.
     { name: 'dshm', emptyDir: { medium: 'Memory' } },
   ];
   const mounts: V1VolumeMount[] = [
     { name: 'manifest', mountPath: MANIFEST_MOUNT, readOnly: true },
+    { name: 'run-token', mountPath: RUN_TOKEN_DIR, readOnly: true },
     { name: 'tmp', mountPath: '/tmp' },
     { name: 'dshm', mountPath: '/dev/shm' },
   ];
