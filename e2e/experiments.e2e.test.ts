@@ -178,6 +178,21 @@ describe('experiments on simulated GPU nodes', () => {
     await arena.patchExperiment(ns, 'x', { action: 'Stop' });
   });
 
+  test('a worker failure message as long as the protocol allows still lands in status, cut to fit', async () => {
+    const ns = 'longfail';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('cpu-long', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+    await arena.apply(experiment(ns, 'l', 'cpu-long', { maxRetries: 0 }));
+    const running = await arena.waitPhase(ns, 'l', 'Running');
+    const rt = new FakeRuntime(op.http.url, running, await arena.runToken(ns, running));
+    const message = `RuntimeError: ${'stack frame; '.repeat(400)}`.slice(0, 4096);
+    assert.equal((await rt.post([{ type: 'failed', reason: 'TrainingFailed', message, hint: 'h'.repeat(1024), retryable: false }])).status, 200);
+    const failed = await arena.waitPhase(ns, 'l', 'Failed', 30_000);
+    assert.equal(failed.status?.reason, 'TrainingFailed');
+    assert.ok((failed.status?.message?.length ?? 0) <= 4096 && (failed.status?.lastFailure?.message.length ?? 0) <= 4096);
+    assert.match(failed.status?.lastFailure?.message ?? '', /^RuntimeError: stack frame/);
+  });
+
   test('Pending says why: unknown class, disabled class, disabled provider, LLM on a CPU class, never fits', async () => {
     const ns = 'gating';
     await arena.namespace(ns);

@@ -221,7 +221,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     writeStatus: async (exp, status) => {
       await updateStatusIfChanged(
         custom,
-        { group: GROUP, version: VERSION, plural: kinds.Experiment.plural, kind: 'Experiment' },
+        { group: GROUP, version: VERSION, plural: kinds.Experiment.plural, kind: 'Experiment', schema: kinds.Experiment.status },
         exp,
         status as Record<string, unknown>,
         metrics,

@@ -1,7 +1,9 @@
 // Status writes for custom resources: JSON merge patches on the status subresource, and only when the status
 // really changed, so that a reconcile which finds nothing new writes nothing (and does not wake itself again).
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
+import type { TSchema } from '@sinclair/typebox';
 import { statusEqual } from './conditions.ts';
+import { fitToSchema } from '../api/fit.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
 export interface CustomResourceRef {
@@ -67,6 +69,11 @@ export interface StatusResource {
   plural: string;
   /** The kind, for the arena_status_writes_total label. */
   kind: string;
+  /**
+   * The kind's status schema. Text over its limits is cut before the write: one oversized message (a worker's
+   * failure text, say) would otherwise make the API server refuse every status write of the object.
+   */
+  schema?: TSchema;
 }
 
 /**
@@ -83,6 +90,7 @@ export async function updateStatusIfChanged(
   metrics?: Metrics,
 ): Promise<StatusObject | undefined> {
   const from = isPlainObject(current.status) ? current.status : {};
+  if (resource.schema) desired = fitToSchema(resource.schema, desired);
   if (current.status !== undefined && statusEqual(from, desired)) {
     metrics?.statusWrites.inc({ kind: resource.kind, result: 'skipped' });
     return undefined;

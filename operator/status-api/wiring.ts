@@ -157,7 +157,7 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
     ...config.platformLink,
   });
 
-  const statusResource = (kind: 'TrainingCluster' | 'ResourceClass') => ({ group: GROUP, version: VERSION, plural: kinds[kind].plural, kind });
+  const statusResource = (kind: 'TrainingCluster' | 'ResourceClass') => ({ group: GROUP, version: VERSION, plural: kinds[kind].plural, kind, schema: kinds[kind].status });
   const tcController = new Controller({
     name: 'trainingcluster',
     workers: 1,

@@ -161,7 +161,7 @@ export function wireDeployments(d: DeploymentDeps, config: DeploymentControllerC
     prober,
     exposure,
     writeStatus: async (dep, status) =>
-      (await updateStatusIfChanged(d.custom, { group: GROUP, version: VERSION, plural: kinds.Deployment.plural, kind: 'Deployment' }, dep, status as Record<string, unknown>, d.metrics)) as
+      (await updateStatusIfChanged(d.custom, { group: GROUP, version: VERSION, plural: kinds.Deployment.plural, kind: 'Deployment', schema: kinds.Deployment.status }, dep, status as Record<string, unknown>, d.metrics)) as
         | Deployment
         | undefined,
     // Cached objects come from lists, which carry no kind or apiVersion; events need both to name the object.
