@@ -6,14 +6,11 @@
 // are a floor. Without --checkpoint, the real AgileRL trainer first trains a tiny checkpoint (about 20 s).
 //
 //   node --import tsx runtime/bench/agilerl-get-action.bench.ts [--requests 5000] [--seconds 15] [--checkpoint PATH]
-import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import { tempDir, writeKey } from '../serve/testing.ts';
+import { trainAgileRl } from '../testing/agilerl.ts';
 import { body, printLoadTable, startServer, stopServer } from './get-action-load.ts';
 
 const { values } = parseArgs({
@@ -31,18 +28,7 @@ const keyFile = join(tmp.dir, 'key');
 const KEY = 'bench-key';
 writeKey(keyFile, KEY);
 
-function trainTiny(): string {
-  const root = fileURLToPath(new URL('../trainers/agilerl/', import.meta.url));
-  const r = spawnSync(resolvePython(), ['-m', 'arena_agilerl'], {
-    env: { ...process.env, PYTHONPATH: root, ARENA_MANIFEST: join(root, 'tests/manifests/dqn-cartpole-tiny.json'), ARENA_CHECKPOINT_DIR: tmp.dir, ARENA_RUN: 'bench' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`the trainer exited with ${r.status}`);
-  const run = join(tmp.dir, 'run-bench');
-  const last = readdirSync(run).filter((f) => /^step-\d+/.test(f)).sort((a, b) => parseInt(a.slice(5), 10) - parseInt(b.slice(5), 10)).at(-1)!;
-  return join(run, last);
-}
-const checkpoint = values.checkpoint ?? trainTiny();
+const checkpoint = values.checkpoint ?? (await trainAgileRl(tmp.dir, 'bench')).at(-1)!.path;
 
 const { url, server } = await startServer(checkpoint, keyFile);
 

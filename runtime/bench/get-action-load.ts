@@ -1,13 +1,13 @@
-// The load side of the get_action benchmarks: one `arena-runtime serve` process on a checkpoint, driven over loopback
-// with keep-alive connections at a few concurrency and batch sizes, each run bounded by a request count and a time
-// limit; prints p50/p95/p99 latency and requests (and rows) per second. The load generator shares the machine's
-// cores with the server: on a small machine the figures are a floor.
+// The load side of the get_action benchmark (agilerl-get-action.bench.ts): one `arena-runtime serve` process on a
+// checkpoint, driven over loopback with keep-alive connections at a few concurrency and batch sizes, each run
+// bounded by a request count and a time limit; prints p50/p95/p99 latency and requests (and rows) per second. The
+// load generator shares the machine's cores with the server: on a small machine the figures are a floor.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { decodeNpyBase64, encodeNpyBase64, ndarray } from '../npy/npy.ts';
-import { Rng } from '../trainers/dqn-cartpole/rng.ts';
+import { Rng } from '../testing/rng.ts';
 
 export interface Run {
   concurrency: number;

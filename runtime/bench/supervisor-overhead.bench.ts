@@ -1,6 +1,6 @@
-// Benchmark: what the supervisor costs on top of training, and what the reference trainer learns.
+// Benchmark: what the supervisor costs on top of training, and what the AgileRL trainer learns under it.
 //
-//   node --import tsx runtime/bench/supervisor-overhead.bench.ts [--events 1000] [--progress 10000] [--quick]
+//   node --import tsx runtime/bench/supervisor-overhead.bench.ts [--events 1000] [--progress 10000] [--steps 8000] [--quick]
 //
 // 1. Event pipeline in-process: parse a trainer event line, map it to a report event, validate, number and append it
 //    to the buffer (no HTTP): CPU per 1,000 events.
@@ -8,8 +8,9 @@
 //    progress events as fast as it can; the operator stand-in runs in its own process. Reports the supervisor's CPU
 //    per 1,000 events, requests sent, and the delay from the supervisor receiving a checkpoint to the operator
 //    receiving it.
-// 3. The reference trainer under the supervisor with the demo manifest (--quick: the unit-test manifest): the
-//    evaluation score per checkpoint, the wall time, and the supervisor's CPU over the whole run.
+// 3. The AgileRL trainer under the supervisor with its DQN CartPole benchmark manifest (trainers/agilerl/bench/
+//    solve_dqn.json, cut to --steps per member; --quick: its tiny test manifest): the evaluation score per
+//    checkpoint, the wall time, and the supervisor's CPU over the whole run.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,9 +23,11 @@ import type { WorkerEnv } from '../env.ts';
 import { checkpointReport, parseTrainerEvent, type TrainerCheckpoint } from '../events.ts';
 import { Reporter } from '../reporter.ts';
 import { Supervisor } from '../supervisor.ts';
-import { SMALL } from '../trainers/dqn-cartpole/testdata/manifests.ts';
+import { tinyDqnManifest } from '../testing/agilerl.ts';
 
-const { values: args } = parseArgs({ options: { events: { type: 'string', default: '1000' }, progress: { type: 'string', default: '10000' }, quick: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { events: { type: 'string', default: '1000' }, progress: { type: 'string', default: '10000' }, steps: { type: 'string', default: '8000' }, quick: { type: 'boolean', default: false } },
+});
 const N = Number(args.events);
 const M = Number(args.progress);
 const dir = mkdtempSync(join(tmpdir(), 'supervisor-bench-'));
@@ -112,7 +115,7 @@ async function endToEnd(): Promise<void> {
     for (let i = 0; i < ${M}; i++) { w({ event: 'progress', step: i, max_steps: ${M}, evaluation_score: i / 10 }); if (i % ${Math.max(1, Math.floor(M / N))} === 0) w({ event: 'checkpoint', step: i, path: '/checkpoints/ml/bench/step-' + i + '.json', evaluation_score: i / 10, size_bytes: 7156 }); }
     w({ event: 'finished', step: ${M} });`;
   const manifestPath = join(dir, 'manifest-e2e.json');
-  writeFileSync(manifestPath, JSON.stringify(SMALL));
+  writeFileSync(manifestPath, JSON.stringify(tinyDqnManifest()));
   const supervisor = new Supervisor({
     env: env(2, manifestPath, op.url),
     logger,
@@ -135,31 +138,39 @@ async function endToEnd(): Promise<void> {
   console.log(`   checkpoint delay, supervisor receipt -> operator receipt: p50 ${pct(d, 50)} ms, p99 ${pct(d, 99)} ms, max ${Math.max(...d)} ms`);
 }
 
+/** The AgileRL trainer's DQN CartPole benchmark manifest with `maxSteps` per member. */
+function solveDqn(maxSteps: number): Manifest {
+  const m = JSON.parse(readFileSync(new URL('../trainers/agilerl/bench/solve_dqn.json', import.meta.url), 'utf8')) as Manifest;
+  return { ...m, training: { ...m.training, max_steps: maxSteps } };
+}
+
 async function scoreCurve(): Promise<void> {
   const op = await startOperator();
-  const manifest = args.quick ? SMALL : (JSON.parse(readFileSync(new URL('../trainers/dqn-cartpole/demo-manifest.json', import.meta.url), 'utf8')) as Manifest);
-  const manifestPath = join(dir, 'manifest-demo.json');
+  const manifest = args.quick ? tinyDqnManifest() : solveDqn(Number(args.steps));
+  const manifestPath = join(dir, 'manifest-curve.json');
   writeFileSync(manifestPath, JSON.stringify(manifest));
-  const curve: { step: number; evaluation: number; training?: number; at: number }[] = [];
+  const curve: { step: number; evaluation: number | null; training: number | null; at: number }[] = [];
   const t0 = performance.now();
+  // No trainer given: the supervisor picks AgileRL's for the manifest, as in a worker pod.
   const supervisor = new Supervisor({ env: env(3, manifestPath, op.url), logger, stdout: devNull(), stderr: devNull() });
-  // The trainer's checkpoints, read back from the files the supervisor reported (what the operator stores).
   const start = process.cpuUsage();
   const result = await supervisor.run();
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuMs(start);
   await op.stop();
+  // The trainer's checkpoints, read back from the folders the supervisor reported (what the operator stores).
   const folder = join(dir, 'checkpoints', 'run-3');
-  for (const f of readdirSync(folder).filter((x) => /^step-\d+\.json$/.test(x))) {
-    const ck = JSON.parse(readFileSync(join(folder, f), 'utf8')) as { step: number; evaluationScore: number; trainingScore?: number; createdAt: string };
-    curve.push({ step: ck.step, evaluation: ck.evaluationScore, training: ck.trainingScore, at: Date.parse(ck.createdAt) });
+  for (const f of readdirSync(folder).filter((x) => /^step-\d+/.test(x))) {
+    const ck = JSON.parse(readFileSync(join(folder, f, 'arena-checkpoint.json'), 'utf8')) as { step: number; evaluation_score: number | null; training_score: number | null; created_at: string };
+    curve.push({ step: ck.step, evaluation: ck.evaluation_score, training: ck.training_score, at: Date.parse(ck.created_at) });
   }
   curve.sort((a, b) => a.step - b.step);
   const first = curve[0]?.at ?? 0;
-  console.log(`3. reference trainer (${args.quick ? 'unit-test' : 'demo'} manifest: pop ${manifest.training?.pop_size}, ${manifest.environment.num_envs} envs, ${manifest.training?.max_steps} steps per agent), outcome ${result.outcome}:`);
-  console.log('   step   evaluation  training   seconds after the first checkpoint');
-  for (const c of curve) console.log(`   ${String(c.step).padStart(6)} ${c.evaluation.toFixed(1).padStart(10)} ${(c.training?.toFixed(1) ?? '-').padStart(9)} ${((c.at - first) / 1000).toFixed(1).padStart(9)}`);
-  const over150 = curve.find((c) => c.evaluation > 150);
+  const score = (x: number | null) => (x === null ? '-' : x.toFixed(1));
+  console.log(`3. AgileRL trainer (${args.quick ? 'tiny test' : 'bench/solve_dqn.json'} manifest: pop ${manifest.training?.pop_size}, ${manifest.environment.num_envs} envs, ${manifest.training?.max_steps} steps per agent), outcome ${result.outcome}:`);
+  console.log('   step   evaluation  training   seconds after the first checkpoint (whole seconds)');
+  for (const c of curve) console.log(`   ${String(c.step).padStart(6)} ${score(c.evaluation).padStart(10)} ${score(c.training).padStart(9)} ${((c.at - first) / 1000).toFixed(0).padStart(9)}`);
+  const over150 = curve.find((c) => (c.evaluation ?? 0) > 150);
   console.log(`   wall ${wall.toFixed(1)} s (process start to exit); first evaluation > 150 at step ${over150?.step ?? 'never'}`);
   console.log(`   supervisor CPU over the run: ${cpu.toFixed(0)} ms (${((cpu / 1000 / wall) * 100).toFixed(2)}% of one core)`);
 }

@@ -9,20 +9,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import { decodeNpy, decodeNpyBase64, encodeNpy, encodeNpyBase64, ndarray, type NdArray } from '../npy/npy.ts';
-import { Rng } from '../trainers/dqn-cartpole/rng.ts';
-import { AgileRlActionModel, isAgileRlCheckpoint } from './agilerl-model.ts';
+import { trainAgileRl } from '../testing/agilerl.ts';
+import { Rng } from '../testing/rng.ts';
+import { AgileRlActionModel, isAgileRlCheckpoint, notAgileRlCheckpoint } from './agilerl-model.ts';
 import { parseServeArgs, type ServeConfig } from './config.ts';
 import { startInferenceServer, type RunningInferenceServer } from './server.ts';
 import { setupServeReady } from './setup.ts';
-import { call, linearCheckpoint, quietLogger, tempDir } from './testing.ts';
+import { call, quietLogger, tempDir } from './testing.ts';
 
-const TRAINER_ROOT = fileURLToPath(new URL('../trainers/agilerl/', import.meta.url));
 const python = resolvePython();
 const tmp = tempDir('serve-agilerl-');
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, PYTHONPATH: TRAINER_ROOT, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -31,17 +31,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 }
 
 /** One run of the real trainer; the newest checkpoint folder it wrote. */
-async function train(name: string, manifest: unknown): Promise<string> {
-  const path = join(tmp.dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(manifest));
-  const dir = join(tmp.dir, 'checkpoints');
-  const r = await run(python, ['-m', 'arena_agilerl'], { ARENA_MANIFEST: path, ARENA_CHECKPOINT_DIR: dir, ARENA_RUN: name });
-  assert.equal(r.code, 0, r.out.slice(-3000));
-  const runDir = join(dir, `run-${name}`);
-  const steps = readdirSync(runDir).filter((f) => /^step-\d+/.test(f));
-  steps.sort((a, b) => parseInt(a.slice(5), 10) - parseInt(b.slice(5), 10));
-  return join(runDir, steps.at(-1)!);
-}
+const train = async (name: string, manifest?: unknown) => (await trainAgileRl(tmp.dir, name, manifest)).at(-1)!.path;
 
 // AgileRL's own load and get_action in evaluation mode, independent of serve.py.
 const REFERENCE = fileURLToPath(new URL('./agilerl_reference.py', import.meta.url));
@@ -94,8 +84,7 @@ let td3: Served;
 let td3Folder: string;
 
 before(async () => {
-  const manifest = JSON.parse(readFileSync(join(TRAINER_ROOT, 'tests/manifests/dqn-cartpole-tiny.json'), 'utf8')) as Record<string, unknown>;
-  dqnFolder = await train('dqn', manifest);
+  dqnFolder = await train('dqn');
   td3Folder = await train('td3', {
     algorithm: { name: 'TD3', batch_size: 64, lr_actor: 0.001, lr_critic: 0.001, learn_step: 1, gamma: 0.99, tau: 0.005 },
     environment: { name: 'Pendulum-v1', num_envs: 4 },
@@ -115,12 +104,15 @@ after(async () => {
   tmp.remove();
 });
 
-test('AgileRL checkpoints are told apart from TS-DQN ones', () => {
+test('what the trainer writes is an AgileRL checkpoint; anything else says why not', () => {
   assert.equal(isAgileRlCheckpoint(dqnFolder), true);
   const pt = readdirSync(dqnFolder).find((f) => f.endsWith('.pt'))!;
   assert.equal(isAgileRlCheckpoint(join(dqnFolder, pt)), true);
-  assert.equal(isAgileRlCheckpoint(linearCheckpoint(tmp.dir)), false);
-  assert.equal(isAgileRlCheckpoint(join(tmp.dir, 'nope')), false);
+  const runDir = join(dqnFolder, '..');
+  assert.equal(isAgileRlCheckpoint(runDir), false, 'a run folder holds checkpoint folders, not member files');
+  assert.equal(notAgileRlCheckpoint(runDir), 'the folder holds no arena-checkpoint.json and no .pt file');
+  assert.equal(notAgileRlCheckpoint(join(dqnFolder, 'arena-checkpoint.json')), 'it is a file whose name does not end in .pt');
+  assert.equal(notAgileRlCheckpoint(join(tmp.dir, 'nope')), 'it does not exist');
 });
 
 test('/status describes the loaded agent', async () => {

@@ -51,19 +51,28 @@ export interface AgileRlModelOptions {
 }
 
 /**
- * Whether `location` is what the AgileRL trainer writes: a checkpoint folder (arena-checkpoint.json), a folder of
- * AgileRL .pt files, or one .pt file. The TS DQN trainer writes .json files, so the two never overlap.
+ * Why `location` is not what the AgileRL trainer writes (a checkpoint folder with arena-checkpoint.json, a folder of
+ * AgileRL .pt files, or one .pt file), or undefined when it is. Checked before the model process starts, so that a
+ * wrong path is refused at once rather than after AgileRL's import.
  */
-export function isAgileRlCheckpoint(location: string): boolean {
+export function notAgileRlCheckpoint(location: string): string | undefined {
+  let st;
   try {
-    const st = statSync(location);
-    if (st.isFile()) return location.endsWith('.pt');
-    if (!st.isDirectory()) return false;
-    return existsSync(join(location, AGILERL_METADATA)) || readdirSync(location).some((f) => f.endsWith('.pt'));
-  } catch {
-    return false;
+    st = statSync(location);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : `it cannot be read (${(err as Error).message})`;
   }
+  if (st.isFile()) return location.endsWith('.pt') ? undefined : 'it is a file whose name does not end in .pt';
+  if (!st.isDirectory()) return 'it is neither a file nor a folder';
+  try {
+    if (existsSync(join(location, AGILERL_METADATA)) || readdirSync(location).some((f) => f.endsWith('.pt'))) return undefined;
+  } catch (err) {
+    return `the folder cannot be read (${(err as Error).message})`;
+  }
+  return `the folder holds no ${AGILERL_METADATA} and no .pt file`;
 }
+
+export const isAgileRlCheckpoint = (location: string): boolean => notAgileRlCheckpoint(location) === undefined;
 
 /** What arena-checkpoint.json says before the process has loaded anything (for /status while it loads). */
 function metadataAlgorithm(location: string): string | undefined {
@@ -175,6 +184,17 @@ export function checkObservation(tree: NpyTree | undefined, space: SpaceSpec, fi
   if (tree.ndim !== want.length || tree.shape.some((d, i) => d !== want[i])) throw badRequest(field, `expected shape ${batchShape(want)}, got ${batchShape(tree.shape)}`);
   if (space.type === 'Discrete' && !isInteger(tree.dtype)) throw badRequest(field, `expected integers (a Discrete(${(space as { n: number }).n}) observation), got dtype ${tree.dtype}`);
   if (space.type === 'Box' && tree.dtype === 'b1' && (space as { dtype: string }).dtype !== 'bool') throw badRequest(field, 'expected a numeric array, got booleans');
+}
+
+/** Throws badRequest unless `mask` is one (N, width) array that allows at least one action in every row. */
+export function checkActionMask(mask: NpyTree, width: number, n: number): asserts mask is NdArray {
+  if (!isNdArray(mask)) throw badRequest('action_mask', `expected one array of shape (N, ${width}), got ${describe(mask)}`);
+  if (mask.ndim !== 2 || mask.shape[1] !== width) throw badRequest('action_mask', `expected shape (N, ${width}), got ${batchShape(mask.shape)}`);
+  for (let k = 0; k < n; k++) {
+    let any = false;
+    for (let a = 0; a < width && !any; a++) any = mask.number(k * width + a) !== 0;
+    if (!any) throw badRequest('action_mask', `row ${k} allows no action`);
+  }
 }
 
 export class AgileRlActionModel implements ActionModel {
@@ -309,16 +329,8 @@ export class AgileRlActionModel implements ActionModel {
     const n = req.batchSize;
     checkObservation(req.obs, info.observation_space, 'obs', n);
     if (req.actionMask != null) {
-      const width = info.action_mask_width;
-      if (width === null) throw badRequest('action_mask', `${info.algo} with this action space takes no action mask`);
-      const m = req.actionMask;
-      if (!isNdArray(m)) throw badRequest('action_mask', `expected one array of shape (N, ${width}), got ${describe(m)}`);
-      if (m.ndim !== 2 || m.shape[1] !== width) throw badRequest('action_mask', `expected shape (N, ${width}), got ${batchShape(m.shape)}`);
-      for (let k = 0; k < n; k++) {
-        let any = false;
-        for (let a = 0; a < width && !any; a++) any = m.number(k * width + a) !== 0;
-        if (!any) throw badRequest('action_mask', `row ${k} allows no action`);
-      }
+      if (info.action_mask_width === null) throw badRequest('action_mask', `${info.algo} with this action space takes no action mask`);
+      checkActionMask(req.actionMask, info.action_mask_width, n);
     }
     if (info.recurrent && info.hidden_state && req.hiddenState != null) {
       const spec = info.hidden_state;

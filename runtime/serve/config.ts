@@ -6,7 +6,7 @@ import { DEFAULT_MAX_BODY_BYTES } from './server.ts';
 export interface ServeConfig {
   host: string;
   port: number;
-  /** Checkpoint file, or folder whose newest step-N.json is served. */
+  /** An AgileRL checkpoint: the trainer's step-N folder, a folder of AgileRL .pt files, or one .pt file. */
   checkpoint?: string;
   manifestPath?: string;
   apiKeyFile?: string;
@@ -29,7 +29,7 @@ Serves a checkpoint over the Arena inference API (/status, /get_action, /predict
 options:
   --port N              listen port (default ${DEFAULT_PORT})
   --host ADDR           listen address (default 0.0.0.0)
-  --checkpoint PATH     checkpoint file, or a folder whose newest step-N.json is served   [$ARENA_CHECKPOINT]
+  --checkpoint PATH     an AgileRL checkpoint: a step-N folder, or an AgileRL .pt file    [$ARENA_CHECKPOINT]
   --manifest PATH       the experiment's training manifest (JSON or YAML)                 [$ARENA_MANIFEST]
   --api-key-file PATH   file holding the deployment's API key, re-read when it changes   [$ARENA_API_KEY_FILE]
   --engine-url URL      LLM inference engine (default ${DEFAULT_ENGINE_URL})               [$ENGINE_URL]

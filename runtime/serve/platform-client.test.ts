@@ -1,8 +1,10 @@
 // The Arena platform's own Python client (agilerl.arena.Agent, pinned in python/requirements.lock) against our
 // inference server: every route, as that client parses the answer with its own models and raises its own errors.
 // The client runs in platform_client_driver.py; each case below is one call of it and what it must return or
-// raise. The servers are the real inference server with the DQN model of this image, and small stand-in models
-// (recurrent, multi-agent, a predictor) plugged in where this image has none, and a fake engine for the LLM routes.
+// raise. The servers are the real inference server with small stand-in models plugged in (a linear CartPole policy
+// that refuses input as the AgileRL model does, recurrent, multi-agent, a predictor), so that what is under test is
+// the HTTP contract rather than a model process, and a fake engine for the LLM routes. AgileRL checkpoints served
+// end to end are agilerl-model.test.ts's and serve-cartpole.test.ts's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -15,12 +17,11 @@ import { ndarray, type NdArray } from '../npy/npy.ts';
 import { isNdArray, isTreeDict, type NpyTree } from '../npy/tree.ts';
 import { agentInfoFromManifest } from './agent-info.ts';
 import { ApiKeyFile } from './api-keys.ts';
-import { DqnActionModel } from './dqn-model.ts';
 import { EngineClient } from './engine.ts';
 import { badRequest } from './errors.ts';
 import type { ActionModel, ActionRequest, AgentInfo, Predictor } from './models.ts';
 import { startInferenceServer, type InferenceServerOptions, type RunningInferenceServer } from './server.ts';
-import { completionOf, linearCheckpoint, quietLogger, startFakeEngine, tempDir, writeKey, type FakeEngine } from './testing.ts';
+import { completionOf, linearCartPoleModel, quietLogger, startFakeEngine, tempDir, writeKey, type FakeEngine } from './testing.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const PYTHON = process.env.ARENA_PYTHON ?? resolve(HERE, '../../.venv/bin/python');
@@ -48,7 +49,7 @@ const tuple = (...items: unknown[]) => ({ __tuple__: items });
 const model = (name: string, fields: Record<string, unknown>) => ({ __model__: name, fields });
 
 // ---------------------------------------------------------------------------------------------------------------
-// Stand-in models for what this image does not ship. Each picks, per row, the highest-valued allowed entry.
+// Stand-in models for the other agent kinds. Each picks, per row, the highest-valued allowed entry.
 
 function argmaxRows(obs: NdArray, mask: NpyTree | undefined, field: string): NdArray {
   const [n, width] = obs.shape as [number, number];
@@ -251,7 +252,7 @@ before(async () => {
   fake.healthy = true;
   // Polls are driven by the cases (engine.poll()), not by time.
   engine = new EngineClient({ url: fake.url, pollNotReadyMs: 60_000, pollReadyMs: 60_000 });
-  const dqn = DqnActionModel.load(linearCheckpoint(tmp.dir));
+  const dqn = linearCartPoleModel();
   await serve('dqn', { route: 'get_action', agent: agentInfoFromManifest(MANIFESTS.dqn), actions: dqn });
   await serve('anonymous', { route: 'get_action', actions: dqn });
   await serve('recurrent', { route: 'get_action', agent: agentInfoFromManifest(MANIFESTS.recurrent), actions: recurrentModel });
@@ -312,7 +313,7 @@ const setEngineHealthy = (healthy: boolean) => async () => {
   await engine.poll();
 };
 
-// The linear DQN checkpoint's greedy action is 1 exactly when the pole angle (obs[2]) exceeds the position (obs[0]).
+// The linear CartPole policy's greedy action is 1 exactly when the pole angle (obs[2]) exceeds the position (obs[0]).
 const RIGHT = [0, 0, 0.5, 0];
 const LEFT = [0.5, 0, 0, 0];
 const TRANSCRIPT = `Hi.${completionOf('Hi.')} More?`;

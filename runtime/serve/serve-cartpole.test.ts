@@ -1,20 +1,15 @@
-// End to end: `arena-runtime serve` as its own process with a DQN checkpoint trained here by the reference
-// trainer, playing CartPole through HTTP /get_action.
+// End to end: `arena-runtime serve` as its own process with a DQN checkpoint trained here by the AgileRL trainer,
+// playing Gymnasium CartPole-v1 through HTTP /get_action with the platform's own client (play_cartpole.py).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { decodeNpyBase64, encodeBase64, encodeNpy, ndarray } from '../npy/npy.ts';
-import { CartPole, OBSERVATION_SIZE } from '../trainers/dqn-cartpole/cartpole.ts';
-import { dqnConfig } from '../trainers/dqn-cartpole/config.ts';
-import { loadPolicy } from '../trainers/dqn-cartpole/policy.ts';
-import { Rng } from '../trainers/dqn-cartpole/rng.ts';
-import { trainDqn } from '../trainers/dqn-cartpole/trainer.ts';
-import { SMALL } from '../trainers/dqn-cartpole/testdata/manifests.ts';
-import { call, rowsB64, tempDir, writeKey } from './testing.ts';
+import { encodeBase64 } from '../npy/npy.ts';
+import { trainAgileRl, type TrainedCheckpoint } from '../testing/agilerl.ts';
+import { call, playCartpole, rowsB64, tempDir, writeKey } from './testing.ts';
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const tmp = tempDir('serve-cartpole-');
@@ -52,13 +47,32 @@ function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served |
   });
 }
 
-let checkpoint: string;
+// A random policy keeps CartPole up for about 22 steps; the checkpoint served must clearly know better.
+const RANDOM_SCALE = 22;
+let checkpoint: TrainedCheckpoint;
 let served: Served;
 
+type Started = Awaited<ReturnType<typeof startCli>>;
+/** Checkpoints the CLI cannot serve, and the reason its termination message must give. */
+const UNSERVABLE = [
+  { name: 'a missing path', checkpoint: join(tmp.dir, 'missing'), reason: /^the checkpoint .*missing cannot be loaded: it is not an AgileRL checkpoint \(it does not exist\); expected a folder with arena-checkpoint\.json/ },
+  // Past the path check: the model process tries AgileRL's load, and the pod ends with what it said.
+  { name: 'a .pt that is not a torch file', checkpoint: join(tmp.dir, 'broken.pt'), reason: /^the checkpoint .*broken\.pt cannot be loaded: UnpicklingError: / },
+];
+let unservable: Promise<{ started: Started; termination: string }>[] = [];
+
 before(async () => {
-  const result = await trainDqn(dqnConfig(SMALL), { checkpointDir: tmp.dir, run: 'serve', emit: () => undefined, stopRequested: () => false });
-  checkpoint = result.checkpoints.reduce((a, b) => (b.evaluationScore > a.evaluationScore ? b : a)).path;
-  const s = await startCli(['--host', '127.0.0.1', '--port', '0', '--checkpoint', checkpoint, '--api-key-file', keyFile], { ARENA_DEPLOYMENT_ID: 'cartpole-1', POD_NAME: 'cartpole-pod' });
+  // The trainer's tiny DQN run (pop 2, 2,000 steps per member); its best-evaluated checkpoint is served.
+  const checkpoints = await trainAgileRl(tmp.dir, 'serve');
+  checkpoint = checkpoints.reduce((a, b) => ((b.evaluationScore ?? -Infinity) > (a.evaluationScore ?? -Infinity) ? b : a));
+  assert.ok((checkpoint.evaluationScore ?? 0) > 4 * RANDOM_SCALE, `evaluation scores ${checkpoints.map((c) => `${c.step}: ${c.evaluationScore}`).join(', ')}`);
+  // The failing starts load AgileRL while the served one does, rather than one after another (their test reads them).
+  writeFileSync(join(tmp.dir, 'broken.pt'), 'not a torch file');
+  unservable = UNSERVABLE.map((c, i) => {
+    const termination = join(tmp.dir, `termination-log-${i}`);
+    return startCli(['--port', '0', '--checkpoint', c.checkpoint, '--api-key-file', keyFile], { ARENA_TERMINATION_LOG: termination }).then((started) => ({ started, termination }));
+  });
+  const s = await startCli(['--host', '127.0.0.1', '--port', '0', '--checkpoint', checkpoint.path, '--api-key-file', keyFile], { ARENA_DEPLOYMENT_ID: 'cartpole-1', POD_NAME: 'cartpole-pod' });
   assert.ok('url' in s, `the server did not start: ${s.log.join('\n')}`);
   served = s;
 });
@@ -67,25 +81,6 @@ after(async () => {
   if (served && served.child.exitCode === null) served.child.kill('SIGKILL');
   tmp.remove();
 });
-
-/** Mean return of `episodes` CartPole episodes played side by side, one batched decision per step. */
-async function play(episodes: number, seed: number, decide: (obs: Float32Array, count: number) => Promise<number[]>): Promise<number> {
-  const rng = new Rng(seed);
-  const envs = Array.from({ length: episodes }, () => new CartPole(rng));
-  const returns = new Array<number>(episodes).fill(0);
-  let active = envs.map((_, i) => i);
-  while (active.length > 0) {
-    const obs = new Float32Array(active.length * OBSERVATION_SIZE);
-    active.forEach((e, k) => envs[e]!.observe(obs, k * OBSERVATION_SIZE));
-    const acts = await decide(obs, active.length);
-    active = active.filter((e, k) => {
-      const r = envs[e]!.step(acts[k]!);
-      returns[e]! += r.reward;
-      return !(r.terminated || r.truncated);
-    });
-  }
-  return returns.reduce((a, b) => a + b, 0) / episodes;
-}
 
 test('/status describes the deployment', async () => {
   const r = await call(served.url, 'GET', '/status');
@@ -98,27 +93,15 @@ test('/status describes the deployment', async () => {
   assert.equal((await call(served.url, 'GET', '/readyz')).status, 200);
 });
 
-test('the trained checkpoint, played through HTTP, clearly beats a random policy', async (t) => {
-  const local = loadPolicy(checkpoint);
-  let requests = 0;
-  let disagreements = 0;
-  const trained = await play(10, 31, async (obs, count) => {
-    requests++;
-    const r = await call(served.url, 'POST', '/get_action', { key: KEY, body: { obs: encodeBase64(encodeNpy(ndarray('f4', [count, 4], obs))), batch_size: count } });
-    assert.equal(r.status, 200, r.text);
-    const a = decodeNpyBase64(r.json.action);
-    assert.deepEqual(a.shape, [count]);
-    const acts = [...a.data].map(Number);
-    const expected = local.actBatch(obs, count);
-    acts.forEach((x, k) => (disagreements += x === expected[k] ? 0 : 1));
-    return acts;
-  });
-  const coin = new Rng(5);
-  const random = await play(10, 31, async (_obs, count) => Array.from({ length: count }, () => coin.int(2)));
-  t.diagnostic(`mean return over 10 episodes: trained ${trained} (${requests} batched requests), random ${random}`);
-  assert.equal(disagreements, 0, 'HTTP answers are the greedy actions of the checkpoint');
-  assert.ok(trained > 2 * random, `trained mean return ${trained} over ${requests} requests, random ${random}`);
-  assert.ok(trained >= 100, `trained mean return ${trained}`);
+test('the trained checkpoint, played through HTTP by the platform client, clearly beats a random policy', async (t) => {
+  const [trained, random] = await Promise.all([playCartpole({ url: served.url, key: KEY, episodes: 10, seed: 31 }), playCartpole({ episodes: 10, seed: 31, random: true })]);
+  t.diagnostic(`mean episode length over 10 episodes: trained ${trained.mean_length} (${trained.requests} batched requests, evaluation ${checkpoint.evaluationScore} at step ${checkpoint.step}), random ${random.mean_length}`);
+  assert.equal(trained.lengths.length, 10);
+  assert.equal(trained.requests, Math.max(...trained.lengths), 'one batched request per step while any episode runs');
+  assert.equal(random.requests, 0);
+  assert.ok(random.mean_length < 2 * RANDOM_SCALE, `random mean length ${random.mean_length}`);
+  assert.ok(trained.mean_length > 3 * random.mean_length, `trained ${trained.mean_length}, random ${random.mean_length}`);
+  assert.ok(trained.mean_length >= 100, `trained mean length ${trained.mean_length}`);
 });
 
 test('malformed .npy, wrong shapes and oversized bodies get 400/413, and the server keeps serving', async () => {
@@ -143,14 +126,17 @@ test('SIGTERM stops the server with exit status 0', async () => {
   assert.ok(served.log.some((l) => l.includes('"msg":"Stopped"')));
 });
 
-test('a checkpoint that cannot be loaded ends the process at once with status 1 and the reason', async () => {
-  const termination = join(tmp.dir, 'termination-log');
-  const r = await startCli(['--port', '0', '--checkpoint', join(tmp.dir, 'missing.json'), '--api-key-file', keyFile], { ARENA_TERMINATION_LOG: termination });
-  assert.ok('exitCode' in r);
-  assert.equal(r.exitCode, 1);
-  assert.match(readFileSync(termination, 'utf8'), /^the checkpoint .*missing\.json cannot be loaded: ENOENT/);
-  assert.ok(r.log.some((l) => l.includes('Cannot serve')));
-  const refused = await startCli(['--port', '0', '--checkpoint', checkpoint]);
+test('a checkpoint that cannot be served ends the process at once with status 1 and the reason', async () => {
+  const results = await Promise.all(unservable);
+  assert.equal(results.length, UNSERVABLE.length);
+  for (const [i, { started, termination }] of results.entries()) {
+    const c = UNSERVABLE[i]!;
+    assert.ok('exitCode' in started, `${c.name}: it served`);
+    assert.equal(started.exitCode, 1, c.name);
+    assert.match(readFileSync(termination, 'utf8'), c.reason, c.name);
+    assert.ok(started.log.some((l) => l.includes('Cannot serve')), c.name);
+  }
+  const refused = await startCli(['--port', '0', '--checkpoint', checkpoint.path]);
   assert.ok('exitCode' in refused);
   assert.equal(refused.exitCode, 2, 'no API key file and no --no-auth');
 });

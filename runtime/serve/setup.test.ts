@@ -1,16 +1,30 @@
-import { test, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import { agentInfoFromManifest } from './agent-info.ts';
+import { AgileRlActionModel } from './agilerl-model.ts';
 import { parseServeArgs, type ServeConfig } from './config.ts';
-import { setupServe } from './setup.ts';
-import { linearCheckpoint, quietLogger, tempDir, writeKey } from './testing.ts';
+import { setupServe, type SetupResult } from './setup.ts';
+import { tinyDqnManifest, trainAgileRl } from '../testing/agilerl.ts';
+import { quietLogger, tempDir, writeKey } from './testing.ts';
 
 const tmp = tempDir('serve-setup-');
-after(tmp.remove);
-const checkpoint = linearCheckpoint(tmp.dir);
+// A real AgileRL checkpoint: one evolution step of the trainer's tiny DQN CartPole run (the fixture's training is the
+// time this file takes; setupServe itself only starts the model process, which each case stops again).
+let checkpoint = '';
+let memberFile = '';
+before(async () => {
+  const manifest = tinyDqnManifest();
+  checkpoint = (await trainAgileRl(tmp.dir, 'fixture', { ...manifest, training: { ...manifest.training, max_steps: 500 } })).at(-1)!.path;
+  memberFile = join(checkpoint, readdirSync(checkpoint).find((f) => f.endsWith('.pt'))!);
+});
+const started: AgileRlActionModel[] = [];
+after(async () => {
+  await Promise.all(started.map((m) => m.close(0)));
+  tmp.remove();
+});
 const keyFile = join(tmp.dir, 'key');
 writeKey(keyFile, 'k');
 
@@ -22,12 +36,14 @@ const manifest = (name: string, m: Record<string, unknown>) => {
 const dqn = manifest('dqn', { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } });
 const ppo = manifest('ppo', { algorithm: { name: 'PPO', recurrent: true }, environment: { name: 'CartPole-v1' } });
 const grpo = manifest('grpo', { algorithm: { name: 'GRPO', group_size: 4, pretrained_model_name_or_path: 'Qwen/Qwen2.5-0.5B' }, environment: { name: 'gsm8k' } });
-const lunar = manifest('lunar', { algorithm: { name: 'DQN' }, environment: { name: 'LunarLander-v3' } });
 const invalid = manifest('invalid', { algorithm: { name: 'NoSuchAlgorithm' }, environment: { name: 'CartPole-v1' } });
 const yaml = join(tmp.dir, 'dqn.yaml');
 writeFileSync(yaml, 'algorithm:\n  name: DQN\nenvironment:\n  name: CartPole-v1\n');
 const notCheckpoint = join(tmp.dir, 'not-a-checkpoint.json');
 writeFileSync(notCheckpoint, '{"format": "torch"}');
+const emptyFolder = join(tmp.dir, 'empty-run');
+mkdirSync(emptyFolder);
+writeFileSync(join(emptyFolder, 'step-100.json'), '{}');
 
 const config = (over: Partial<ServeConfig>): ServeConfig => {
   const parsed = parseServeArgs([], {});
@@ -35,50 +51,64 @@ const config = (over: Partial<ServeConfig>): ServeConfig => {
   return { ...parsed.config, apiKeyFile: keyFile, ...over };
 };
 
-const cases: { name: string; config: Partial<ServeConfig>; route?: string; algo?: string; refused?: RegExp; failed?: RegExp; ready?: boolean }[] = [
-  { name: 'a checkpoint alone', config: { checkpoint }, route: 'get_action', algo: 'DQN', ready: true },
-  { name: 'a checkpoint folder', config: { checkpoint: join(tmp.dir, 'run-linear') }, route: 'get_action', algo: 'DQN', ready: true },
-  { name: 'a DQN manifest and checkpoint', config: { checkpoint, manifestPath: dqn }, route: 'get_action', algo: 'DQN', ready: true },
-  { name: 'a YAML manifest', config: { checkpoint, manifestPath: yaml }, route: 'get_action', algo: 'DQN', ready: true },
-  { name: 'an LLM manifest', config: { manifestPath: grpo }, route: 'generate', algo: 'GRPO', ready: false },
-  { name: 'no API key file', config: { checkpoint, apiKeyFile: undefined }, refused: /no API key: set ARENA_API_KEY_FILE/ },
-  { name: 'nothing to serve', config: {}, refused: /nothing to serve/ },
-  { name: 'a PPO manifest', config: { checkpoint, manifestPath: ppo }, refused: /reference trainer only: the reference trainer runs DQN, not PPO/ },
-  { name: 'another environment', config: { checkpoint, manifestPath: lunar }, refused: /runs CartPole-v1, not LunarLander-v3/ },
-  { name: 'an invalid manifest', config: { checkpoint, manifestPath: invalid }, refused: /is not valid: .*algorithm\.name/ },
-  { name: 'a missing manifest', config: { checkpoint, manifestPath: join(tmp.dir, 'nope.json') }, refused: /cannot be read: ENOENT/ },
-  { name: 'a manifest but no checkpoint', config: { manifestPath: dqn }, refused: /no checkpoint/ },
-  { name: 'a missing checkpoint', config: { checkpoint: join(tmp.dir, 'nope.json') }, failed: /cannot be loaded: ENOENT/ },
-  { name: 'a file that is not a checkpoint', config: { checkpoint: notCheckpoint }, failed: /cannot be loaded: .*architecture mismatch/ },
+/** setupServe, with the model process it starts (if any) stopped after the file. */
+function setup(over: Partial<ServeConfig>): SetupResult {
+  const r = setupServe(config(over), quietLogger(), { onModelExit: () => undefined });
+  if (r.ok && r.options.actions instanceof AgileRlActionModel) started.push(r.options.actions);
+  return r;
+}
+
+// Paths and manifests are read when a case runs: the checkpoint exists only once before() has trained it.
+const cases: { name: string; config: () => Partial<ServeConfig>; route?: string; algo?: string; refused?: RegExp; notAgileRl?: string }[] = [
+  { name: 'a checkpoint folder alone (the algorithm from its arena-checkpoint.json)', config: () => ({ checkpoint }), route: 'get_action', algo: 'DQN' },
+  { name: 'a member .pt file alone (the algorithm once loaded)', config: () => ({ checkpoint: memberFile }), route: 'get_action', algo: 'AgileRL' },
+  { name: 'a DQN manifest and checkpoint', config: () => ({ checkpoint, manifestPath: dqn }), route: 'get_action', algo: 'DQN' },
+  { name: 'a YAML manifest', config: () => ({ checkpoint, manifestPath: yaml }), route: 'get_action', algo: 'DQN' },
+  { name: 'a PPO manifest: it decides /status', config: () => ({ checkpoint, manifestPath: ppo }), route: 'get_action', algo: 'PPO' },
+  { name: 'an LLM manifest', config: () => ({ manifestPath: grpo }), route: 'generate', algo: 'GRPO' },
+  { name: 'no API key file', config: () => ({ checkpoint, apiKeyFile: undefined }), refused: /no API key: set ARENA_API_KEY_FILE/ },
+  { name: 'nothing to serve', config: () => ({}), refused: /nothing to serve/ },
+  { name: 'an invalid manifest', config: () => ({ checkpoint, manifestPath: invalid }), refused: /is not valid: .*algorithm\.name/ },
+  { name: 'a missing manifest', config: () => ({ checkpoint, manifestPath: join(tmp.dir, 'nope.json') }), refused: /cannot be read: ENOENT/ },
+  { name: 'a manifest but no checkpoint', config: () => ({ manifestPath: dqn }), refused: /^no checkpoint: give --checkpoint/ },
+  { name: 'a missing checkpoint', config: () => ({ checkpoint: join(tmp.dir, 'nope') }), notAgileRl: 'it does not exist' },
+  { name: 'a file that is not a .pt', config: () => ({ checkpoint: notCheckpoint }), notAgileRl: 'it is a file whose name does not end in .pt' },
+  { name: 'a folder without arena-checkpoint.json or .pt files', config: () => ({ checkpoint: emptyFolder }), notAgileRl: 'the folder holds no arena-checkpoint.json and no .pt file' },
 ];
 
 for (const c of cases) {
   test(`setup with ${c.name}`, () => {
-    const r = setupServe(config(c.config), quietLogger());
-    if (c.refused || c.failed) {
-      assert.equal(r.ok, false);
-      if (!r.ok) {
-        assert.equal(r.kind, c.refused ? 'refused' : 'failed');
-        assert.match(r.reason, (c.refused ?? c.failed)!);
-      }
+    const over = c.config();
+    const r = setup(over);
+    if (c.refused) {
+      assert.ok(!r.ok && r.kind === 'refused', JSON.stringify(r));
+      assert.match(r.reason, c.refused);
+      return;
+    }
+    if (c.notAgileRl) {
+      // A failed start (exit 1), before any model process: the path, what is wrong with it, and what is expected.
+      assert.ok(!r.ok && r.kind === 'failed', JSON.stringify(r));
+      const expected = `the checkpoint ${over.checkpoint} cannot be loaded: it is not an AgileRL checkpoint (${c.notAgileRl}); expected a folder with arena-checkpoint.json (as the trainer writes) or an AgileRL .pt file`;
+      assert.equal(r.reason, expected);
       return;
     }
     assert.ok(r.ok, r.ok ? '' : r.reason);
     assert.equal(r.options.route, c.route);
     assert.equal(r.options.agent?.algo, c.algo);
-    assert.equal(r.options.actions !== undefined, c.route === 'get_action');
+    assert.equal(r.options.actions instanceof AgileRlActionModel, c.route === 'get_action');
     assert.equal(r.options.engine !== undefined, c.route === 'generate');
   });
 }
 
 test('/status agent flags follow the algorithm family', () => {
   const agent = (m: string) => {
-    const r = setupServe(config({ manifestPath: m, checkpoint }), quietLogger());
+    const r = setup({ manifestPath: m, checkpoint });
     assert.ok(r.ok);
     return r.options.agent;
   };
   assert.deepEqual(agent(grpo), { algo: 'GRPO', multi_agent: false, llm: true, recurrent: false, supervised: false });
   assert.deepEqual(agent(dqn), { algo: 'DQN', multi_agent: false, llm: false, recurrent: false, supervised: false });
+  assert.deepEqual(agent(ppo), { algo: 'PPO', multi_agent: false, llm: false, recurrent: true, supervised: false });
 });
 
 test('/status agent flags: recurrent from the manifest or the algorithm, multi-agent from the family', () => {

@@ -6,12 +6,10 @@ import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'winston';
 import { formatErrors, validateManifest } from '../../operator/api/validate.ts';
 import { inferencePath, type InferencePath, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
-import { unsupported as dqnUnsupported } from '../trainers/dqn-cartpole/config.ts';
 import { agentInfoFromManifest } from './agent-info.ts';
-import { AgileRlActionModel, isAgileRlCheckpoint } from './agilerl-model.ts';
+import { AgileRlActionModel, notAgileRlCheckpoint } from './agilerl-model.ts';
 import { ApiKeyFile } from './api-keys.ts';
 import type { ServeConfig } from './config.ts';
-import { DqnActionModel } from './dqn-model.ts';
 import { EngineClient } from './engine.ts';
 import type { InferenceServerOptions } from './server.ts';
 
@@ -50,8 +48,8 @@ function exitWithReason(logger: Logger, reason: string): void {
 }
 
 /**
- * setupServe, then for an AgileRL checkpoint waits until its process has loaded the agent, so that a checkpoint that
- * cannot be loaded is a `failed` result (exit 1 with the reason) before the server listens, as with TS-DQN checkpoints.
+ * setupServe, then for a get_action model waits until its process has loaded the agent, so that a checkpoint that
+ * cannot be loaded is a `failed` result (exit 1 with the reason) before the server listens.
  */
 export async function setupServeReady(config: ServeConfig, logger: Logger, hooks: SetupHooks = {}): Promise<SetupResult> {
   const r = setupServe(config, logger, hooks);
@@ -96,41 +94,38 @@ export function setupServe(config: ServeConfig, logger: Logger, hooks: SetupHook
 
   switch (route) {
     case 'get_action': {
-      if (config.checkpoint && isAgileRlCheckpoint(config.checkpoint)) {
-        const checkpoint = config.checkpoint;
-        let loaded = false;
-        let model: AgileRlActionModel;
-        try {
-          model = AgileRlActionModel.start(checkpoint, {
-            logger,
-            onExit: (reason) => {
-              const why = loaded ? `the model process of ${checkpoint} ended: ${reason}` : `the checkpoint ${checkpoint} cannot be loaded: ${reason}`;
-              (hooks.onModelExit ?? ((r: string) => exitWithReason(logger, r)))(why);
-            },
-          });
-        } catch (err) {
-          return { ok: false, kind: 'failed', reason: `the checkpoint ${checkpoint} cannot be loaded: ${(err as Error).message}` };
-        }
-        model.ready.then(
-          () => {
-            loaded = true;
-            logger.info('AgileRL model loaded', { checkpoint, model: model.description });
-          },
-          () => undefined,
-        );
-        // The manifest, when given, still decides /status's agent; the model's own (filled in once it has loaded) otherwise.
-        return { ok: true, options: { ...base, agent: base.agent ?? model.agent, actions: model } };
-      }
-      const why = manifest ? dqnUnsupported(manifest) : undefined;
-      if (why) return refused(`this runtime image serves checkpoints of its reference trainer only: ${why}`);
       if (!config.checkpoint) return refused('no checkpoint: give --checkpoint (ARENA_CHECKPOINT)');
-      let model: DqnActionModel;
-      try {
-        model = DqnActionModel.load(config.checkpoint);
-      } catch (err) {
-        return { ok: false, kind: 'failed', reason: `the checkpoint ${config.checkpoint} cannot be loaded: ${(err as Error).message}` };
+      const checkpoint = config.checkpoint;
+      const why = notAgileRlCheckpoint(checkpoint);
+      if (why) {
+        return {
+          ok: false,
+          kind: 'failed',
+          // "cannot be loaded" is what the operator reads as CheckpointLoadFailed (deployment/pods.ts).
+          reason: `the checkpoint ${checkpoint} cannot be loaded: it is not an AgileRL checkpoint (${why}); expected a folder with arena-checkpoint.json (as the trainer writes) or an AgileRL .pt file`,
+        };
       }
-      logger.info('Checkpoint loaded', { checkpoint: config.checkpoint, model: model.description });
+      let loaded = false;
+      let model: AgileRlActionModel;
+      try {
+        model = AgileRlActionModel.start(checkpoint, {
+          logger,
+          onExit: (reason) => {
+            const message = loaded ? `the model process of ${checkpoint} ended: ${reason}` : `the checkpoint ${checkpoint} cannot be loaded: ${reason}`;
+            (hooks.onModelExit ?? ((r: string) => exitWithReason(logger, r)))(message);
+          },
+        });
+      } catch (err) {
+        return { ok: false, kind: 'failed', reason: `the checkpoint ${checkpoint} cannot be loaded: ${(err as Error).message}` };
+      }
+      model.ready.then(
+        () => {
+          loaded = true;
+          logger.info('AgileRL model loaded', { checkpoint, model: model.description });
+        },
+        () => undefined,
+      );
+      // The manifest, when given, still decides /status's agent; the model's own (filled in once it has loaded) otherwise.
       return { ok: true, options: { ...base, agent: base.agent ?? model.agent, actions: model } };
     }
     case 'predict':

@@ -1,11 +1,17 @@
 // Builders shared by the inference server's tests (not a test file itself).
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import { createLogger } from '../../operator/observability/log.ts';
-import { encodeNpyBase64, ndarray, type NpyDtype } from '../npy/npy.ts';
-import { checkpointFile, encodeWeights, writeCheckpoint } from '../trainers/dqn-cartpole/checkpoint.ts';
+import { encodeNpyBase64, ndarray, type NdArray, type NpyDtype } from '../npy/npy.ts';
+import { checkActionMask, checkObservation } from './agilerl-model.ts';
+import { badRequest } from './errors.ts';
+import type { ActionModel, AgentInfo } from './models.ts';
 
 export const quietLogger = () => createLogger({ silent: true });
 
@@ -15,20 +21,65 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
 }
 
 /**
- * A one-layer DQN checkpoint with Q = W x: Q(left) = x (cart position), Q(right) = theta (pole angle), so the
- * greedy action is 1 exactly when theta > x.
+ * A stand-in CartPole policy for the server's contract tests (auth, limits, codec, masks, metrics), where what is
+ * under test is the HTTP side and a model process would only add seconds: Q(left) = x (cart position), Q(right) =
+ * theta (pole angle), so the greedy action is 1 exactly when theta > x, and never one the row's action_mask forbids.
+ * It refuses input with the checks and messages of the AgileRL model (shape, dtype, mask) and of its process
+ * (non-finite values), so the 400s these tests assert are the ones a deployment answers.
  */
-export function linearCheckpoint(dir: string): string {
-  const weights = Float32Array.from([1, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
-  return writeCheckpoint(checkpointFile(dir, 'linear', 1), {
-    format: 'arena.dqn-cartpole/v1',
-    step: 1,
-    createdAt: new Date(0).toISOString(),
-    environment: 'CartPole-v1',
-    seed: 1,
-    hyperparameters: { batch_size: 1, lr: 1, learn_step: 1, gamma: 1, tau: 1 },
-    network: { sizes: [4, 2], activation: 'relu', weights: encodeWeights(weights) },
-  }).path;
+export function linearCartPoleModel(): ActionModel & { agent: AgentInfo } {
+  const width = 4;
+  const actions = 2;
+  return {
+    description: 'linear CartPole test policy (action 1 iff theta > x)',
+    agent: { algo: 'DQN', multi_agent: false, llm: false, recurrent: false, supervised: false },
+    getAction({ obs, batchSize: n, actionMask }) {
+      checkObservation(obs, { type: 'Box', shape: [width], dtype: 'float32' }, 'obs', n);
+      const rows = obs as NdArray;
+      for (let i = 0; i < rows.size; i++) {
+        if (!Number.isFinite(rows.number(i))) throw badRequest('obs', `row ${Math.floor(i / width)} holds a non-finite value`);
+      }
+      if (actionMask != null) checkActionMask(actionMask, actions, n);
+      const out = ndarray('i8', [n]);
+      for (let k = 0; k < n; k++) {
+        const q = [rows.number(k * width), rows.number(k * width + 2)];
+        let best = -1;
+        for (let a = 0; a < actions; a++) {
+          if (actionMask != null && (actionMask as NdArray).number(k * actions + a) === 0) continue;
+          if (best < 0 || q[a]! > q[best]!) best = a;
+        }
+        (out.data as BigInt64Array)[k] = BigInt(best);
+      }
+      return { action: out };
+    },
+  };
+}
+
+const PLAY_CARTPOLE = fileURLToPath(new URL('./play_cartpole.py', import.meta.url));
+
+/** What play_cartpole.py prints. */
+export interface Episodes {
+  policy: 'served' | 'random';
+  episodes: number;
+  mean_length: number;
+  lengths: number[];
+  /** Batched get_action calls made (0 with --random). */
+  requests: number;
+}
+
+/**
+ * Gymnasium CartPole-v1 episodes played through an endpoint by the platform's own client (play_cartpole.py, the
+ * project's Python), or by its seeded random policy. Rejects with the script's stderr when it fails.
+ */
+export async function playCartpole(opts: { url?: string; key?: string; episodes: number; seed: number; random?: boolean }): Promise<Episodes> {
+  const args = [PLAY_CARTPOLE, '--episodes', String(opts.episodes), '--seed', String(opts.seed)];
+  if (opts.random) args.push('--random');
+  if (opts.url !== undefined) args.push('--url', opts.url);
+  if (opts.key !== undefined) args.push('--key', opts.key);
+  // Nothing from the caller's environment may point the client elsewhere: no platform credentials, no proxy.
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^ARENA_|proxy/i.test(k))), NO_PROXY: '127.0.0.1,localhost' };
+  const { stdout } = await promisify(execFile)(resolvePython(), args, { env, timeout: 300_000 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Episodes;
 }
 
 export function writeKey(path: string, key: string): void {

@@ -8,9 +8,18 @@ import { sftAlpaca } from '../../e2e/support/manifests.ts';
 const cartpole: Manifest = { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } };
 
 test('classic RL on Gymnasium trains with AgileRL, run by the project\'s Python', () => {
-  for (const name of ['DQN', 'Rainbow DQN', 'PPO', 'Recurrent PPO', 'DDPG', 'TD3'] as const) {
-    const r = resolveTrainer({ algorithm: { name }, environment: { name: 'LunarLander-v3' } }, {});
-    assert.ok(r.ok, name);
+  const cases: [Manifest['algorithm']['name'], string][] = [
+    ['DQN', 'CartPole-v1'],
+    ['DQN', 'LunarLander-v3'],
+    ['Rainbow DQN', 'LunarLander-v3'],
+    ['PPO', 'LunarLander-v3'],
+    ['Recurrent PPO', 'CartPole-v1'],
+    ['DDPG', 'LunarLanderContinuous-v3'],
+    ['TD3', 'Pendulum-v1'],
+  ];
+  for (const [name, env] of cases) {
+    const r = resolveTrainer({ algorithm: { name }, environment: { name: env } }, {});
+    assert.ok(r.ok, `${name} on ${env}`);
     assert.equal(r.trainer.name, 'agilerl');
     assert.equal(r.trainer.command, resolvePython());
     assert.deepEqual(r.trainer.args, ['-m', 'arena_agilerl']);
@@ -19,16 +28,6 @@ test('classic RL on Gymnasium trains with AgileRL, run by the project\'s Python'
   const python = resolveTrainer(cartpole, { ARENA_PYTHON: resolvePython(), PYTHONPATH: '/opt/extra' });
   assert.ok(python.ok);
   assert.match(python.trainer.env!.PYTHONPATH!, /agilerl\/:\/opt\/extra$/, 'the image\'s own PYTHONPATH is kept after ours');
-});
-
-test('the TypeScript reference trainer only where the image opts in, and only for what it covers', () => {
-  const builtIn = resolveTrainer(cartpole, { ARENA_REFERENCE_TRAINER: 'dqn-cartpole' });
-  assert.ok(builtIn.ok);
-  assert.equal(builtIn.trainer.name, 'dqn-cartpole');
-  assert.equal(builtIn.trainer.command, process.execPath);
-  assert.match(builtIn.trainer.args.at(-1)!, /dqn-cartpole\/main\.ts$/);
-  const ppo = resolveTrainer({ algorithm: { name: 'PPO' }, environment: { name: 'CartPole-v1' } }, { ARENA_REFERENCE_TRAINER: 'dqn-cartpole' });
-  assert.ok(ppo.ok && ppo.trainer.name === 'agilerl', 'what it does not cover goes to AgileRL');
 });
 
 test('a configured command wins; what no trainer covers is refused with the reason', () => {

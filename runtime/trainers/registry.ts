@@ -1,12 +1,9 @@
 // Which trainer process runs a manifest. Classic single-agent RL on Gymnasium trains with AgileRL's own manifest
-// trainer (trainers/agilerl, Python): the run the platform would build from the same manifest. The hand-written
-// TypeScript DQN (trainers/dqn-cartpole) runs only where an image opts into it (ARENA_REFERENCE_TRAINER), until
-// the inference server loads AgileRL checkpoints everywhere it loads its own. An image with other trainers names
-// its command in ARENA_TRAINER_COMMAND.
+// trainer (trainers/agilerl, Python): the run the platform would build from the same manifest. An image with other
+// trainers names its command in ARENA_TRAINER_COMMAND.
 import { fileURLToPath } from 'node:url';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
-import { unsupported as dqnUnsupported } from './dqn-cartpole/config.ts';
 
 export interface TrainerCommand {
   /** For logs. */
@@ -18,20 +15,9 @@ export interface TrainerCommand {
 }
 
 export const TRAINER_COMMAND_ENV = 'ARENA_TRAINER_COMMAND';
-/** `dqn-cartpole`: DQN on CartPole-v1 trains with the TypeScript reference trainer instead of AgileRL. */
-export const REFERENCE_TRAINER_ENV = 'ARENA_REFERENCE_TRAINER';
 
 /** What AgileRL's trainer here covers: the platform's single-agent algorithms that train on Gymnasium. */
 export const AGILERL_GYM_ALGORITHMS: ReadonlySet<string> = new Set(['DQN', 'Rainbow DQN', 'RainbowDQN', 'PPO', 'Recurrent PPO', 'RecurrentPPO', 'DDPG', 'TD3']);
-
-/** The reference trainer, run by this Node with the same TypeScript loader. */
-export function dqnCartpoleCommand(): TrainerCommand {
-  return {
-    name: 'dqn-cartpole',
-    command: process.execPath,
-    args: ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('./dqn-cartpole/main.ts', import.meta.url))],
-  };
-}
 
 /** AgileRL's manifest trainer, run by the project's Python ($ARENA_PYTHON, or the checkout's .venv). */
 export function agilerlCommand(env: NodeJS.ProcessEnv = process.env): TrainerCommand {
@@ -68,7 +54,6 @@ export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = proc
     const [command, ...args] = argv as string[];
     return { ok: true, trainer: { name: command!, command: command!, args } };
   }
-  if (env[REFERENCE_TRAINER_ENV] === 'dqn-cartpole' && !dqnUnsupported(manifest)) return { ok: true, trainer: dqnCartpoleCommand() };
   const why = agilerlCovers(manifest);
   if (why) return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${environmentLabel(manifest.environment)}: ${why}.` };
   try {

@@ -250,7 +250,7 @@ describe('inference pods', () => {
   const cases: { name: string; message?: string; exitCode: number; want?: string; reason?: string }[] = [
     { name: 'the log-tail fallback carries the reason as a JSON line', message: `{"msg":"starting"}\n${cannotServe}\n`, exitCode: 1, want: 'the checkpoint /c/s.json cannot be loaded: Unexpected token', reason: 'CheckpointLoadFailed' },
     { name: 'the termination log holds the plain reason', message: 'the checkpoint /c/s.json cannot be loaded: ENOENT', exitCode: 1, want: 'the checkpoint /c/s.json cannot be loaded: ENOENT', reason: 'CheckpointLoadFailed' },
-    { name: 'settings the server refuses (exit 2)', message: 'this runtime image serves checkpoints of its reference trainer only: PPO', exitCode: 2, reason: 'ServeRefused' },
+    { name: 'settings the server refuses (exit 2)', message: 'no checkpoint: give --checkpoint (ARENA_CHECKPOINT)', exitCode: 2, reason: 'ServeRefused' },
     { name: 'a port that cannot be bound', message: JSON.stringify({ msg: 'Cannot serve', reason: 'cannot listen on 0.0.0.0:8000: EADDRINUSE' }), exitCode: 1, reason: 'InferenceServerFailed' },
     { name: 'a crash while serving (a log tail without the line) is not a refusal', message: '{"msg":"Serving"}\n{"msg":"request"}', exitCode: 1 },
     { name: 'a stack trace is not a refusal', message: 'TypeError: x is undefined\n    at f (/app/a.js:1:1)', exitCode: 1 },
