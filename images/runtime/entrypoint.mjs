@@ -1,6 +1,6 @@
-// arena-runtime, the runtime image's entrypoint: registers the TypeScript loader (the runtime and its reference
-// trainer run from source), then hands this process's arguments to runtime/cli.ts. Paths are relative to this file,
-// so the same layout works in the image (/opt/arena) and in a checkout's copy of it.
+// arena-runtime, the runtime image's entrypoint: registers the TypeScript loader (the runtime runs from source),
+// then hands this process's arguments to runtime/cli.ts. Paths are relative to this file, so the same layout works
+// in the image (/opt/arena) and in a checkout's copy of it.
 import { register } from 'tsx/esm/api';
 
 register();
