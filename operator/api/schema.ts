@@ -17,6 +17,7 @@ import {
   type TUnsafe,
 } from '@sinclair/typebox';
 import { withRules } from './rules.ts';
+import { parseCpuMilli, parseMemoryBytes, QuantityError } from '../scheduler/quantity.ts';
 
 /** A regular expression that is valid both in Go's RE2 (the apiserver) and in JavaScript's `u` mode (ajv). */
 export interface Pattern {
@@ -218,15 +219,35 @@ export function MapOf<T extends TSchema>(description: string, values: T, options
 // The one anyOf a structural schema allows: exactly these two branches, with nothing else in them.
 const intOrStringBranches = () => [{ type: 'integer' }, { type: 'string' }];
 
-/** A resource amount (`500m`, `4`, `16Gi`): integer or string, as resource.Quantity accepts. */
-export function Quantity(description: string): TUnsafe<string | number> {
-  return Type.Unsafe<string | number>({
-    description,
+/**
+ * A resource amount (`500m`, `4`, `16Gi`): integer or string, as resource.Quantity accepts, and at most `max`.
+ * The pattern alone lets through amounts like `1e15` CPUs that no node has and that the scheduler cannot count
+ * exactly; the bound refuses them at the API (CEL's quantity library; the same check in TypeScript).
+ */
+export function Quantity(description: string, bound: { max: string; unit: 'cpu' | 'bytes' }): TUnsafe<string | number> {
+  const parse = bound.unit === 'cpu' ? parseCpuMilli : parseMemoryBytes;
+  const limit = parse(bound.max);
+  const schema = Type.Unsafe<string | number>({
+    description: `${description} At most ${bound.max}.`,
     'x-kubernetes-int-or-string': true,
     anyOf: intOrStringBranches(),
     pattern: patterns.quantity.regex,
     maxLength: 64,
   });
+  return withRules(schema, [
+    {
+      cel: `!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('${bound.max}')) <= 0`,
+      message: `must be at most ${bound.max}`,
+      check: (self) => {
+        try {
+          return parse(self) <= limit;
+        } catch (err) {
+          // Too large to count is over the bound; anything else the pattern refuses already.
+          return !(err instanceof QuantityError && /too large|larger/i.test(err.message));
+        }
+      },
+    },
+  ]);
 }
 
 /** A value that may be written as an integer or a string (e.g. a version `3` or `v3`). */

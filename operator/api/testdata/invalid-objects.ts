@@ -75,6 +75,11 @@ export const invalidObjects: InvalidObject[] = [
   invalid('ResourceClass', 'rc-negative-gpus', 'spec.worker.gpus', spec({ worker: { gpus: -1 } })),
   invalid('ResourceClass', 'rc-memory-free-text', 'spec.worker.memory', spec({ worker: { memory: '64 GB' } })),
   invalid('ResourceClass', 'rc-cpu-fraction-as-number', 'spec.worker.cpu', spec({ worker: { cpu: 0.5 } })),
+  // Well-formed quantities larger than any node: the pattern passes them; the bound does not.
+  invalid('ResourceClass', 'rc-cpu-1e15', 'spec.worker.cpu', spec({ worker: { cpu: '1e15' } })),
+  invalid('ResourceClass', 'rc-cpu-huge-integer', 'spec.worker.cpu', spec({ worker: { cpu: 1_000_000 } })),
+  invalid('ResourceClass', 'rc-memory-100p', 'spec.worker.memory', spec({ worker: { memory: '100P' } })),
+  invalid('ResourceClass', 'rc-ephemeral-storage-2ei', 'spec.worker.ephemeralStorage', spec({ worker: { ephemeralStorage: '2Ei' } })),
   invalid('ResourceClass', 'rc-negative-credit-rate', 'spec.creditsPerNodeHour', spec({ creditsPerNodeHour: -1 })),
   invalid('ResourceClass', 'rc-toleration-exists-with-value', 'spec.tolerations[0].value', spec({ tolerations: [{ key: 'dedicated', operator: 'Exists', value: 'arena' }] })),
   invalid('ResourceClass', 'rc-toleration-without-key', 'spec.tolerations[0].operator', spec({ tolerations: [{ operator: 'Equal', value: 'arena' }] })),
@@ -94,6 +99,8 @@ export const invalidObjects: InvalidObject[] = [
   // Everything else about a manifest is the Arena platform's verdict, not the CRD's: the conformance corpus
   // (operator/api/conformance/) holds those cases and checks every layer against the platform's validator.
 
+  invalid('Deployment', 'dep-cpu-1e15', 'spec.resources.cpu', spec({ resources: { cpu: '1e15' } })),
+  invalid('Deployment', 'dep-memory-100p', 'spec.resources.memory', spec({ resources: { memory: '100P' } })),
   invalid('Deployment', 'dep-source-experiment-missing', 'spec.source.experiment', spec({ source: { experiment: null } })),
   invalid('Deployment', 'dep-specific-without-step', 'spec.source.step', spec({ source: { step: null } })),
   invalid('Deployment', 'dep-step-with-best', 'spec.source.step', spec({ source: { checkpoint: 'best' } })),

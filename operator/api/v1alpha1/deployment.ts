@@ -58,8 +58,8 @@ export const DeploymentSpec = Obj('The desired state of an agent.', {
   keyRotation: Type.Optional(KeyRotation),
   resources: Type.Optional(
     Obj('What each inference pod requests; unset fields are chosen from the algorithm (LLMs get 1 GPU).', {
-      cpu: Type.Optional(Quantity('CPU per pod, e.g. 2 or 500m.')),
-      memory: Type.Optional(Quantity('Memory per pod, e.g. 16Gi.')),
+      cpu: Type.Optional(Quantity('CPU per pod, e.g. 2 or 500m.', { max: '100k', unit: 'cpu' })),
+      memory: Type.Optional(Quantity('Memory per pod, e.g. 16Gi.', { max: '1Pi', unit: 'bytes' })),
       gpus: Type.Optional(Int('NVIDIA GPUs per pod.', { minimum: 0, maximum: 8 })),
     }),
   ),

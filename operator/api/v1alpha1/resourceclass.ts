@@ -17,8 +17,8 @@ const Worker = withRules(
   Obj(
     'What each worker pod requests. These describe one worker, not the whole experiment.',
     {
-      cpu: Type.Optional(Quantity('CPU per worker (requested and limited), e.g. 8 or 7500m.')),
-      memory: Type.Optional(Quantity('Memory per worker (requested and limited), e.g. 64Gi.')),
+      cpu: Type.Optional(Quantity('CPU per worker (requested and limited), e.g. 8 or 7500m.', { max: '100k', unit: 'cpu' })),
+      memory: Type.Optional(Quantity('Memory per worker (requested and limited), e.g. 64Gi.', { max: '1Pi', unit: 'bytes' })),
       gpus: Type.Optional(Int('NVIDIA GPUs per worker. Advanced Training (LLM) experiments need at least 1.', { minimum: 0, maximum: 64, default: 0 })),
       gpuProduct: Type.Optional(
         Str('Run only on nodes whose nvidia.com/gpu.product label has this value, e.g. NVIDIA-A100-SXM4-80GB.', {
@@ -27,7 +27,7 @@ const Worker = withRules(
           pattern: patterns.labelValue,
         }),
       ),
-      ephemeralStorage: Type.Optional(Quantity('Scratch disk per worker, e.g. 100Gi.')),
+      ephemeralStorage: Type.Optional(Quantity('Scratch disk per worker, e.g. 100Gi.', { max: '1Pi', unit: 'bytes' })),
     },
     { default: {} },
   ),

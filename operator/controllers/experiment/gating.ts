@@ -51,6 +51,12 @@ export function blockerFor({ experiment, cls, cluster, resumeProblem, manifestEr
   if (cls.spec.enabled === false) {
     return { reason: 'ClassDisabled', message: `ResourceClass ${className} is disabled: an admin must enable it, or pick another class.` };
   }
+  // The API refuses such a class now; one stored before that (or with its checks bypassed) must not reach the
+  // scheduler, which cannot count it.
+  const classCheck = validate('ResourceClass', { apiVersion: cls.apiVersion ?? 'arena.agilerl.com/v1alpha1', kind: 'ResourceClass', ...cls });
+  if (!classCheck.ok) {
+    return { reason: 'InvalidResourceClass', message: `ResourceClass ${className} is not valid: ${formatErrors(classCheck.errors)}. An admin must fix it.` };
+  }
   const algorithm = experiment.spec.manifest.algorithm.name as AlgorithmName;
   if (needsGpu(algorithm) && (cls.spec.worker?.gpus ?? 0) < 1) {
     return {

@@ -131,6 +131,8 @@ describe('gating', () => {
     { name: 'unknown cluster', input: { experiment: exp(), cls: cls(), cluster: undefined }, reason: 'TrainingClusterNotFound' },
     { name: 'provider disabled', input: { experiment: exp(), cls: cls(), cluster: cluster({ enabled: false }) }, reason: 'ProviderDisabled' },
     { name: 'class disabled', input: { experiment: exp(), cls: cls(undefined, { enabled: false }), cluster: tc }, reason: 'ClassDisabled' },
+    { name: 'a stored class asking more CPU than can be counted', input: { experiment: exp(), cls: cls({ cpu: '1e15', gpus: 2 }), cluster: tc }, reason: 'InvalidResourceClass' },
+    { name: 'a stored class asking 100P of memory', input: { experiment: exp(), cls: cls({ memory: '100P', gpus: 2 }), cluster: tc }, reason: 'InvalidResourceClass' },
     {
       name: 'LLM on a class without GPUs',
       input: {
