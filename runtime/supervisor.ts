@@ -241,7 +241,10 @@ export class Supervisor {
     let trainer = this.opts.trainer;
     if (!trainer) {
       const resolved = resolveTrainer(manifest, this.opts.processEnv ?? process.env);
-      if (!resolved.ok) return this.fail({ reason: 'TrainerUnavailable', message: resolved.message, hint: 'Use a runtime image (setup bundle) that includes this trainer.', retryable: false }, EXIT_CODES.refused, 'refused');
+      if (!resolved.ok) {
+        const hint = resolved.hint ?? 'Use a runtime image (setup bundle) that includes this trainer.';
+        return this.fail({ reason: 'TrainerUnavailable', message: resolved.message, hint, retryable: false }, EXIT_CODES.refused, 'refused');
+      }
       trainer = resolved.trainer;
     }
     if (this.stopRequestedAt !== undefined) {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
-import { resolveTrainer } from './registry.ts';
+import { readFileSync } from 'node:fs';
+import { AGILERL_VERSION, resolveTrainer } from './registry.ts';
 import { sftAlpaca } from '../../e2e/support/manifests.ts';
 
 const cartpole: Manifest = { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } };
@@ -57,4 +58,21 @@ test('a configured command wins; what no trainer covers is refused with the reas
   const noPython = resolveTrainer(cartpole, { ARENA_PYTHON: '/nonexistent/python' });
   assert.equal(noPython.ok, false);
   if (!noPython.ok) assert.match(noPython.message, /agilerl-arena/);
+});
+
+test('a gang of several workers is refused for AgileRL classic RL with the reason and a hint; one worker trains', () => {
+  const gang = resolveTrainer(cartpole, { WORLD_SIZE: '2' });
+  assert.equal(gang.ok, false);
+  if (!gang.ok) {
+    assert.match(gang.message, /AgileRL 2\.58\.0 trains DQN in one process: .*accelerate_repro\.py.*this gang has 2 workers\.$/);
+    assert.match(gang.hint ?? '', /nodes: 1/);
+  }
+  assert.equal(resolveTrainer(cartpole, { WORLD_SIZE: '1' }).ok, true);
+  // An image's own trainer decides for itself.
+  assert.equal(resolveTrainer(cartpole, { WORLD_SIZE: '4', ARENA_TRAINER_COMMAND: '["python","-m","mine"]' }).ok, true);
+});
+
+test('the AgileRL version the messages name is the pinned one', () => {
+  const lock = readFileSync(new URL('../../python/requirements.lock', import.meta.url), 'utf8');
+  assert.equal(/^agilerl==(\S+)/m.exec(lock)?.[1], AGILERL_VERSION);
 });

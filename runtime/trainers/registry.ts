@@ -30,6 +30,22 @@ export function agilerlCommand(env: NodeJS.ProcessEnv = process.env): TrainerCom
   };
 }
 
+/**
+ * AgileRL 2.58.0's multi-process path for classic RL (an Accelerator handed to its training loops) fails in its own
+ * code: DQN in tournament selection (KeyError: 'actor' when it clones an unwrapped agent), PPO in the first step
+ * ('DistributedDataParallel' object has no attribute 'extract_features'). Reproduced on CPU with two processes by
+ * trainers/agilerl/bench/accelerate_repro.py. A gang of several workers is refused before launch rather than
+ * crashing after admission; the check goes when a pinned AgileRL passes that script.
+ */
+function multiWorkerRefusal(manifest: Manifest, env: NodeJS.ProcessEnv): string | undefined {
+  const world = Number(env.WORLD_SIZE ?? 1);
+  if (!Number.isInteger(world) || world <= 1) return undefined;
+  return `AgileRL ${AGILERL_VERSION} trains ${manifest.algorithm.name} in one process: its multi-process (Accelerate) path for classic RL fails inside AgileRL (runtime/trainers/agilerl/bench/accelerate_repro.py reproduces it), and this gang has ${world} workers`;
+}
+
+/** The pinned AgileRL, for messages (python/requirements.lock holds the pin). */
+export const AGILERL_VERSION = '2.58.0';
+
 function agilerlCovers(manifest: Manifest): string | undefined {
   if (!AGILERL_GYM_ALGORITHMS.has(manifest.algorithm.name)) {
     return `the AgileRL trainer here runs ${[...AGILERL_GYM_ALGORITHMS].join(', ')}; multi-agent, bandit, offline and LLM training are not in this image yet`;
@@ -39,7 +55,7 @@ function agilerlCovers(manifest: Manifest): string | undefined {
   return undefined;
 }
 
-export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = process.env): { ok: true; trainer: TrainerCommand } | { ok: false; message: string } {
+export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = process.env): { ok: true; trainer: TrainerCommand } | { ok: false; message: string; hint?: string } {
   const custom = env[TRAINER_COMMAND_ENV];
   if (custom) {
     let argv: unknown;
@@ -56,6 +72,8 @@ export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = proc
   }
   const why = agilerlCovers(manifest);
   if (why) return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${environmentLabel(manifest.environment)}: ${why}.` };
+  const gang = multiWorkerRefusal(manifest, env);
+  if (gang) return { ok: false, message: `${gang}.`, hint: 'Train classic RL on a resource class with nodes: 1 (all of that worker\'s GPUs are its own).' };
   try {
     return { ok: true, trainer: agilerlCommand(env) };
   } catch (err) {
