@@ -180,8 +180,8 @@ describe('kubectl arena', { timeout: 600_000 }, () => {
     const r = await plugin(['checkpoints', 'cartpole']);
     ok(r, 'checkpoints');
     assert.match(r.out, /^RUN +STEP +EVAL SCORE +TRAIN SCORE +SIZE +AGE +MARK +LOCATION$/m);
-    assert.match(r.out, /^1 +2000 +90 +89 +1\.0KiB +\S+ +best +run-1\/step-2000\.json$/m);
-    assert.match(r.out, /^1 +3000 +70 +69 +1\.0KiB +\S+ +latest +run-1\/step-3000\.json$/m);
+    assert.match(r.out, /^1 +2000 +90 +89 +1\.0KiB +\S+ +best +run-1\/step-2000$/m);
+    assert.match(r.out, /^1 +3000 +70 +69 +1\.0KiB +\S+ +latest +run-1\/step-3000$/m);
     const json = JSON.parse((await plugin(['checkpoints', 'cartpole', '-o', 'json'])).out) as { step: number }[];
     assert.deepEqual(json.map((c) => c.step), [1000, 2000, 3000]);
   });

@@ -164,7 +164,7 @@ export class FakeRuntime {
         type: 'checkpoint',
         step,
         sizeBytes: 1024,
-        location: `run-${this.exp.status!.run}/step-${step}.json`,
+        location: `run-${this.exp.status!.run}/step-${step}`,
         ...(evaluationScore !== undefined ? { evaluationScore, trainingScore: evaluationScore - 1 } : {}),
         ...extra,
       },

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BODY_BYTES } from './server.ts';
+import { DEFAULT_CONNECTION_LIMITS } from './connection-limits.ts';
 
 export interface ServeConfig {
   host: string;
@@ -17,6 +18,8 @@ export interface ServeConfig {
   deploymentId: string;
   instanceId: string;
   maxBodyBytes: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
 }
 
 export const DEFAULT_PORT = 8000;
@@ -35,6 +38,10 @@ options:
   --engine-url URL      LLM inference engine (default ${DEFAULT_ENGINE_URL})               [$ENGINE_URL]
   --deployment-id ID    reported by /status                                               [$ARENA_DEPLOYMENT_ID]
   --max-body-bytes N    largest request body (default ${DEFAULT_MAX_BODY_BYTES})
+  --max-connections N   open connections in all (default ${DEFAULT_CONNECTION_LIMITS.maxConnections})
+  --max-connections-per-client N
+                        open connections from one address (default ${DEFAULT_CONNECTION_LIMITS.maxConnectionsPerClient}); behind a
+                        Service or an Ingress the proxy is one client, so keep it above its pool
   --no-auth             serve without an API key (local use only)
   -h, --help            this text
 
@@ -65,6 +72,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'engine-url': { type: 'string' },
         'deployment-id': { type: 'string' },
         'max-body-bytes': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-client': { type: 'string' },
         'no-auth': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -77,6 +86,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (typeof port === 'string') return { ok: false, error: port };
   const maxBody = positiveInt(values['max-body-bytes'] ?? String(DEFAULT_MAX_BODY_BYTES), '--max-body-bytes', 1024 * 1024 * 1024);
   if (typeof maxBody === 'string') return { ok: false, error: maxBody };
+  const maxConnections = positiveInt(values['max-connections'] ?? String(DEFAULT_CONNECTION_LIMITS.maxConnections), '--max-connections', 1_000_000);
+  if (typeof maxConnections === 'string') return { ok: false, error: maxConnections };
+  const maxPerClient = positiveInt(values['max-connections-per-client'] ?? String(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerClient), '--max-connections-per-client', 1_000_000);
+  if (typeof maxPerClient === 'string') return { ok: false, error: maxPerClient };
   const engineUrl = values['engine-url'] ?? env.ENGINE_URL ?? DEFAULT_ENGINE_URL;
   try {
     const u = new URL(engineUrl);
@@ -98,6 +111,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       deploymentId: values['deployment-id'] ?? env.ARENA_DEPLOYMENT_ID ?? '',
       instanceId: nonEmpty(env.POD_NAME) ?? nonEmpty(env.HOSTNAME) ?? hostname(),
       maxBodyBytes: maxBody,
+      maxConnections,
+      maxConnectionsPerClient: maxPerClient,
     },
   };
 }

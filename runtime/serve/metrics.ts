@@ -14,6 +14,7 @@ export interface ServeMetrics {
   registry: Registry;
   requests: Counter<'path' | 'method' | 'code'>;
   errors: Counter<'path' | 'reason'>;
+  refusedConnections: Counter<'cap'>;
   duration: Histogram<'path'>;
   batchSize: Histogram<'path'>;
 }
@@ -36,6 +37,7 @@ export function createServeMetrics(ready: () => boolean, registry: Registry = ne
     registry,
     requests: new Counter({ name: 'arena_inference_requests_total', help: 'HTTP requests by route, method and status code', labelNames: ['path', 'method', 'code'], registers }),
     errors: new Counter({ name: 'arena_inference_errors_total', help: 'Requests answered with an error, by route and reason', labelNames: ['path', 'reason'], registers }),
+    refusedConnections: new Counter({ name: 'arena_inference_refused_connections_total', help: 'Connections closed unread because a connection cap was reached, by cap (total or per_client)', labelNames: ['cap'], registers }),
     duration: new Histogram({
       name: 'arena_inference_request_duration_seconds',
       help: 'Time from receiving a request to the end of its response, by route',

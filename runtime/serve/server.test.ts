@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { decodeNpyBase64, encodeBase64, encodeNpy, encodeNpyBase64, ndarray, type NdArray } from '../npy/npy.ts';
@@ -339,4 +340,41 @@ test('without a key file (apiKeys disabled) inference is open', async () => {
   const r = await call(s.url, 'POST', '/get_action', { body: { obs: rowsB64([right]) } });
   assert.equal(r.status, 200);
   assert.equal((await call(s.url, 'GET', '/status')).json.agent, undefined, 'no agent given: left out of /status');
+});
+
+test('connections past the per-client cap are closed unread; the client\'s open ones keep working and a slot frees on close', async () => {
+  const model = linearCartPoleModel();
+  const s = await serve({ actions: model, agent: model.agent, connections: { maxConnectionsPerClient: 3 } });
+  const { port } = s;
+  const open = () =>
+    new Promise<Socket>((resolve, reject) => {
+      const c = connect(port, '127.0.0.1', () => resolve(c));
+      c.once('error', reject);
+    });
+  const closedUnread = (c: Socket) =>
+    new Promise<boolean>((resolve) => {
+      let data = false;
+      c.on('data', () => (data = true));
+      c.once('close', () => resolve(!data));
+      c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+  const held = [await open(), await open(), await open()];
+  // Let the server see all three before the fourth arrives.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await closedUnread(await open()), true, 'the fourth is closed without an answer');
+  const answer = await new Promise<string>((resolve) => {
+    held[0]!.once('data', (d: Buffer) => resolve(d.toString()));
+    held[0]!.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  assert.match(answer, /^HTTP\/1\.1 200/);
+  held[1]!.destroy();
+  await new Promise((r) => setTimeout(r, 50));
+  const again = await open();
+  const reply = await new Promise<string>((resolve) => {
+    again.once('data', (d: Buffer) => resolve(d.toString()));
+    again.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+  assert.match(reply, /^HTTP\/1\.1 200/, 'a closed connection frees its slot');
+  for (const c of [...held, again]) c.destroy();
+  assert.match(await s.metrics.registry.metrics(), /arena_inference_refused_connections_total\{cap="per_client"\} 1/);
 });

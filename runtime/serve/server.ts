@@ -14,6 +14,7 @@ import { EngineFailed, EngineUnavailable, type EngineClient, type SamplingParams
 import { HttpError, badRequest, errorBody } from './errors.ts';
 import { createServeMetrics, routeLabel, type ServeMetrics } from './metrics.ts';
 import type { ActionModel, AgentInfo, Predictor } from './models.ts';
+import { limitConnections, type ConnectionLimits } from './connection-limits.ts';
 import { SESSION_ID, SessionStore } from './sessions.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -47,6 +48,8 @@ export interface InferenceServerOptions {
   /** Largest request body; default 8 MiB. */
   maxBodyBytes?: number;
   sessions?: SessionStore;
+  /** Caps on open connections, in all and per client address (connection-limits.ts). */
+  connections?: ConnectionLimits;
 }
 
 export interface RunningInferenceServer {
@@ -393,6 +396,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
   server.requestTimeout = 120_000;
+  limitConnections(server, opts.connections ?? {}, (cap) => metrics.refusedConnections.inc({ cap }));
   if (opts.engine) void opts.engine.start();
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;

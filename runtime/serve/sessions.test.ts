@@ -34,3 +34,22 @@ test('bounded: the stalest session and the oldest messages go first', () => {
   store.append('old', 'p3', 'c3');
   assert.deepEqual(store.get('old')!.messages.map((m) => m.content), ['p2', 'c2', 'p3', 'c3']);
 });
+
+test('bounded in bytes: a session drops its oldest messages past its budget, the stalest sessions go past the total', () => {
+  const store = new SessionStore({ maxSessionBytes: 100, maxTotalBytes: 250 });
+  for (let i = 0; i < 5; i++) store.append('a', 'p'.repeat(20), 'c'.repeat(20));
+  assert.ok(store.size.bytes <= 100, `${store.size.bytes} bytes`);
+  assert.deepEqual(store.get('a')!.messages.length, 4, 'two exchanges of 40 bytes fit in 100');
+  // Multi-byte text counts in UTF-8 bytes, not characters.
+  store.append('b', 'é'.repeat(30), 'ok');
+  assert.equal(store.size.bytes, 80 + 62);
+  store.append('c', 'x'.repeat(80), 'y'.repeat(30));
+  assert.deepEqual(store.list().map((s) => s.session_id), ['c', 'b'], 'the stalest session went to keep 250 bytes');
+  assert.ok(store.size.bytes <= 250);
+  // One exchange over the budget is still kept whole: the next call continues it.
+  store.append('huge', 'z'.repeat(500), '!');
+  assert.equal(store.get('huge')!.messages.length, 2);
+  assert.deepEqual(store.list().map((s) => s.session_id), ['huge']);
+  store.delete('huge');
+  assert.deepEqual(store.size, { sessions: 0, bytes: 0 });
+});

@@ -90,6 +90,7 @@ export function setupServe(config: ServeConfig, logger: Logger, hooks: SetupHook
     apiKeys: config.noAuth ? ('disabled' as const) : new ApiKeyFile(config.apiKeyFile!, logger),
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    connections: { maxConnections: config.maxConnections, maxConnectionsPerClient: config.maxConnectionsPerClient },
   };
 
   switch (route) {

@@ -75,9 +75,13 @@ export async function playCartpole(opts: { url?: string; key?: string; episodes:
   const args = [PLAY_CARTPOLE, '--episodes', String(opts.episodes), '--seed', String(opts.seed)];
   if (opts.random) args.push('--random');
   if (opts.url !== undefined) args.push('--url', opts.url);
-  if (opts.key !== undefined) args.push('--key', opts.key);
-  // Nothing from the caller's environment may point the client elsewhere: no platform credentials, no proxy.
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^ARENA_|proxy/i.test(k))), NO_PROXY: '127.0.0.1,localhost' };
+  // Nothing from the caller's environment may point the client elsewhere: no platform credentials, no proxy. The
+  // key goes as the client's own ARENA_API_KEY, not on a command line that other users of the machine can read.
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^ARENA_|proxy/i.test(k))),
+    NO_PROXY: '127.0.0.1,localhost',
+    ...(opts.key !== undefined ? { ARENA_API_KEY: opts.key } : {}),
+  };
   const { stdout } = await promisify(execFile)(resolvePython(), args, { env, timeout: 300_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Episodes;
 }
