@@ -142,7 +142,14 @@ export function valuesSchema(crd: CrdSpecs): Schema {
       image: image('operator', true),
       runtimeImage: image('runtime', false),
       replicaCount: int('Operator replicas; 2 gives a warm standby.', 1, 5),
-      leaderElection: obj('Leader election.', { leaseDurationSeconds: int('Lease duration in seconds.', 5, 300) }),
+      leaderElection: obj('Leader election.', {
+        leaseDurationSeconds: int('Lease duration in seconds.', 5, 300),
+        leaseName: str('Name of the leader-election Lease in the release namespace; give each release in one namespace its own.', {
+          minLength: 1,
+          maxLength: 253,
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+        }),
+      }),
       operator: obj('Operator settings.', {
         qps: int('Sustained API requests per second.', 1, 10000),
         burst: int('API request burst.', 1, 20000),

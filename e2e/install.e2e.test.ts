@@ -105,7 +105,7 @@ describe('the arena-operator chart', () => {
     // Secrets elsewhere are only handed out: run tokens and API keys derive from the signing key, never read back.
     assert.deepEqual(verbsOn(cluster, 'secrets'), ['create', 'delete']);
     assert.deepEqual(verbsOn(cluster, 'experiments'), ['get', 'list', 'watch']);
-    assert.deepEqual(verbsOn(cluster, 'experiments/status'), ['get', 'patch', 'update']);
+    assert.deepEqual(verbsOn(cluster, 'experiments/status'), ['patch'], 'status is only ever merge-patched');
     assert.equal(verbsOn(cluster, 'leases').length, 0, 'Leases only through the namespaced Role');
     const ns = rules('Role', 'arena-operator');
     assert.deepEqual(verbsOn(ns, 'leases'), ['create', 'get', 'update']);
@@ -119,6 +119,34 @@ describe('the arena-operator chart', () => {
     }
     const webhookRules = cluster.filter((r) => r.resources.includes('validatingwebhookconfigurations'));
     assert.deepEqual(webhookRules.map((r) => [r.verbs.join(','), r.resourceNames ?? []]), [['create', []], ['get,list,watch,update', ['arena-operator']]]);
+  });
+
+  test('the status API token is never made by the chart: renders are identical, and tokens in values win', async () => {
+    const [a, b] = [await template([]), await template([])];
+    ok(a.result, 'helm template');
+    assert.equal(a.result.stdout, b.result.stdout, 'two renders of the same values are the same, so a GitOps sync changes nothing');
+    assert.equal(find(a.objects, 'Secret').filter((o) => o.metadata.name === 'arena-operator-status-api').length, 0);
+    const env = (objects: K8sObject[]) => Object.fromEntries((podSpecOf(one(objects, 'Deployment', () => true)).containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env(a.objects).ARENA_STATUS_API_CREATE_TOKEN, 'true');
+    const given = await template(['--set', 'statusApi.tokens.platform=a-token-from-values']);
+    ok(given.result, 'helm template');
+    const secret = one(given.objects, 'Secret', (o) => o.metadata.name === 'arena-operator-status-api') as K8sObject & { data: Record<string, string> };
+    assert.equal(Buffer.from(secret.data.platform!, 'base64').toString(), 'a-token-from-values');
+    assert.equal(env(given.objects).ARENA_STATUS_API_CREATE_TOKEN, undefined);
+  });
+
+  test('the Lease the operator elects with is the one its Role grants, and a value renames both', async () => {
+    for (const [args, lease] of [
+      [[], 'arena-operator'],
+      [['--set', 'leaderElection.leaseName=team-b-operator'], 'team-b-operator'],
+    ] as const) {
+      const { result, objects } = await template([...args]);
+      ok(result, 'helm template');
+      const role = one(objects, 'Role', (o) => o.metadata.name === 'arena-operator').rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+      assert.deepEqual(role.filter((r) => r.resources.includes('leases') && r.verbs.includes('update')).map((r) => r.resourceNames), [[lease]]);
+      const container = podSpecOf(one(objects, 'Deployment', () => true)).containers[0]!;
+      assert.ok((container.args ?? []).includes(`--lease-name=${lease}`), JSON.stringify(container.args));
+    }
   });
 
   test('one value moves every image to an air-gapped registry; digests pin them', async () => {
@@ -351,6 +379,14 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
     assert.match(await kubectl(['get', 'validatingwebhookconfigurations,mutatingwebhookconfigurations', 'arena-operator', '-o', 'name']), /validatingwebhookconfiguration.*\n.*mutatingwebhookconfiguration/s);
     // The hook created the CRDs' content; no hook object is left behind.
     assert.equal((await kubectl(['get', 'jobs,configmaps', '-n', NS, '-l', 'app.kubernetes.io/component=crd-upgrade', '-o', 'name'])).trim(), '');
+    // Given no status API tokens, the leader made the Secret with one; the chart holds none that a sync could change.
+    await waitFor(async () => (await sh(join(binDir, 'kubectl'), ['get', 'secret', 'arena-operator-status-api', '-n', NS], { env })).code === 0, {
+      timeoutMs: 60_000,
+      what: 'the status API token Secret',
+    });
+    const secret = JSON.parse(await kubectl(['get', 'secret', 'arena-operator-status-api', '-n', NS, '-o', 'json'])) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
+    assert.equal(secret.metadata.labels['app.kubernetes.io/managed-by'], 'arena-operator');
+    assert.ok(Buffer.from(secret.data.platform!, 'base64').length >= 32);
   });
 
   test('validate.sh passes: operator ready, CRDs established, training cluster Ready with the bundle Current', async () => {
@@ -383,7 +419,7 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
       ['create', 'services', '-n', 'team-a'],
       ['create', 'configmaps', '-n', 'team-a'],
       ['patch', 'experiments.arena.agilerl.com', '--subresource=status', '-n', 'team-a'],
-      ['update', 'trainingclusters.arena.agilerl.com', '--subresource=status'],
+      ['patch', 'trainingclusters.arena.agilerl.com', '--subresource=status'],
       ['watch', 'deployments.arena.agilerl.com', '--all-namespaces'],
       ['create', 'events.events.k8s.io', '-n', 'team-a'],
       ['create', 'leases.coordination.k8s.io', '-n', NS],
@@ -408,6 +444,8 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
       ['create', 'pods', '--subresource=exec', '-n', 'team-a'],
       ['get', 'pods', '--subresource=log', '-n', 'team-a'],
       ['update', 'experiments.arena.agilerl.com', '-n', 'team-a'],
+      ['update', 'experiments.arena.agilerl.com', '--subresource=status', '-n', 'team-a'],
+      ['get', 'trainingclusters.arena.agilerl.com', '--subresource=status'],
       ['delete', 'experiments.arena.agilerl.com', '-n', 'team-a'],
       ['create', 'trainingclusters.arena.agilerl.com'],
       ['create', 'leases.coordination.k8s.io', '-n', 'kube-system'],

@@ -1,6 +1,7 @@
 // Wires the cluster-status parts into the operator: the TrainingCluster and ResourceClass controllers, the platform
 // status API, the platform heartbeat and the platform metrics, on top of the operator's informers and capacity
 // model. startOperator (operator.ts) calls wireClusterStatus once and adds what it returns to its own lists.
+import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, CustomObjectsApi, HttpLibrary, KubeConfig } from '@kubernetes/client-node';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
@@ -11,7 +12,7 @@ import type { Experiment } from '../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { Controller, objectKey } from '../kube/controller.ts';
-import { isNotFound, toKubeError } from '../kube/errors.ts';
+import { isAlreadyExists, isNotFound, toKubeError } from '../kube/errors.ts';
 import { Informer, type Cacheable, type InformerMetrics, type LeanNode, type LeanPod } from '../kube/informer.ts';
 import { namedSecretInformer, type NamedSecret } from '../kube/named-secret.ts';
 import { updateStatusIfChanged } from '../kube/status.ts';
@@ -29,6 +30,13 @@ import { clusterStatus } from './views.ts';
 export interface ClusterStatusConfig {
   /** The Secret whose data values are the accepted bearer tokens. Default $POD_NAMESPACE (else default) / arena-status-api-tokens. */
   tokenSecret?: { namespace?: string; name?: string };
+  /**
+   * Whether the leader creates that Secret, with one random token under `platform`, when it does not exist
+   * (default $ARENA_STATUS_API_CREATE_TOKEN == 'true'). The chart turns it on when it is given no tokens, so that a
+   * GitOps sync, which renders without reading the cluster, never rotates the platform's token. It never changes
+   * a Secret that exists.
+   */
+  createTokenSecret?: boolean;
   /** Per-client limit of the status API; false turns it off. Default 20 requests/s, burst 40. */
   rateLimit?: { qps: number; burst: number } | false;
   /** How long node, pod and experiment changes are gathered before statuses are recomputed. Default 1 s. */
@@ -123,6 +131,23 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
     }
   };
   tokenSecrets.on('add', reloadTokens).on('update', reloadTokens).on('delete', () => reloadTokens(undefined));
+  const createTokenSecret = config.createTokenSecret ?? process.env.ARENA_STATUS_API_CREATE_TOKEN === 'true';
+  const ensureTokenSecret = async () => {
+    if (!createTokenSecret || tokenSecrets.get(`${tokenNamespace}/${tokenName}`)) return;
+    try {
+      await d.core.createNamespacedSecret({
+        namespace: tokenNamespace,
+        body: {
+          metadata: { name: tokenName, labels: { 'app.kubernetes.io/managed-by': 'arena-operator', 'app.kubernetes.io/component': 'status-api' } },
+          type: 'Opaque',
+          stringData: { platform: randomBytes(36).toString('base64url') },
+        },
+      });
+      log.info('status API token created', { secret: `${tokenNamespace}/${tokenName}`, key: 'platform' });
+    } catch (err) {
+      if (!isAlreadyExists(err)) log.warn('cannot create the status API token Secret', { secret: `${tokenNamespace}/${tokenName}`, error: toKubeError(err).message });
+    }
+  };
 
   experiments.addIndex(CLASS_INDEX, (e) => (e.spec.resourceClass ? [e.spec.resourceClass] : []));
 
@@ -267,6 +292,7 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
     informers: ownDeployments ? [ownDeployments, tokenSecrets] : [tokenSecrets],
     routers: [{ path: STATUS_API_PATH, router }],
     startLeading() {
+      void ensureTokenSecret();
       tcController.start();
       rcController.start();
       for (const tc of clusters.list()) tcController.enqueue(objectKey(tc));
