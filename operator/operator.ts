@@ -363,7 +363,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     opts.leaderElect === false
       ? undefined
       : new LeaderElector({
-          kc,
+          // Its own client and budget, as controller-runtime gives the lease: a renewal never waits behind a burst
+          // of reconciles or webhook lookups, which could make the leader miss its deadline and hand the same
+          // backlog to the standby.
+          kc: new RateLimitedKubeConfig(opts.kc, { limiter: new TokenBucket({ qps: 5, burst: 10 }), metrics }),
           namespace: operatorNamespace,
           name: opts.leaseName ?? 'arena-operator',
           identity,

@@ -146,3 +146,14 @@ test('clients from a RateLimitedKubeConfig send through its transport', () => {
   const httpApi = (objects as unknown as { configuration: { httpApi: HttpLibrary } }).configuration.httpApi;
   assert.notEqual(httpApi.constructor.name, 'IsomorphicFetchHttpLibrary');
 });
+
+test('tryTake takes a token only when one is at hand, and never goes into debt', async () => {
+  const clock = new FakeClock();
+  const bucket = new TokenBucket({ qps: 2, burst: 2, clock });
+  assert.deepEqual([bucket.tryTake(), bucket.tryTake(), bucket.tryTake()], [true, true, false]);
+  await clock.advance(499);
+  assert.equal(bucket.tryTake(), false, 'not a whole token yet');
+  await clock.advance(1);
+  assert.equal(bucket.tryTake(), true);
+  assert.equal(bucket.reserve(), 500, 'a refused tryTake left no debt: the next reservation waits one token');
+});

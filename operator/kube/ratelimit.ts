@@ -59,6 +59,16 @@ export class TokenBucket {
     return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.qps;
   }
 
+  /** Takes a token only if one is at hand now: for work worth skipping rather than queueing. */
+  tryTake(): boolean {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.qps) / 1000);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
   /** Resolves when the caller may go ahead. */
   wait(): Promise<void> {
     return sleep(this.clock, this.reserve());

@@ -20,6 +20,7 @@ import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import { Controller } from '../kube/controller.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { Informer, type InformerMetrics } from '../kube/informer.ts';
+import { TokenBucket } from '../kube/ratelimit.ts';
 import { namedSecretInformer, type NamedSecret } from '../kube/named-secret.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PlatformValidator } from '../api/platform/verdict.ts';
@@ -32,6 +33,9 @@ import { SECRET_KEYS, defaultPolicy, fingerprint, type CertPolicy } from './serv
 export interface WebhookConfig {
   /** HTTPS port of the webhook server. Default 9443. */
   port?: number;
+  /** API reads per second that reviews may cause (a reference missing from the cache), and their burst. Default 5 and 20. */
+  lookupQps?: number;
+  lookupBurst?: number;
   host?: string;
   /** Namespace of the Service and the certificate Secret. Default $POD_NAMESPACE, else default. */
   namespace?: string;
@@ -118,11 +122,15 @@ export async function wireWebhook(d: WebhookDeps, config: WebhookConfig): Promis
   const policy: CertPolicy = { ...defaultPolicy, ...config.certificate, ...names };
 
   const custom = d.kc.makeApiClient(CustomObjectsApi);
+  const lookups = new TokenBucket({ qps: config.lookupQps ?? 5, burst: config.lookupBurst ?? 20 });
   const view: ClusterView = {
     async exists(kind: KindName, name: string, ns?: string) {
       const cache = kind === 'ResourceClass' ? d.classes : kind === 'TrainingCluster' ? d.clusters : kind === 'Experiment' ? d.experiments : undefined;
       if (cache?.get(ns ? `${ns}/${name}` : name)) return true;
-      // A miss may be cache lag (GitOps applies the class and the experiment a moment apart): ask the API.
+      // A miss may be cache lag (GitOps applies the class and the experiment a moment apart): ask the API, within
+      // a budget of its own. Past it the answer is "unknown" (a warning, never a refusal): a flood of reviews
+      // naming missing objects must not queue reads in front of the operator's own work.
+      if (!lookups.tryTake()) return undefined;
       const base = { group: GROUP, version: VERSION, plural: kinds[kind].plural, name };
       const read = ns ? custom.getNamespacedCustomObject({ ...base, namespace: ns }) : custom.getClusterCustomObject(base);
       const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS).unref());
