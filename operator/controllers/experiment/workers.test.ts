@@ -97,6 +97,20 @@ describe('worker pods', () => {
     assert.equal(pods[0]!.metadata?.ownerReferences?.[0]?.controller, true);
   });
 
+  test('a worker mounts its own experiment\'s checkpoint folder, and a resume source\'s read-only, never the whole storage', () => {
+    const mountsOf = (e: Experiment, storage: TrainingCluster['spec']['checkpointStorage']) =>
+      workerPods({ experiment: e, cls: cls(), cluster: cluster({ checkpointStorage: storage }), attempt: { run: 1, attempt: 1 }, nodes: ['n'], reportUrl: 'http://op' })[0]!.spec!.containers[0]!.volumeMounts!.filter(
+        (m) => m.name === 'checkpoints',
+      );
+    for (const storage of [{ mountPath: '/ckpt', persistentVolumeClaim: { claimName: 'shared' } }, { mountPath: '/ckpt', hostPath: { path: '/srv/arena' } }]) {
+      assert.deepEqual(mountsOf(exp(), storage), [{ name: 'checkpoints', mountPath: '/ckpt/ml/cartpole', subPath: 'ml/cartpole' }]);
+      assert.deepEqual(mountsOf(exp('next', { resumeFrom: { experiment: 'cartpole', checkpoint: 'best' } }), storage), [
+        { name: 'checkpoints', mountPath: '/ckpt/ml/next', subPath: 'ml/next' },
+        { name: 'checkpoints', mountPath: '/ckpt/ml/cartpole', subPath: 'ml/cartpole', readOnly: true },
+      ]);
+    }
+  });
+
   test('a CPU class gets no GPU RuntimeClass or toleration', () => {
     const [p] = workerPods({ experiment: exp(), cls: cls({ cpu: '2', gpus: 0 }), cluster: cluster(), attempt: { run: 1, attempt: 1 }, nodes: ['n'], reportUrl: 'http://op' });
     assert.equal(p!.spec?.runtimeClassName, undefined);

@@ -129,6 +129,20 @@ export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly stri
   };
 }
 
+/**
+ * The storage is shared by every experiment of every tenant, so a worker sees only its own experiment's folder,
+ * read-write, at the path it would have in the whole volume (checkpoint locations do not change), and the folder
+ * of the experiment it resumes from, read-only.
+ */
+function checkpointMounts(exp: Experiment, mountPath: string): V1VolumeMount[] {
+  const ns = exp.metadata!.namespace!;
+  const own = `${ns}/${exp.metadata!.name!}`;
+  const mounts: V1VolumeMount[] = [{ name: 'checkpoints', mountPath: `${mountPath}/${own}`, subPath: own }];
+  const source = exp.spec.resumeFrom?.experiment;
+  if (source && source !== exp.metadata!.name) mounts.push({ name: 'checkpoints', mountPath: `${mountPath}/${ns}/${source}`, subPath: `${ns}/${source}`, readOnly: true });
+  return mounts;
+}
+
 export interface WorkerPodInput {
   experiment: Experiment;
   cls: ResourceClass;
@@ -208,11 +222,10 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
   ];
   if (storage?.persistentVolumeClaim) {
     volumes.push({ name: 'checkpoints', persistentVolumeClaim: { claimName: storage.persistentVolumeClaim.claimName } });
-    mounts.push({ name: 'checkpoints', mountPath });
   } else if (storage?.hostPath) {
     volumes.push({ name: 'checkpoints', hostPath: { path: storage.hostPath.path, type: 'DirectoryOrCreate' } });
-    mounts.push({ name: 'checkpoints', mountPath });
   }
+  if (storage?.persistentVolumeClaim || storage?.hostPath) mounts.push(...checkpointMounts(exp, mountPath));
 
   const command = cluster.spec.setupBundle.runtimeCommand ?? ['arena-runtime', 'train'];
   return {
