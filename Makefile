@@ -83,7 +83,7 @@ conformance: setup ## every corpus manifest through the platform's CLI and every
 demo: setup ## bring up a local cluster, the operator and a real worker node, and train an agent (ARGS=--keep)
 	$(TSX) e2e/demo.ts $(ARGS)
 
-bundle: setup ## build dist/arena-train-$(VERSION).tar.gz (IMAGES='--image operator=REF@sha256:… --image runtime=REF@sha256:…')
+bundle: setup ## build dist/arena-train-$(VERSION).tar.gz (IMAGES='--image operator=REF@sha256:… --image runtime=REF@sha256:…', or IMAGES='--with-images dist/images' after make images)
 	PATH="$$(bash e2e/toolchain/build.sh):$$PATH" $(TSX) bundle/build.ts --version $(VERSION) $(IMAGES)
 
 images: deps python ## build the operator and runtime images without Docker: OCI archives and images.json in dist/images/ (IMAGE_ARGS='runtime --compression zstd')

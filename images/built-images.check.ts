@@ -149,6 +149,12 @@ describeImage('runtime', (u) => {
     assert.match(out, /^\d+\.\d+/m);
   });
 
+  test('as in a locked-down pod, the root is read-only and /tmp is writable', async () => {
+    const r = await inImage(u(), ['/bin/sh', '-c', 'touch /workspace/x 2>&1; touch /tmp/x && echo tmp-ok']);
+    assert.match(r.stdout, /Read-only file system/);
+    assert.match(r.stdout, /tmp-ok/);
+  });
+
   test('the working directory belongs to uid 1000', async () => {
     assert.equal(ok(await inImage(u(), ['stat', '-c', '%u:%g', '/workspace']), 'stat').trim(), '1000:1000');
   });
