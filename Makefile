@@ -21,7 +21,7 @@ PYTHON_LOCK_HASH := $(shell sha256sum python/requirements.lock | cut -c1-16)
 VENV := $(CURDIR)/.venv
 export ARENA_PYTHON := $(VENV)/bin/python
 
-.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle clean
+.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle images images-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -83,8 +83,15 @@ conformance: setup ## every corpus manifest through the platform's CLI and every
 demo: setup ## bring up a local cluster, the operator and a real worker node; train an agent with AgileRL, serve it and play it (ARGS=--keep)
 	$(TSX) e2e/demo.ts $(ARGS)
 
-bundle: setup ## build dist/arena-train-$(VERSION).tar.gz (IMAGES='--image operator=REF@sha256:… --image runtime=REF@sha256:…')
+bundle: setup ## build dist/arena-train-$(VERSION).tar.gz (IMAGES='--image operator=REF@sha256:… --image runtime=REF@sha256:…', or IMAGES='--with-images dist/images' after make images)
 	PATH="$$(bash e2e/toolchain/build.sh):$$PATH" $(TSX) bundle/build.ts --version $(VERSION) $(IMAGES)
+
+images: deps python ## build the operator and runtime images without Docker: OCI archives and images.json in dist/images/ (IMAGE_ARGS='runtime --compression zstd')
+	bash scripts/ensure-image-tools.sh
+	nice -n 10 $(TSX) images/build.ts --version $(VERSION) --out dist/images $(IMAGE_ARGS)
+
+images-check: images ## run each built image's entrypoint from its archive in a chroot, as its user on a read-only root
+	$(NODE) --import tsx --test --test-reporter=spec images/built-images.check.ts
 
 cluster-up: setup ## start a local control plane with simulated GPU nodes (CLUSTER=name)
 	$(TSX) e2e/cluster/cli.ts up --name $(CLUSTER)

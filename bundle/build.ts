@@ -3,19 +3,23 @@
 //
 //   tsx bundle/build.ts --version 1.2.0 [--chart-version 1.2.0] [--out dist]
 //                       [--image operator=REF] [--image runtime=REF] [--require-digests] [--chart DIR]
+//                       [--with-images dist/images]
 //
 // REF is a full reference such as ghcr.io/agilerl/arena-operator:1.2.0@sha256:<64 hex>; the release pipeline
 // passes what the image build pushed. Without --image the chart's repositories with the bundle version as tag are
-// used, without digests (a warning; --require-digests makes it an error). Needs helm and GNU tar on PATH.
+// used, without digests (a warning; --require-digests makes it an error). --with-images DIR takes the OCI archives
+// `make images` wrote there (DIR/images.json) into the bundle's images/ for an air-gapped install and pins the chart's
+// images by their digests. Needs helm and GNU tar on PATH.
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, link, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { parse, parseDocument, stringify } from 'yaml';
 import { chartDir as defaultChartDir, syncChart } from './chart-sync.ts';
 import { parseImageRef, formatImageRef, type ImageRef } from './image-ref.ts';
+import { readImagesJson } from '../images/build.ts';
 
 const run = promisify(execFile);
 const bundleDir = fileURLToPath(new URL('.', import.meta.url));
@@ -41,12 +45,42 @@ export interface BuildOptions {
   helm?: string;
   /** Seconds since the epoch stamped on every file of the outer archive; default $SOURCE_DATE_EPOCH or 0. */
   sourceDateEpoch?: number;
+  /** A folder `make images` wrote (images.json and the OCI archives): the bundle carries them and pins their digests. */
+  withImages?: string;
 }
 
 export interface BundleImage {
   name: ImageName;
   reference: string;
   digest: string | null;
+  /** The image's OCI archive inside the bundle, when it carries one (--with-images). */
+  archive?: string;
+}
+
+export interface ImageArchive {
+  name: ImageName;
+  /** The reference with its digest, e.g. ghcr.io/agilerl/arena-runtime:1.2.0@sha256:... */
+  reference: string;
+  digest: string;
+  path: string;
+  size: number;
+}
+
+/** The archives `make images` wrote to `dir` for this bundle version, each checked to be there at the size recorded. */
+export async function imageArchives(dir: string, version: string): Promise<ImageArchive[]> {
+  const index = await readImagesJson(dir);
+  if (!index) throw new Error(`--with-images ${dir}: no images.json there; run make images first`);
+  if (index.version !== version) throw new Error(`--with-images ${dir}: the images are version ${index.version}, the bundle ${version}; run make images VERSION=${version}`);
+  const out: ImageArchive[] = [];
+  for (const name of IMAGE_NAMES) {
+    const img = index.images.find((i) => i.name === name);
+    if (!img) throw new Error(`--with-images ${dir}: images.json has no ${name} image; run make images`);
+    const path = join(dir, img.archive);
+    const size = await stat(path).then((st) => st.size, () => -1);
+    if (size !== img.size) throw new Error(`--with-images ${dir}: ${img.archive} is ${size < 0 ? 'missing' : `${size} bytes, not the ${img.size} images.json records`}; run make images`);
+    out.push({ name, reference: `${img.reference}@${img.digest}`, digest: img.digest, path, size });
+  }
+  return out;
 }
 
 export interface BundleManifest {
@@ -88,9 +122,12 @@ export async function buildBundle(opts: BuildOptions): Promise<BuiltBundle> {
   }
   const warnings: string[] = [];
   const defaults = await chartImageDefaults(chart);
+  const archives = opts.withImages ? await imageArchives(resolve(opts.withImages), version) : [];
   const images = {} as Record<ImageName, ImageRef>;
   for (const name of IMAGE_NAMES) {
-    const given = opts.images?.[name];
+    const archived = archives.find((a) => a.name === name)?.reference;
+    if (archived && opts.images?.[name]) throw new Error(`image ${name}: pass --image ${name}=REF or --with-images, not both`);
+    const given = archived ?? opts.images?.[name];
     images[name] = given ? parseImageRef(given) : { ...defaults[name], tag: version };
     if (!images[name].digest) {
       const msg = `image ${name} (${formatImageRef(images[name])}) has no digest: the bundle pins it by tag only`;
@@ -142,11 +179,24 @@ export async function buildBundle(opts: BuildOptions): Promise<BuiltBundle> {
       bundleVersion: version,
       chartVersion,
       chart: chartFile,
-      images: IMAGE_NAMES.map((name) => ({ name, reference: formatImageRef({ ...images[name], tag: images[name].tag ?? version }), digest: images[name].digest ?? null })),
+      images: IMAGE_NAMES.map((name) => {
+        const archive = archives.find((a) => a.name === name);
+        return {
+          name,
+          reference: formatImageRef({ ...images[name], tag: images[name].tag ?? version }),
+          digest: images[name].digest ?? null,
+          ...(archive ? { archive: `images/${basename(archive.path)}` } : {}),
+        };
+      }),
       crds: crdFiles.map((f) => `crds/${f}`),
     };
     await writeFile(join(root, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     await writeFile(join(root, 'images.txt'), manifest.images.map((i) => i.reference).join('\n') + '\n');
+    if (archives.length) {
+      await mkdir(join(root, 'images'));
+      // Hard links: an archive holding the runtime's CUDA libraries is gigabytes, and tar reads it from here once.
+      for (const a of archives) await link(a.path, join(root, 'images', basename(a.path))).catch(() => cp(a.path, join(root, 'images', basename(a.path))));
+    }
 
     for (const script of ['setup.sh', 'validate.sh', 'down.sh', 'teardown.sh']) {
       await cp(join(bundleDir, 'scripts', script), join(root, script));
@@ -159,11 +209,12 @@ export async function buildBundle(opts: BuildOptions): Promise<BuiltBundle> {
     const out = join(outDir, `${BUNDLE_ROOT}-${version}.tar.gz`);
     const epoch = opts.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0);
     // GNU tar with a fixed order, owner and time, and gzip without a name or time, so the archive changes only when a
-    // file in it does (helm package stamps the chart archive inside with its own times).
+    // file in it does (helm package stamps the chart archive inside with its own times). Image layers are compressed
+    // already: with them gzip's fastest level costs a minute less per gigabyte and saves next to nothing.
     await run('bash', [
       '-c',
-      'set -o pipefail; tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C "$WORK" -cf - "$ROOT" | gzip -n -9 > "$OUT"',
-    ], { env: { ...process.env, EPOCH: String(epoch), WORK: work, ROOT: BUNDLE_ROOT, OUT: out } }).catch((err: Error & { stderr?: string }) => {
+      'set -o pipefail; tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" -C "$WORK" -cf - "$ROOT" | gzip -n "-$LEVEL" > "$OUT"',
+    ], { env: { ...process.env, EPOCH: String(epoch), WORK: work, ROOT: BUNDLE_ROOT, OUT: out, LEVEL: archives.length ? '1' : '9' } }).catch((err: Error & { stderr?: string }) => {
       throw new Error(`packing the bundle failed (GNU tar and gzip are needed): ${err.stderr?.trim() || err.message}`);
     });
     return { path: out, manifest, warnings };
@@ -186,7 +237,7 @@ export function mergeValues(base: Record<string, unknown>, over: Record<string, 
 }
 
 const usage = `usage: tsx bundle/build.ts --version X.Y.Z [--chart-version X.Y.Z] [--out DIR]
-                          [--image operator=REF] [--image runtime=REF] [--require-digests]`;
+                          [--image operator=REF] [--image runtime=REF] [--require-digests] [--with-images DIR]`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -197,6 +248,7 @@ async function main(): Promise<void> {
       image: { type: 'string', multiple: true },
       'require-digests': { type: 'boolean' },
       chart: { type: 'string' },
+      'with-images': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -219,6 +271,7 @@ async function main(): Promise<void> {
     images,
     requireDigests: values['require-digests'],
     chartDir: values.chart,
+    withImages: values['with-images'],
   });
   for (const w of built.warnings) console.warn(`warning: ${w}`);
   console.log(built.path);

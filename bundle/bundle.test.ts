@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chartDir, crdSourceDir, expectedChartFiles, syncChart } from './chart-sync.ts';
 import { formatImageRef, parseImageRef } from './image-ref.ts';
-import { mergeValues } from './build.ts';
+import { imageArchives, mergeValues } from './build.ts';
 import { strict } from './values-schema.ts';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -98,4 +98,42 @@ test('bundle values merge as Helm merges: maps key by key, anything else replace
     mergeValues({ image: { tag: '1', digest: '' }, list: [1], trainingCluster: { currentBundleVersion: '1.0.0' } }, { image: { digest: 'd' }, list: [2], trainingCluster: { checkpointStorage: { persistentVolumeClaim: null } } }),
     { image: { tag: '1', digest: 'd' }, list: [2], trainingCluster: { currentBundleVersion: '1.0.0', checkpointStorage: { persistentVolumeClaim: null } } },
   );
+});
+
+describe('bundle --with-images: the archives make images wrote', () => {
+  const images = (over: { version?: string; size?: number; drop?: string } = {}) => ({
+    version: over.version ?? '1.2.0',
+    revision: 'abc',
+    compression: 'gzip',
+    images: ['operator', 'runtime']
+      .filter((n) => n !== over.drop)
+      .map((name) => ({ name, reference: `ghcr.io/agilerl/arena-${name}:1.2.0`, digest: DIGEST, archive: `arena-${name}-1.2.0.oci.tar`, size: over.size ?? 5 })),
+  });
+  const cases: { name: string; index?: object; error?: RegExp }[] = [
+    { name: 'both archives at the sizes recorded', index: images() },
+    { name: 'no images.json', error: /no images\.json there; run make images first/ },
+    { name: 'images of another version', index: images({ version: '1.1.0' }), error: /the images are version 1\.1\.0, the bundle 1\.2\.0/ },
+    { name: 'an image missing', index: images({ drop: 'runtime' }), error: /has no runtime image/ },
+    { name: 'an archive of another size', index: images({ size: 6 }), error: /arena-operator-1\.2\.0\.oci\.tar is 5 bytes, not the 6/ },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'arena-images-'));
+      try {
+        for (const n of ['operator', 'runtime']) await writeFile(join(dir, `arena-${n}-1.2.0.oci.tar`), '12345');
+        if (c.index) await writeFile(join(dir, 'images.json'), JSON.stringify(c.index));
+        if (c.error) {
+          await assert.rejects(imageArchives(dir, '1.2.0'), c.error);
+          return;
+        }
+        const got = await imageArchives(dir, '1.2.0');
+        assert.deepEqual(got.map((a) => [a.name, a.reference, a.size]), [
+          ['operator', `ghcr.io/agilerl/arena-operator:1.2.0@${DIGEST}`, 5],
+          ['runtime', `ghcr.io/agilerl/arena-runtime:1.2.0@${DIGEST}`, 5],
+        ]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

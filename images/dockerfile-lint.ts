@@ -56,12 +56,12 @@ export function parseDockerfile(text: string): Instruction[] {
 const DIGEST = /@sha256:[a-f0-9]{64}$/;
 const OCI_LABELS = ['org.opencontainers.image.version', 'org.opencontainers.image.source', 'org.opencontainers.image.revision'];
 
-function unquote(s: string): string {
+export function unquote(s: string): string {
   return s.length >= 2 && ((s.startsWith('"') && s.endsWith('"')) || (s.startsWith("'") && s.endsWith("'"))) ? s.slice(1, -1) : s;
 }
 
 /** `KEY=value KEY2="v 2"` pairs (LABEL, ENV and ARG syntax). */
-function keyValues(args: string): [string, string | undefined][] {
+export function keyValues(args: string): [string, string | undefined][] {
   const out: [string, string | undefined][] = [];
   const re = /([^\s=]+)(?:=("(?:[^"\\]|\\.)*"|'[^']*'|\S*))?/g;
   for (const m of args.matchAll(re)) out.push([m[1]!, m[2] === undefined ? undefined : unquote(m[2])]);
