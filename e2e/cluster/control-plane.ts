@@ -46,16 +46,25 @@ interface State {
   processes: Partial<Record<Component, ProcessRecord>>;
 }
 
-/** Finds the control-plane binaries, building them on first use (minutes when the cache is cold). */
-export function resolveBinDir(): string {
-  if (process.env.ARENA_BIN_DIR) return process.env.ARENA_BIN_DIR;
-  const out = execFileSync('bash', [join(repoRoot, 'e2e', 'toolchain', 'build.sh')], {
+/**
+ * Runs a toolchain script of e2e/toolchain/ (a no-op when its cache is warm) and returns the folder it printed
+ * on its last line; `env` names the variable that skips the script, `marker` a binary the folder must hold.
+ */
+export function toolchainDir(script: string, env: string, marker: string): string {
+  const fromEnv = process.env[env];
+  if (fromEnv) return fromEnv;
+  const out = execFileSync('bash', [join(repoRoot, 'e2e', 'toolchain', script)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const dir = out.trim().split('\n').pop();
-  if (!dir || !existsSync(join(dir, 'kube-apiserver'))) throw new Error(`toolchain build printed no binary folder`);
+  if (!dir || !existsSync(join(dir, marker))) throw new Error(`e2e/toolchain/${script} printed no binary folder`);
   return dir;
+}
+
+/** Finds the control-plane binaries, building them on first use (minutes when the cache is cold). */
+export function resolveBinDir(): string {
+  return toolchainDir('build.sh', 'ARENA_BIN_DIR', 'kube-apiserver');
 }
 
 export class LocalCluster {
@@ -112,7 +121,7 @@ export class LocalCluster {
   }
 
   static async start(opts: ClusterOptions = {}): Promise<LocalCluster> {
-    reapAbandonedClusters();
+    await reapAbandonedClusters();
     const name = opts.name ?? `arena-${randomBytes(3).toString('hex')}`;
     const dir = opts.dir ?? join(repoRoot, '.cluster', name);
     if (existsSync(join(dir, 'state.json'))) {
@@ -295,6 +304,9 @@ function buildArgs(
       // `kubectl logs` reaches a node at its InternalIP (127.0.0.1 here), not at a Hostname nothing resolves.
       // No --kubelet-certificate-authority: the API server then does not check a node's serving certificate.
       '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
+      // A real kubelet (e2e/realnode/) authenticates the API server by this certificate; the stand-in ignores it.
+      `--kubelet-client-certificate=${pki.kubeletClient.certFile}`,
+      `--kubelet-client-key=${pki.kubeletClient.keyFile}`,
       '--profiling=false',
       '--v=1',
     ],
@@ -346,7 +358,7 @@ function buildArgs(
  * Stops clusters whose owning test process died without stopping them (a crash, a killed CI step), so stray
  * control planes never pile up. Detached clusters (make cluster-up) are left alone: `make cluster-down` ends them.
  */
-export function reapAbandonedClusters(root = join(repoRoot, '.cluster')): void {
+export async function reapAbandonedClusters(root = join(repoRoot, '.cluster')): Promise<void> {
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
     const stateFile = join(root, name, 'state.json');
