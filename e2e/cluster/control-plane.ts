@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createClusterPki, kubeconfigYaml, type ClusterPki } from './pki.ts';
 import { freePorts, waitHealthy } from './net.ts';
 import { launch, stopProcess, isRunning, logTail, type ProcessRecord } from './processes.ts';
+import { reapAbandonedRealNodes } from '../realnode/reap.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -359,6 +360,8 @@ function buildArgs(
  * control planes never pile up. Detached clusters (make cluster-up) are left alone: `make cluster-down` ends them.
  */
 export async function reapAbandonedClusters(root = join(repoRoot, '.cluster')): Promise<void> {
+  // A dead run's real nodes first: their mounts live in the cluster folders removed below.
+  await reapAbandonedRealNodes();
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
     const stateFile = join(root, name, 'state.json');

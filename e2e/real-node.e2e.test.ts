@@ -1,0 +1,246 @@
+// A real node in the local cluster: kubelet v1.37 with containerd and runc, pods as real containers under the
+// restricted Pod Security Standard, OOM kills from cgroup limits, cluster DNS for headless Services and
+// kube-proxy for ClusterIPs; and a stop that leaves nothing behind. Timings are printed, never asserted.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { LocalCluster } from './cluster/control-plane.ts';
+import { waitFor } from './cluster/wait.ts';
+import { RealNode } from './realnode/real-node.ts';
+import { cgroupHierarchies, containerIds, hostLeftovers, mountsUnder } from './realnode/cleanup.ts';
+import { cniNetworkName, paths } from './realnode/config.ts';
+import { netnsPath } from './realnode/netns.ts';
+
+const run = promisify(execFile);
+const ns = 'locked-down';
+const nodeName = 'real-0';
+
+describe('real node', { timeout: 600_000 }, () => {
+  let c: LocalCluster;
+  let core: CoreV1Api;
+  let node: RealNode;
+  let image: string;
+  const figures: Record<string, number> = {};
+
+  const kubectl = async (args: string[]) => (await run(join(c.binDir, 'kubectl'), args, { env: c.env(), encoding: 'utf8' })).stdout;
+
+  /** A container that passes the restricted Pod Security Standard. */
+  function restricted(name: string, script: string, extra: Partial<V1Container> = {}): V1Container {
+    return {
+      name,
+      image,
+      imagePullPolicy: 'Never',
+      command: ['/bin/sh', '-c', script],
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      },
+      resources: { limits: { memory: '32Mi', cpu: '200m' } },
+      ...extra,
+    };
+  }
+  function pod(name: string, containers: V1Container[], spec: Partial<V1Pod['spec']> = {}, labels: Record<string, string> = {}): V1Pod {
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: ns, labels: { app: name, ...labels } },
+      spec: {
+        nodeName,
+        restartPolicy: 'Never',
+        terminationGracePeriodSeconds: 1,
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers,
+        ...spec,
+      },
+    };
+  }
+  async function waitPod(name: string, what: string, pred: (p: V1Pod) => boolean, timeoutMs = 90_000): Promise<V1Pod> {
+    let last: V1Pod | undefined;
+    await waitFor(
+      async () => {
+        last = await core.readNamespacedPod({ namespace: ns, name });
+        return pred(last);
+      },
+      { timeoutMs, what: `${name}: ${what}`, intervalMs: 250 },
+    ).catch(async (err: Error) => {
+      const events = await kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`]).catch(() => '');
+      throw new Error(`${err.message}\nlast status: ${JSON.stringify(last?.status)}\nevents:\n${events}\n--- kubelet ---\n${node.logTail('kubelet')}`);
+    });
+    return last!;
+  }
+  /** created → Running, from the API's own timestamps (the kubelet's startedAt, second resolution). */
+  function startLatencyMs(p: V1Pod): number {
+    const created = new Date(p.metadata!.creationTimestamp!).getTime();
+    const started = new Date(p.status!.containerStatuses![0]!.state!.running?.startedAt ?? p.status!.containerStatuses![0]!.state!.terminated!.startedAt!).getTime();
+    return started - created;
+  }
+  const phase = (want: string) => (p: V1Pod) => p.status?.phase === want;
+
+  before(async () => {
+    const t0 = Date.now();
+    c = await LocalCluster.start();
+    figures.clusterStartMs = Date.now() - t0;
+    node = await RealNode.start({ cluster: c, name: nodeName, labels: { 'arena.agilerl.com/worker': 'true' } });
+    figures.nodeStartMs = node.startMs;
+    image = (await node.importBusybox()).name;
+    core = c.kubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespace({
+      body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } },
+    });
+    await waitFor(() => core.readNamespacedServiceAccount({ namespace: ns, name: 'default' }).then(() => true), {
+      timeoutMs: 60_000,
+      what: 'the default service account',
+    });
+  });
+
+  after(async () => {
+    console.log(`# real node figures: ${JSON.stringify(figures)}`);
+    await node?.stop();
+    await c?.stop();
+  });
+
+  test('registers Ready with the containerd runtime and an address in its own namespace', async () => {
+    const n = await core.readNode({ name: nodeName });
+    assert.equal(n.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True');
+    assert.match(n.status?.nodeInfo?.containerRuntimeVersion ?? '', /^containerd:\/\/1\.6\./);
+    assert.equal(n.status?.nodeInfo?.kubeletVersion, 'v1.37.2');
+    assert.deepEqual(n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address, node.addresses.nodeIp);
+    assert.equal(n.spec?.taints?.length ?? 0, 0, `taints: ${JSON.stringify(n.spec?.taints)}`);
+  });
+
+  test('the restricted Pod Security Standard refuses a pod that runs as root', async () => {
+    const bad = pod('as-root', [restricted('main', 'true')], { securityContext: { runAsUser: 0 } });
+    await assert.rejects(core.createNamespacedPod({ namespace: ns, body: bad }), (err: { code?: number; body?: string }) => {
+      assert.equal(err.code, 403);
+      assert.match((JSON.parse(err.body ?? '{}') as { message?: string }).message ?? '', /violates PodSecurity "restricted:latest".*runAsUser=0/);
+      return true;
+    });
+  });
+
+  test('a locked-down pod runs as uid 1000 with a read-only root, no capabilities, seccomp and its memory limit', async () => {
+    const script = [
+      'echo "uid=$(id -u) gid=$(id -g)"',
+      'touch /probe 2>/dev/null && echo "root=writable" || echo "root=read-only"',
+      'echo "$(grep CapEff /proc/self/status)"',
+      'echo "$(grep ^Seccomp: /proc/self/status)"',
+      'echo "memlimit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"',
+      'echo "ip=$(hostname -i)"',
+      'sleep 3600',
+    ].join('; ');
+    const created = Date.now();
+    await core.createNamespacedPod({ namespace: ns, body: pod('locked', [restricted('main', script)]) });
+    const p = await waitPod('locked', 'Running', phase('Running'));
+    figures.podRunningSeenMs = Date.now() - created; // as this test sees it, polling every 250 ms
+    figures.podStartLatencyMs = startLatencyMs(p);
+    assert.equal(p.status?.podIP?.startsWith(node.addresses.podCidr.split('.').slice(0, 3).join('.') + '.'), true, `podIP ${p.status?.podIP}`);
+    let logs = '';
+    await waitFor(
+      async () => {
+        logs = await kubectl(['logs', '-n', ns, 'locked']);
+        return logs.includes('ip=');
+      },
+      { timeoutMs: 30_000, what: 'kubectl logs to show the pod output' },
+    );
+    assert.match(logs, /^uid=1000 gid=1000$/m);
+    assert.match(logs, /^root=read-only$/m);
+    assert.match(logs, /^CapEff:\s+0000000000000000$/m);
+    assert.match(logs, /^Seccomp:\s+2$/m); // 2: a filter is installed (RuntimeDefault)
+    assert.match(logs, new RegExp(`^memlimit=${32 * 1024 * 1024}$`, 'm'));
+    assert.match(logs, new RegExp(`^ip=${p.status!.podIP!.replace(/\./g, '\\.')}`, 'm'));
+  });
+
+  test('a container that exceeds its memory limit ends OOMKilled', async () => {
+    // dd's 64 MiB buffer is touched as /dev/zero is read into it: twice the 32 MiB limit. exec, so that the
+    // process the kernel kills is the container's own (a shell would outlive its child and exit 0).
+    const body = pod('hog', [restricted('main', 'echo allocating; exec dd if=/dev/zero of=/dev/null bs=64M count=1')]);
+    await core.createNamespacedPod({ namespace: ns, body });
+    const p = await waitPod('hog', 'Failed', phase('Failed'));
+    const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+    assert.equal(term?.reason, 'OOMKilled', JSON.stringify(term));
+    assert.equal(term?.exitCode, 137);
+  });
+
+  test('a headless Service name resolves through cluster DNS and a ClusterIP routes through kube-proxy', async () => {
+    const serve = 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www';
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: pod(
+        'web-0',
+        [restricted('main', serve, { volumeMounts: [{ name: 'www', mountPath: '/www' }], ports: [{ containerPort: 8080 }] })],
+        { hostname: 'web-0', subdomain: 'web', volumes: [{ name: 'www', emptyDir: {} }] },
+        { role: 'web' },
+      ),
+    });
+    await core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'web' }, spec: { clusterIP: 'None', selector: { role: 'web' }, ports: [{ port: 8080 }] } },
+    });
+    const svc = await core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'web-svc' }, spec: { selector: { role: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+    });
+    const web = await waitPod('web-0', 'Running', phase('Running'));
+    const fqdn = `web-0.web.${ns}.svc.cluster.local`;
+    // Records follow the EndpointSlice, which follows readiness: retry for a while rather than race it. (No
+    // `wget -T`: Debian's busybox 1.35 wget crashes with it; `timeout` bounds each try instead.)
+    const get = (url: string, out: string) => `timeout 5 wget -q -O /tmp/${out} ${url}`;
+    const probe = [
+      `for i in $(seq 1 60); do nslookup ${fqdn} >/tmp/ns.out 2>&1 && break; sleep 1; done`,
+      'cat /tmp/ns.out',
+      `for i in $(seq 1 60); do ${get(`http://web-svc.${ns}.svc.cluster.local/`, 'svc.out')} && break; sleep 1; done`,
+      'echo "via-service: $(cat /tmp/svc.out)"',
+      `${get(`http://${svc.spec!.clusterIP!}/`, 'ip.out')} && echo "via-clusterip: $(cat /tmp/ip.out)"`,
+      // The API server through the kubernetes Service: plain HTTP to its TLS port gets Go's 400 answer, which
+      // only the API server (reached through kube-proxy and the forwarder) can give.
+      `${get('http://10.96.0.1:443/', 'api.out')} 2>&1 | sed 's/^/apiserver: /'`,
+      // And nothing beyond the node: no route out of its namespace (TEST-NET-3, were it ever to leak).
+      `${get('http://203.0.113.1:80/', 'out.out')} 2>&1 | sed 's/^/outside: /'`,
+      `nslookup example.com >/dev/null 2>&1 && echo "outside-dns: answered" || echo "outside-dns: refused"`,
+    ].join('; ');
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: pod('client', [restricted('main', probe, { volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }] })], {
+        volumes: [{ name: 'tmp', emptyDir: {} }],
+      }),
+    });
+    await waitPod('client', 'Succeeded', (p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed', 150_000);
+    const logs = await kubectl(['logs', '-n', ns, 'client']);
+    assert.match(logs, new RegExp(`Address(?: 1)?:\\s+${web.status!.podIP!.replace(/\./g, '\\.')}`), logs);
+    assert.match(logs, /^via-service: hello from web-0$/m, logs);
+    assert.match(logs, /^via-clusterip: hello from web-0$/m, logs);
+    assert.match(logs, /^apiserver: .*400 Bad Request/m, logs);
+    assert.match(logs, /^outside: .*Network is unreachable/m, logs);
+    assert.match(logs, /^outside-dns: refused$/m, logs);
+  });
+
+  test('stop ends every process and leaves no mount, cgroup, network namespace or file outside its folder', async () => {
+    const dir = node.dir;
+    const netns = node.netns;
+    const p = paths(dir);
+    const ids = containerIds(p.containerdRoot, p.containerdState);
+    const leftovers = () => hostLeftovers({ dir, containerdSocket: p.containerdSocket, network: cniNetworkName(node.addresses.slot), ids });
+    assert.ok(leftovers().length > 0, 'the running pods have shim sockets and CNI caches outside the node folder');
+    const t0 = Date.now();
+    await node.stop();
+    figures.nodeStopMs = Date.now() - t0;
+    assert.deepEqual(mountsUnder(dir), []);
+    assert.equal(existsSync(netnsPath(netns)), false);
+    const procs = readdirSync('/proc').filter((e) => {
+      try {
+        return /^\d+$/.test(e) && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(procs, [], 'processes naming the node folder on their command line');
+    for (const h of cgroupHierarchies({ withUnified: true })) assert.equal(existsSync(join(h, `arena-realnode-${node.addresses.slot}`)), false, h);
+    assert.equal(existsSync(`/sys/class/net/arn${node.addresses.slot}h`), false);
+    assert.deepEqual(leftovers(), []);
+    assert.equal(existsSync('/var/lib/kubelet/pki'), false, 'the kubelet wrote certificates outside its folder');
+  });
+});
