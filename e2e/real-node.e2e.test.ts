@@ -11,75 +11,101 @@ import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node
 import { LocalCluster } from './cluster/control-plane.ts';
 import { waitFor } from './cluster/wait.ts';
 import { RealNode } from './realnode/real-node.ts';
+import { busyboxImageName } from './realnode/oci-image.ts';
 import { cgroupHierarchies, containerIds, hostLeftovers, mountsUnder } from './realnode/cleanup.ts';
 import { cniNetworkName, paths } from './realnode/config.ts';
 import { netnsPath } from './realnode/netns.ts';
+import { liveSlots } from './realnode/slots.ts';
 
 const run = promisify(execFile);
 const ns = 'locked-down';
 const nodeName = 'real-0';
 
+const image = busyboxImageName();
+
+/** A container that passes the restricted Pod Security Standard. */
+function restricted(name: string, script: string, extra: Partial<V1Container> = {}): V1Container {
+  return {
+    name,
+    image,
+    imagePullPolicy: 'Never',
+    command: ['/bin/sh', '-c', script],
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    resources: { limits: { memory: '32Mi', cpu: '200m' } },
+    ...extra,
+  };
+}
+
+function pod(name: string, containers: V1Container[], spec: Partial<V1Pod['spec']> = {}, labels: Record<string, string> = {}): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels: { app: name, ...labels } },
+    spec: {
+      nodeName,
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      containers,
+      ...spec,
+    },
+  };
+}
+
+/** The namespace the tests' pods run in, with the restricted Pod Security Standard enforced. */
+async function lockedDownNamespace(core: CoreV1Api): Promise<void> {
+  await core.createNamespace({
+    body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } },
+  });
+  await waitFor(() => core.readNamespacedServiceAccount({ namespace: ns, name: 'default' }).then(() => true), {
+    timeoutMs: 60_000,
+    what: 'the default service account',
+  });
+}
+
+/** Waits for one of `phases`; a timeout says the last status and what `diagnose` adds (events, kubelet log). */
+async function waitPhase(
+  core: CoreV1Api,
+  name: string,
+  phases: string[],
+  opts: { timeoutMs?: number; diagnose?: () => Promise<string> } = {},
+): Promise<V1Pod> {
+  let last: V1Pod | undefined;
+  await waitFor(
+    async () => {
+      last = await core.readNamespacedPod({ namespace: ns, name });
+      return phases.includes(last.status?.phase ?? '');
+    },
+    { timeoutMs: opts.timeoutMs ?? 90_000, what: `${name}: ${phases.join(' or ')}`, intervalMs: 250 },
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}\nlast status: ${JSON.stringify(last?.status)}\n${(await opts.diagnose?.()) ?? ''}`);
+  });
+  return last!;
+}
+
 describe('real node', { timeout: 600_000 }, () => {
   let c: LocalCluster;
   let core: CoreV1Api;
   let node: RealNode;
-  let image: string;
   const figures: Record<string, number> = {};
 
   const kubectl = async (args: string[]) => (await run(join(c.binDir, 'kubectl'), args, { env: c.env(), encoding: 'utf8' })).stdout;
 
-  /** A container that passes the restricted Pod Security Standard. */
-  function restricted(name: string, script: string, extra: Partial<V1Container> = {}): V1Container {
-    return {
-      name,
-      image,
-      imagePullPolicy: 'Never',
-      command: ['/bin/sh', '-c', script],
-      securityContext: {
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ['ALL'] },
-      },
-      resources: { limits: { memory: '32Mi', cpu: '200m' } },
-      ...extra,
-    };
-  }
-  function pod(name: string, containers: V1Container[], spec: Partial<V1Pod['spec']> = {}, labels: Record<string, string> = {}): V1Pod {
-    return {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name, namespace: ns, labels: { app: name, ...labels } },
-      spec: {
-        nodeName,
-        restartPolicy: 'Never',
-        terminationGracePeriodSeconds: 1,
-        securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
-        containers,
-        ...spec,
-      },
-    };
-  }
-  async function waitPod(name: string, what: string, pred: (p: V1Pod) => boolean, timeoutMs = 90_000): Promise<V1Pod> {
-    let last: V1Pod | undefined;
-    await waitFor(
-      async () => {
-        last = await core.readNamespacedPod({ namespace: ns, name });
-        return pred(last);
-      },
-      { timeoutMs, what: `${name}: ${what}`, intervalMs: 250 },
-    ).catch(async (err: Error) => {
-      const events = await kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`]).catch(() => '');
-      throw new Error(`${err.message}\nlast status: ${JSON.stringify(last?.status)}\nevents:\n${events}\n--- kubelet ---\n${node.logTail('kubelet')}`);
-    });
-    return last!;
-  }
+  const diagnose = (name: string) => async () => {
+    const events = await kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`]).catch(() => '');
+    return `events:\n${events}\n--- kubelet ---\n${node.logTail('kubelet')}`;
+  };
+  const waitPod = (name: string, phases: string[], timeoutMs?: number) => waitPhase(core, name, phases, { timeoutMs, diagnose: diagnose(name) });
   /** created → Running, from the API's own timestamps (the kubelet's startedAt, second resolution). */
   function startLatencyMs(p: V1Pod): number {
     const created = new Date(p.metadata!.creationTimestamp!).getTime();
     const started = new Date(p.status!.containerStatuses![0]!.state!.running?.startedAt ?? p.status!.containerStatuses![0]!.state!.terminated!.startedAt!).getTime();
     return started - created;
   }
-  const phase = (want: string) => (p: V1Pod) => p.status?.phase === want;
 
   before(async () => {
     const t0 = Date.now();
@@ -87,15 +113,9 @@ describe('real node', { timeout: 600_000 }, () => {
     figures.clusterStartMs = Date.now() - t0;
     node = await RealNode.start({ cluster: c, name: nodeName, labels: { 'arena.agilerl.com/worker': 'true' } });
     figures.nodeStartMs = node.startMs;
-    image = (await node.importBusybox()).name;
+    await node.importBusybox();
     core = c.kubeConfig().makeApiClient(CoreV1Api);
-    await core.createNamespace({
-      body: { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } },
-    });
-    await waitFor(() => core.readNamespacedServiceAccount({ namespace: ns, name: 'default' }).then(() => true), {
-      timeoutMs: 60_000,
-      what: 'the default service account',
-    });
+    await lockedDownNamespace(core);
   });
 
   after(async () => {
@@ -134,7 +154,7 @@ describe('real node', { timeout: 600_000 }, () => {
     ].join('; ');
     const created = Date.now();
     await core.createNamespacedPod({ namespace: ns, body: pod('locked', [restricted('main', script)]) });
-    const p = await waitPod('locked', 'Running', phase('Running'));
+    const p = await waitPod('locked', ['Running']);
     figures.podRunningSeenMs = Date.now() - created; // as this test sees it, polling every 250 ms
     figures.podStartLatencyMs = startLatencyMs(p);
     assert.equal(p.status?.podIP?.startsWith(node.addresses.podCidr.split('.').slice(0, 3).join('.') + '.'), true, `podIP ${p.status?.podIP}`);
@@ -159,7 +179,7 @@ describe('real node', { timeout: 600_000 }, () => {
     // process the kernel kills is the container's own (a shell would outlive its child and exit 0).
     const body = pod('hog', [restricted('main', 'echo allocating; exec dd if=/dev/zero of=/dev/null bs=64M count=1')]);
     await core.createNamespacedPod({ namespace: ns, body });
-    const p = await waitPod('hog', 'Failed', phase('Failed'));
+    const p = await waitPod('hog', ['Failed']);
     const term = p.status?.containerStatuses?.[0]?.state?.terminated;
     assert.equal(term?.reason, 'OOMKilled', JSON.stringify(term));
     assert.equal(term?.exitCode, 137);
@@ -184,7 +204,7 @@ describe('real node', { timeout: 600_000 }, () => {
       namespace: ns,
       body: { metadata: { name: 'web-svc' }, spec: { selector: { role: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
     });
-    const web = await waitPod('web-0', 'Running', phase('Running'));
+    const web = await waitPod('web-0', ['Running']);
     const fqdn = `web-0.web.${ns}.svc.cluster.local`;
     // Records follow the EndpointSlice, which follows readiness: retry for a while rather than race it. (No
     // `wget -T`: Debian's busybox 1.35 wget crashes with it; `timeout` bounds each try instead.)
@@ -208,7 +228,7 @@ describe('real node', { timeout: 600_000 }, () => {
         volumes: [{ name: 'tmp', emptyDir: {} }],
       }),
     });
-    await waitPod('client', 'Succeeded', (p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed', 150_000);
+    await waitPod('client', ['Succeeded', 'Failed'], 150_000);
     const logs = await kubectl(['logs', '-n', ns, 'client']);
     assert.match(logs, new RegExp(`Address(?: 1)?:\\s+${web.status!.podIP!.replace(/\./g, '\\.')}`), logs);
     assert.match(logs, /^via-service: hello from web-0$/m, logs);
@@ -242,5 +262,45 @@ describe('real node', { timeout: 600_000 }, () => {
     assert.equal(existsSync(`/sys/class/net/arn${node.addresses.slot}h`), false);
     assert.deepEqual(leftovers(), []);
     assert.equal(existsSync('/var/lib/kubelet/pki'), false, 'the kubelet wrote certificates outside its folder');
+    // The device-plugin socket is at one fixed path for every kubelet: it stays while another real node runs.
+    if (liveSlots().length === 0) assert.equal(existsSync('/var/lib/kubelet/device-plugins/kubelet.sock'), false);
+  });
+});
+
+describe('two clusters, each with a real node of the same name, side by side', { timeout: 300_000 }, () => {
+  const clusters: LocalCluster[] = [];
+  const nodes: RealNode[] = [];
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await Promise.all(clusters.map((c) => c.stop()));
+    // Stopped at once, the last of the two still tidies what all kubelets share.
+    if (liveSlots().length === 0) assert.equal(existsSync('/var/lib/kubelet/device-plugins/kubelet.sock'), false);
+  });
+
+  test('get addresses of their own, and a pod of one cannot reach a pod of the other', async () => {
+    clusters.push(...(await Promise.all([LocalCluster.start(), LocalCluster.start()])));
+    nodes.push(...(await Promise.all(clusters.map((cluster) => RealNode.start({ cluster, name: nodeName })))));
+    const [a, b] = nodes as [RealNode, RealNode];
+    assert.notEqual(a.addresses.nodeIp, b.addresses.nodeIp);
+    assert.notEqual(a.addresses.podCidr, b.addresses.podCidr);
+    assert.notEqual(a.netns, b.netns);
+    const [coreA, coreB] = clusters.map((c) => c.kubeConfig().makeApiClient(CoreV1Api)) as [CoreV1Api, CoreV1Api];
+    await Promise.all([a.importBusybox(), b.importBusybox(), lockedDownNamespace(coreA), lockedDownNamespace(coreB)]);
+
+    await coreA.createNamespacedPod({ namespace: ns, body: pod('web', [restricted('main', 'exec httpd -f -p 8080 -h /')])});
+    const web = await waitPhase(coreA, 'web', ['Running']);
+    const url = `http://${web.status!.podIP!}:8080/`;
+    // The same request from a pod of each cluster: A's own pod reaches it (httpd answers, 404 or a listing);
+    // B's node has no route to A's pod network at all.
+    const probe = `timeout 5 wget -q -O /dev/null ${url} 2>&1 | sed 's/^/wget: /'; echo done`;
+    await Promise.all([
+      coreA.createNamespacedPod({ namespace: ns, body: pod('probe', [restricted('main', probe)]) }),
+      coreB.createNamespacedPod({ namespace: ns, body: pod('probe', [restricted('main', probe)]) }),
+    ]);
+    await Promise.all([waitPhase(coreA, 'probe', ['Succeeded', 'Failed']), waitPhase(coreB, 'probe', ['Succeeded', 'Failed'])]);
+    const [logA, logB] = await Promise.all(clusters.map((c) => c.kubectlAsync(['logs', '-n', ns, 'probe'])));
+    assert.doesNotMatch(logA!, /unreachable|timed out|refused/i, logA);
+    assert.match(logB!, /Network is unreachable/, logB);
   });
 });

@@ -201,12 +201,12 @@ export function hostLeftovers(of: { dir: string; containerdSocket: string; netwo
 
 /**
  * The kubelet's device-plugin socket, at a path compiled into the kubelet (/var/lib/kubelet/device-plugins/), so
- * every real node on the machine shares it. Removed only when no other real node runs and the machine has no
+ * every real node on the machine shares it. Removed only when no real node runs and the machine has no
  * kubelet of its own (nothing else under /var/lib/kubelet).
  */
-export function sharedKubeletSocket(otherNodesRunning: boolean, root = '/var/lib/kubelet'): string | undefined {
+export function sharedKubeletSocket(nodesRunning: boolean, root = '/var/lib/kubelet'): string | undefined {
   const sock = join(root, 'device-plugins', 'kubelet.sock');
-  if (otherNodesRunning || !existsSync(sock)) return undefined;
+  if (nodesRunning || !existsSync(sock)) return undefined;
   const entries = readdirSync(root);
   const onlyOurs = entries.length === 1 && entries[0] === 'device-plugins' && readdirSync(join(root, 'device-plugins')).length === 1;
   return onlyOurs ? sock : undefined;

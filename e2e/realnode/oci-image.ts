@@ -135,13 +135,15 @@ export function pauseImage(binDir: string, k8sVersion: string): ImageSpec {
   };
 }
 
+export const busyboxImageName = (tag = 'test') => `localhost/arena/busybox:${tag}`;
+
 /**
  * busybox from Debian's busybox-static, with a link per applet, so tests run shell scripts, nslookup, wget and nc
  * as ordinary commands. `applets` is what `busybox --list` prints.
  */
 export function busyboxImage(binDir: string, applets: string[], tag = 'test'): ImageSpec {
   return {
-    name: `localhost/arena/busybox:${tag}`,
+    name: busyboxImageName(tag),
     files: [
       { path: '/bin/busybox', from: join(binDir, 'busybox'), mode: 0o755 },
       ...applets.filter((a) => a !== 'busybox').map((a) => ({ path: `/bin/${a}`, linkTo: 'busybox' })),

@@ -22,11 +22,11 @@ import { loadAuthority } from '../../operator/pki/certs.ts';
 import { isAlreadyExists } from '../../operator/kube/errors.ts';
 import { createLogger, type Logger } from '../../operator/observability/log.ts';
 import { cgroupHierarchies } from './cleanup.ts';
-import { reapAbandonedRealNodes, undo } from './reap.ts';
+import { reapAbandonedRealNodes, releaseAndTidy, undo } from './reap.ts';
 import { bridgeName, containerdConfig, cniConflist, corefile, kubeletConfig, kubeProxyConfig, paths, ports, resolvConf, type NodeLayout } from './config.ts';
 import { checkPrerequisites, createNetns, netnsPath } from './netns.ts';
 import { buildImage, busyboxImage, pauseImage, type BuiltImage, type ImageSpec } from './oci-image.ts';
-import { addressesFor, claimSlot, releaseSlot, slotsDir, type NodeAddresses, type SlotRecord } from './slots.ts';
+import { addressesFor, claimSlot, slotsDir, type NodeAddresses, type SlotRecord } from './slots.ts';
 
 const run = promisify(execFile);
 
@@ -380,7 +380,7 @@ export class RealNode {
     } finally {
       const fwd = this.processes.forwarder;
       if (fwd) await stopProcess(fwd, 2_000);
-      releaseSlot(this.addresses.slot);
+      releaseAndTidy(this.addresses.slot);
     }
     this.log.info('real node stopped', { ms: Date.now() - t0 });
   }

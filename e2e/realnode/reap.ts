@@ -42,8 +42,6 @@ export async function undo(record: SlotRecord): Promise<void> {
     for (const f of hostLeftovers({ dir: record.dir, containerdSocket: p.containerdSocket, network: cniNetworkName(record.slot), ids })) {
       rmSync(f, { force: true });
     }
-    const sock = sharedKubeletSocket(liveSlots().some((s) => s !== record.slot));
-    if (sock) rmSync(sock, { force: true });
   });
   await step('mounts', () => unmountAll(record.dir));
   await step('network namespace', () => deleteNetns(record));
@@ -70,4 +68,19 @@ export async function reapAbandonedRealNodes(onReap: (record: SlotRecord) => voi
     await undo(record);
     releaseSlot(slot);
   }
+  removeSharedKubeletSocket();
+}
+
+/**
+ * Gives the slot back, then removes the kubelets' shared device-plugin socket if no real node is left. Each
+ * node releases before it looks, so of nodes stopping at once the last one always finds none left.
+ */
+export function releaseAndTidy(slot: number): void {
+  releaseSlot(slot);
+  removeSharedKubeletSocket();
+}
+
+function removeSharedKubeletSocket(): void {
+  const sock = sharedKubeletSocket(liveSlots().length > 0);
+  if (sock) rmSync(sock, { force: true });
 }
