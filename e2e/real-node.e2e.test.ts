@@ -5,17 +5,21 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
-import { LocalCluster } from './cluster/control-plane.ts';
+import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { waitFor } from './cluster/wait.ts';
 import { RealNode } from './realnode/real-node.ts';
 import { busyboxImageName } from './realnode/oci-image.ts';
-import { cgroupHierarchies, containerIds, hostLeftovers, mountsUnder } from './realnode/cleanup.ts';
+import { cgroupHierarchies, containerIds, hostLeftovers, mountsUnder, processesIn } from './realnode/cleanup.ts';
 import { cniNetworkName, paths } from './realnode/config.ts';
-import { netnsPath } from './realnode/netns.ts';
+import { netnsId, netnsPath } from './realnode/netns.ts';
+import { reapAbandonedRealNodes } from './realnode/reap.ts';
 import { liveSlots } from './realnode/slots.ts';
+import { readStat } from './node/proc.ts';
 
 const run = promisify(execFile);
 const ns = 'locked-down';
@@ -172,6 +176,8 @@ describe('real node', { timeout: 600_000 }, () => {
     assert.match(logs, /^Seccomp:\s+2$/m); // 2: a filter is installed (RuntimeDefault)
     assert.match(logs, new RegExp(`^memlimit=${32 * 1024 * 1024}$`, 'm'));
     assert.match(logs, new RegExp(`^ip=${p.status!.podIP!.replace(/\./g, '\\.')}`, 'm'));
+    // exec streams through the same path: API server → kubelet on the node's address → containerd.
+    assert.equal((await kubectl(['exec', '-n', ns, 'locked', '--', 'id', '-u'])).trim(), '1000');
   });
 
   test('a container that exceeds its memory limit ends OOMKilled', async () => {
@@ -236,6 +242,32 @@ describe('real node', { timeout: 600_000 }, () => {
     assert.match(logs, /^apiserver: .*400 Bad Request/m, logs);
     assert.match(logs, /^outside: .*Network is unreachable/m, logs);
     assert.match(logs, /^outside-dns: refused$/m, logs);
+  });
+
+  test('a node whose test process died is undone by the next start, and a live node is left alone', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'e2e/realnode/cli.ts'), '--cluster', c.dir, '--name', 'orphan'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+    const orphan = JSON.parse(line) as { dir: string; netns: string };
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+    const orphanNetns = netnsId(netnsPath(orphan.netns));
+    const left = processesIn(new Set([orphanNetns!]));
+    assert.ok(left.length >= 4, `containerd, kubelet, kube-proxy and CoreDNS outlive their owner: ${left.join(', ')}`);
+    assert.ok(mountsUnder(orphan.dir).length > 0, 'the orphan has mounts');
+
+    await reapAbandonedRealNodes();
+    // Reparented to the machine's init when their owner died, they may stay zombies a moment: exited all the same.
+    assert.deepEqual(left.filter((pid) => (readStat(pid)?.state ?? 'Z') !== 'Z'), []);
+    assert.deepEqual(mountsUnder(orphan.dir), []);
+    assert.equal(existsSync(netnsPath(orphan.netns)), false);
+    assert.equal(existsSync(netnsPath(node.netns)), true, 'the live node keeps its namespace');
+    const n = await core.readNode({ name: nodeName });
+    assert.equal(n.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True');
+    await core.deleteNode({ name: 'orphan' });
   });
 
   test('stop ends every process and leaves no mount, cgroup, network namespace or file outside its folder', async () => {
