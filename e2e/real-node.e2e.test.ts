@@ -117,6 +117,7 @@ describe('real node', { timeout: 600_000 }, () => {
     figures.clusterStartMs = Date.now() - t0;
     node = await RealNode.start({ cluster: c, name: nodeName, labels: { 'arena.agilerl.com/worker': 'true' } });
     figures.nodeStartMs = node.startMs;
+    figures.nodeFirstReadyMs = node.readyMs;
     await node.importBusybox();
     core = c.kubeConfig().makeApiClient(CoreV1Api);
     await lockedDownNamespace(core);
@@ -334,5 +335,17 @@ describe('two clusters, each with a real node of the same name, side by side', {
     const [logA, logB] = await Promise.all(clusters.map((c) => c.kubectlAsync(['logs', '-n', ns, 'probe'])));
     assert.doesNotMatch(logA!, /unreachable|timed out|refused/i, logA);
     assert.match(logB!, /Network is unreachable/, logB);
+  });
+
+  test('a cluster stopped before its real node takes the node along', async () => {
+    const [, b] = nodes as [RealNode, RealNode];
+    const ids = new Set([netnsId(netnsPath(b.netns))!]);
+    assert.ok(processesIn(ids).length > 0);
+    await clusters[1]!.stop();
+    assert.deepEqual(processesIn(ids).filter((pid) => (readStat(pid)?.state ?? 'Z') !== 'Z'), []);
+    assert.deepEqual(mountsUnder(b.dir), []);
+    assert.equal(existsSync(netnsPath(b.netns)), false);
+    await b.stop(); // finds nothing left, and throws nothing
+    assert.equal(existsSync(netnsPath(nodes[0]!.netns)), true, "the other cluster's node is untouched");
   });
 });

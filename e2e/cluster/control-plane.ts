@@ -11,7 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createClusterPki, kubeconfigYaml, type ClusterPki } from './pki.ts';
 import { freePorts, waitHealthy } from './net.ts';
 import { launch, stopProcess, isRunning, logTail, type ProcessRecord } from './processes.ts';
-import { reapAbandonedRealNodes } from '../realnode/reap.ts';
+import { reapAbandonedRealNodes, undoRealNodesUnder } from '../realnode/reap.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -253,6 +253,8 @@ export class LocalCluster {
 
   /** Stops every process of this cluster, in reverse start order. */
   async stop(opts: { keepData?: boolean } = {}): Promise<void> {
+    // Real nodes still running keep mounts in this folder, and would lose their API server anyway.
+    await undoRealNodesUnder(this.dir);
     for (const c of [...startOrder].reverse()) {
       const rec = this.state.processes[c];
       if (rec) await stopProcess(rec);

@@ -56,8 +56,10 @@ const coreDnsRbac = 'arena:coredns';
 export class RealNode {
   private readonly processes: Partial<Record<Part, ProcessRecord>> = {};
   private stopped = false;
-  /** start() → Node Ready, for the figures. */
+  /** start() → Node Ready and untainted, for the figures. */
   startMs = 0;
+  /** start() → the kubelet's first Ready (the taint is lifted by the controller-manager's next pass). */
+  readyMs = 0;
 
   private constructor(
     readonly name: string,
@@ -65,6 +67,7 @@ export class RealNode {
     private readonly cluster: LocalCluster,
     private readonly record: SlotRecord,
     private readonly log: Logger,
+    private readonly t0: number,
   ) {}
 
   get addresses(): NodeAddresses {
@@ -115,7 +118,7 @@ export class RealNode {
       cgroupRoot: record.cgroupRoot,
       cniBinDir: opts.cniBinDir ?? '/usr/lib/cni',
     };
-    const node = new RealNode(opts.name, layout, opts.cluster, record, log);
+    const node = new RealNode(opts.name, layout, opts.cluster, record, log, t0);
     try {
       await node.boot(opts, k8sVersion);
     } catch (err) {
@@ -123,7 +126,7 @@ export class RealNode {
       throw err;
     }
     node.startMs = Date.now() - t0;
-    log.info('real node ready', { startMs: node.startMs, nodeIp: addresses.nodeIp, podCidr: addresses.podCidr });
+    log.info('real node ready', { startMs: node.startMs, readyMs: node.readyMs, nodeIp: addresses.nodeIp, podCidr: addresses.podCidr });
     return node;
   }
 
@@ -272,9 +275,13 @@ export class RealNode {
       await waitFor(
         async () => {
           last = await core.readNode({ name: this.name });
-          return last.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+          const ready = last.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+          if (ready && this.readyMs === 0) this.readyMs = Date.now() - this.t0;
+          // The controller-manager lifts the not-ready taint a moment after Ready; until then the scheduler
+          // places nothing here, so the node is not usable yet.
+          return ready && !(last.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/'));
         },
-        { timeoutMs, what: `node ${this.name} Ready`, intervalMs: 500 },
+        { timeoutMs, what: `node ${this.name} Ready and untainted`, intervalMs: 250 },
       );
     } catch (err) {
       const ready = last?.status?.conditions?.find((c) => c.type === 'Ready');
@@ -380,7 +387,7 @@ export class RealNode {
     } finally {
       const fwd = this.processes.forwarder;
       if (fwd) await stopProcess(fwd, 2_000);
-      releaseAndTidy(this.addresses.slot);
+      releaseAndTidy(this.addresses.slot, this.dir);
     }
     this.log.info('real node stopped', { ms: Date.now() - t0 });
   }

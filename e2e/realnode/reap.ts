@@ -7,7 +7,7 @@ import { identify } from '../node/proc.ts';
 import { containerIds, hostLeftovers, killNodeProcesses, sharedKubeletSocket, podNetnsFiles, removeCgroups, unmountAll } from './cleanup.ts';
 import { cniNetworkName, paths } from './config.ts';
 import { deleteNetns, netnsPath } from './netns.ts';
-import { liveSlots, releaseSlot, staleSlots, type SlotRecord } from './slots.ts';
+import { liveSlots, readSlot, releaseSlot, staleSlots, type SlotRecord } from './slots.ts';
 
 /**
  * Everything a node leaves, from its slot record alone (a crashed owner's node included). Every step runs even
@@ -66,17 +66,30 @@ export async function reapAbandonedRealNodes(onReap: (record: SlotRecord) => voi
   for (const { slot, record } of staleSlots()) {
     onReap(record);
     await undo(record);
-    releaseSlot(slot);
+    releaseSlot(slot, record.dir);
   }
   removeSharedKubeletSocket();
+}
+
+/**
+ * Undoes the live nodes whose folder is under `dir`: a cluster stopped before its nodes takes them along, as a
+ * machine's nodes go with its control plane's folder. A RealNode's own stop() afterwards finds nothing left.
+ */
+export async function undoRealNodesUnder(dir: string): Promise<void> {
+  for (const slot of liveSlots()) {
+    const record = readSlot(slot);
+    if (!record?.dir.startsWith(`${dir}/`)) continue;
+    await undo(record);
+    releaseAndTidy(slot, record.dir);
+  }
 }
 
 /**
  * Gives the slot back, then removes the kubelets' shared device-plugin socket if no real node is left. Each
  * node releases before it looks, so of nodes stopping at once the last one always finds none left.
  */
-export function releaseAndTidy(slot: number): void {
-  releaseSlot(slot);
+export function releaseAndTidy(slot: number, nodeDir: string): void {
+  releaseSlot(slot, nodeDir);
   removeSharedKubeletSocket();
 }
 

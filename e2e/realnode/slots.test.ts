@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { addressesFor, claimSlot, releaseSlot, staleSlots, type SlotRecord } from './slots.ts';
+import { addressesFor, claimSlot, readSlot, releaseSlot, staleSlots, type SlotRecord } from './slots.ts';
 
 const describe = (slot: number) => ({ nodeName: `n${slot}`, dir: `/x/${slot}`, netns: `ns${slot}`, hostVeth: `arn${slot}h`, cgroupRoot: `/c${slot}` });
 const never = () => Promise.reject(new Error('nothing is stale'));
@@ -16,7 +16,9 @@ test('each claim gets its own slot, and so its own addresses', async () => {
   const [x, y] = [addressesFor(a.slot), addressesFor(b.slot)];
   assert.notEqual(x.nodeIp, y.nodeIp);
   assert.notEqual(x.podCidr, y.podCidr);
-  releaseSlot(a.slot, dir);
+  releaseSlot(b.slot, '/not/its/node', dir);
+  assert.equal(readSlot(b.slot, dir)?.dir, `/x/${b.slot}`, "another node's release leaves the claim");
+  releaseSlot(a.slot, `/x/${a.slot}`, dir);
   const c = await claimSlot(describe, never, dir);
   assert.equal(c.slot, a.slot, 'a released slot is free again');
 });

@@ -94,8 +94,14 @@ export async function claimSlot(
   throw new Error(`all ${slotCount} real-node slots in ${dir} are held by live processes`);
 }
 
-export function releaseSlot(slot: number, dir = slotsDir()): void {
-  rmSync(join(dir, String(slot)), { force: true });
+/**
+ * Gives a slot back, if it is still the one of the node in `nodeDir`: a node undone earlier (its cluster stopped
+ * first) must not release the slot a newer node has claimed since.
+ */
+export function releaseSlot(slot: number, nodeDir: string, dir = slotsDir()): void {
+  const file = join(dir, String(slot));
+  const record = readRecord(file);
+  if (record === undefined || record.dir === nodeDir) rmSync(file, { force: true });
 }
 
 /** Slots whose owner is gone: what a crashed test run left behind. */
@@ -106,6 +112,11 @@ export function staleSlots(dir = slotsDir()): { slot: number; record: SlotRecord
     if (record && !isAlive(record.owner)) out.push({ slot, record });
   }
   return out;
+}
+
+/** What a slot's file records, if it is held. */
+export function readSlot(slot: number, dir = slotsDir()): SlotRecord | undefined {
+  return readRecord(join(dir, String(slot)));
 }
 
 /** Slots held by live processes. */
