@@ -90,6 +90,17 @@ export async function checkPrerequisites(): Promise<void> {
       throw new Error(`a real node needs \`${tool}\` on PATH (Debian: iproute2, util-linux, iptables, tar)`);
     }
   }
+  for (const [path, what] of [
+    ['/usr/bin/containerd', "Debian's containerd"],
+    ['/usr/bin/containerd-shim-runc-v2', "Debian's containerd"],
+    ['/usr/bin/ctr', "Debian's containerd"],
+    ['/usr/lib/cni/bridge', "Debian's containernetworking-plugins"],
+    ['/usr/lib/cni/host-local', "Debian's containernetworking-plugins"],
+  ] as const) {
+    if (!existsSync(path)) {
+      throw new Error(`a real node needs ${what} (${path} is missing); e2e/toolchain/build-node.sh (make toolchain) installs it as root`);
+    }
+  }
   try {
     await run('ip', ['netns', 'list']);
   } catch (err) {
