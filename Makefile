@@ -10,7 +10,7 @@ export PATH := $(TOOLS)/node/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(TOOLS)/node/bin/node
 TSX := $(NODE) --import tsx
 
-UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts' 'e2e/node/*.test.ts' 'bundle/**/*.test.ts' 'images/**/*.test.ts'
+UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts' 'e2e/node/*.test.ts' 'e2e/realnode/*.test.ts' 'bundle/**/*.test.ts' 'images/**/*.test.ts'
 E2E_TESTS := 'e2e/*.e2e.test.ts'
 # Cluster tests start control planes of their own; two at a time keeps a 2-core machine responsive.
 TEST_CONCURRENCY ?= 2
@@ -42,10 +42,11 @@ python: .venv/.installed-$(PYTHON_LOCK_HASH)
 python-lock: ## re-pin python/requirements.lock (with hashes) from python/requirements.in, using uv from PyPI
 	bash scripts/python-lock.sh
 
-toolchain: ## build (or find cached) kube-apiserver, etcd, kube-scheduler, kube-controller-manager, kubectl, kwok, helm, helm3
+toolchain: ## build (or find cached) the control plane (kube-apiserver, etcd, ..., helm3) and the real node (kubelet, kube-proxy, runc, CoreDNS, pause; containerd from Debian)
 	bash e2e/toolchain/build.sh >/dev/null
+	nice -n 10 bash e2e/toolchain/build-node.sh >/dev/null
 
-setup: deps python toolchain ## install Node, npm packages, the Python environment and the control-plane binaries
+setup: deps python toolchain ## install Node, npm packages, the Python environment and the control-plane and real-node binaries
 
 crds: deps python ## regenerate the platform's algorithm registry, crds/, the chart's CRD copies and its values schema
 	$(TSX) operator/api/platform/generate-registry.ts
@@ -67,15 +68,15 @@ lint: deps python typecheck ## tsc --noEmit, eslint, and ruff + mypy --strict on
 	$(VENV)/bin/mypy $$(git ls-files --cached --others --exclude-standard '*.py')
 
 test: setup lint crds-check ## install everything and run every test (unit and cluster)
-	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
-	  --test-concurrency=$(TEST_CONCURRENCY) $(UNIT_TESTS) $(E2E_TESTS)
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_NODE_BIN_DIR="$$(bash e2e/toolchain/build-node.sh)" \
+	  $(NODE) --import tsx --test --test-reporter=spec --test-concurrency=$(TEST_CONCURRENCY) $(UNIT_TESTS) $(E2E_TESTS)
 
 test-unit: deps python ## unit tests only (no cluster)
 	$(NODE) --import tsx --test --test-reporter=spec $(UNIT_TESTS)
 
 test-e2e: setup ## cluster tests only
-	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec \
-	  --test-concurrency=$(TEST_CONCURRENCY) $(E2E_TESTS)
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_NODE_BIN_DIR="$$(bash e2e/toolchain/build-node.sh)" \
+	  $(NODE) --import tsx --test --test-reporter=spec --test-concurrency=$(TEST_CONCURRENCY) $(E2E_TESTS)
 
 conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec e2e/conformance.e2e.test.ts

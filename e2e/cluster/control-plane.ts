@@ -11,6 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createClusterPki, kubeconfigYaml, type ClusterPki } from './pki.ts';
 import { freePorts, waitHealthy } from './net.ts';
 import { launch, stopProcess, isRunning, logTail, type ProcessRecord } from './processes.ts';
+import { reapAbandonedRealNodes, undoRealNodesUnder } from '../realnode/reap.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -46,16 +47,25 @@ interface State {
   processes: Partial<Record<Component, ProcessRecord>>;
 }
 
-/** Finds the control-plane binaries, building them on first use (minutes when the cache is cold). */
-export function resolveBinDir(): string {
-  if (process.env.ARENA_BIN_DIR) return process.env.ARENA_BIN_DIR;
-  const out = execFileSync('bash', [join(repoRoot, 'e2e', 'toolchain', 'build.sh')], {
+/**
+ * Runs a toolchain script of e2e/toolchain/ (a no-op when its cache is warm) and returns the folder it printed
+ * on its last line; `env` names the variable that skips the script, `marker` a binary the folder must hold.
+ */
+export function toolchainDir(script: string, env: string, marker: string): string {
+  const fromEnv = process.env[env];
+  if (fromEnv) return fromEnv;
+  const out = execFileSync('bash', [join(repoRoot, 'e2e', 'toolchain', script)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const dir = out.trim().split('\n').pop();
-  if (!dir || !existsSync(join(dir, 'kube-apiserver'))) throw new Error(`toolchain build printed no binary folder`);
+  if (!dir || !existsSync(join(dir, marker))) throw new Error(`e2e/toolchain/${script} printed no binary folder`);
   return dir;
+}
+
+/** Finds the control-plane binaries, building them on first use (minutes when the cache is cold). */
+export function resolveBinDir(): string {
+  return toolchainDir('build.sh', 'ARENA_BIN_DIR', 'kube-apiserver');
 }
 
 export class LocalCluster {
@@ -112,7 +122,7 @@ export class LocalCluster {
   }
 
   static async start(opts: ClusterOptions = {}): Promise<LocalCluster> {
-    reapAbandonedClusters();
+    await reapAbandonedClusters();
     const name = opts.name ?? `arena-${randomBytes(3).toString('hex')}`;
     const dir = opts.dir ?? join(repoRoot, '.cluster', name);
     if (existsSync(join(dir, 'state.json'))) {
@@ -243,6 +253,8 @@ export class LocalCluster {
 
   /** Stops every process of this cluster, in reverse start order. */
   async stop(opts: { keepData?: boolean } = {}): Promise<void> {
+    // Real nodes still running keep mounts in this folder, and would lose their API server anyway.
+    await undoRealNodesUnder(this.dir);
     for (const c of [...startOrder].reverse()) {
       const rec = this.state.processes[c];
       if (rec) await stopProcess(rec);
@@ -295,6 +307,9 @@ function buildArgs(
       // `kubectl logs` reaches a node at its InternalIP (127.0.0.1 here), not at a Hostname nothing resolves.
       // No --kubelet-certificate-authority: the API server then does not check a node's serving certificate.
       '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
+      // A real kubelet (e2e/realnode/) authenticates the API server by this certificate; the stand-in ignores it.
+      `--kubelet-client-certificate=${pki.kubeletClient.certFile}`,
+      `--kubelet-client-key=${pki.kubeletClient.keyFile}`,
       '--profiling=false',
       '--v=1',
     ],
@@ -346,7 +361,9 @@ function buildArgs(
  * Stops clusters whose owning test process died without stopping them (a crash, a killed CI step), so stray
  * control planes never pile up. Detached clusters (make cluster-up) are left alone: `make cluster-down` ends them.
  */
-export function reapAbandonedClusters(root = join(repoRoot, '.cluster')): void {
+export async function reapAbandonedClusters(root = join(repoRoot, '.cluster')): Promise<void> {
+  // A dead run's real nodes first: their mounts live in the cluster folders removed below.
+  await reapAbandonedRealNodes();
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
     const stateFile = join(root, name, 'state.json');

@@ -9,6 +9,8 @@ export interface ClusterPki {
   caKeyFile: string;
   caPem: string;
   apiserver: { certFile: string; keyFile: string };
+  /** What the API server presents to kubelets (logs, exec): a real kubelet authenticates it against the CA. */
+  kubeletClient: { certFile: string; keyFile: string };
   saPublicKeyFile: string;
   saPrivateKeyFile: string;
   /** Client credentials by component; `admin` is in system:masters. */
@@ -41,6 +43,13 @@ export async function createClusterPki(dir: string): Promise<ClusterPki> {
       clients[name] = await ca.issue({ commonName: id.cn, organizations: id.orgs, usage: 'client' });
     }),
   );
+  // kubeadm's identity for the API server's calls to kubelets; system:masters lets the kubelet's webhook
+  // authorizer allow nodes/log, nodes/proxy and exec for it.
+  const kubeletClient = await ca.issue({
+    commonName: 'kube-apiserver-kubelet-client',
+    organizations: ['system:masters'],
+    usage: 'client',
+  });
   const sa = await createSigningKey();
 
   const file = (name: string, content: string) => {
@@ -53,14 +62,28 @@ export async function createClusterPki(dir: string): Promise<ClusterPki> {
     caKeyFile: file('ca.key', ca.keyPem),
     caPem: ca.certPem,
     apiserver: { certFile: file('apiserver.crt', serving.certPem), keyFile: file('apiserver.key', serving.keyPem) },
+    kubeletClient: {
+      certFile: file('apiserver-kubelet-client.crt', kubeletClient.certPem),
+      keyFile: file('apiserver-kubelet-client.key', kubeletClient.keyPem),
+    },
     saPublicKeyFile: file('sa.pub', sa.publicKeyPem),
     saPrivateKeyFile: file('sa.key', sa.privateKeyPem),
     clients,
   };
 }
 
-/** A kubeconfig with the credentials embedded, so the file works from any directory. */
-export function kubeconfigYaml(opts: { name: string; server: string; caPem: string; client: KeyPairPem }): string {
+/**
+ * A kubeconfig with the credentials embedded, so the file works from any directory. `tlsServerName` is the name
+ * checked against the API server's certificate when `server` is an address the certificate does not list (a real
+ * node reaches the API server through a forwarder on its own link).
+ */
+export function kubeconfigYaml(opts: {
+  name: string;
+  server: string;
+  caPem: string;
+  client: KeyPairPem;
+  tlsServerName?: string;
+}): string {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   return [
     'apiVersion: v1',
@@ -70,6 +93,7 @@ export function kubeconfigYaml(opts: { name: string; server: string; caPem: stri
     '  cluster:',
     `    server: ${opts.server}`,
     `    certificate-authority-data: ${b64(opts.caPem)}`,
+    ...(opts.tlsServerName ? [`    tls-server-name: ${opts.tlsServerName}`] : []),
     'users:',
     `- name: ${opts.name}-user`,
     '  user:',

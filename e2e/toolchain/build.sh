@@ -10,8 +10,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-# The versions live in the wrapper go.mod files; read them from there so there is one place to bump.
-modver() { awk -v m="$2" '$1==m {print $2; exit}' "$here/$1/go.mod"; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 K8S=$(modver k8s k8s.io/kubernetes)
 ETCD=$(modver etcd go.etcd.io/etcd/server/v3)
 KWOK=$(modver kwok sigs.k8s.io/kwok)
@@ -69,14 +69,7 @@ fi
 
 mkdir -p "$out"
 
-# kube binaries: stamp the version the way Kubernetes' own build does, so /version and kubectl report it.
-maj=${K8S#v}; maj=${maj%%.*}
-min=${K8S#v*.}; min=${min%%.*}
-built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-ldf="-s -w"
-for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldf="$ldf -X $p.gitVersion=$K8S -X $p.gitMajor=$maj -X $p.gitMinor=$min -X $p.gitTreeState=clean -X $p.buildDate=$built"
-done
+ldf=$(k8s_ldflags "$K8S")
 
 build_k8s() {
   log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $K8S"

@@ -88,6 +88,18 @@ export async function createAuthority(commonName: string, validDays = 3650): Pro
   };
 }
 
+/**
+ * An authority made earlier, from its PEM files: a harness component that joins a running cluster (a real node)
+ * issues its own client certificates from the cluster's CA.
+ */
+export async function loadAuthority(certPem: string, keyPem: string): Promise<Authority> {
+  const cert = new x509.X509Certificate(certPem);
+  const der = x509.PemConverter.decode(keyPem)[0];
+  if (!der) throw new Error('the CA key file holds no PEM block');
+  const key = await webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
+  return { certPem, keyPem, issue: (request) => issueLeaf(cert, key, request) };
+}
+
 async function issueLeaf(caCert: x509.X509Certificate, caKey: Key, req: LeafRequest): Promise<KeyPairPem> {
   const keys = await generateKeys();
   const notBefore = new Date(Date.now() - 5 * 60 * 1000);

@@ -1,0 +1,109 @@
+// The node's network namespace and the veth pair that joins it to the machine, with iproute2. Nothing here adds
+// a route or an address to the machine's namespace beyond the veth's host end and its connected /30, so the only
+// place the node can send to from its namespace is that host end (the API server forwarder): the namespace has
+// no default route, and the machine itself does not forward (its ip_forward is never touched).
+import { execFile } from 'node:child_process';
+import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { NodeAddresses } from './slots.ts';
+
+const run = promisify(execFile);
+
+export const netnsPath = (name: string) => `/run/netns/${name}`;
+
+async function ip(args: string[]): Promise<void> {
+  try {
+    await run('ip', args);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`ip ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+/** `ip` inside the namespace. */
+async function ipIn(netns: string, args: string[]): Promise<void> {
+  await ip(['-n', netns, ...args]);
+}
+
+export interface NetnsPlan {
+  netns: string;
+  hostVeth: string;
+  nodeVeth: string;
+  addresses: NodeAddresses;
+  serviceCidr: string;
+  /** The CNI bridge's name (config.ts). */
+  bridge: string;
+}
+
+export async function createNetns(p: NetnsPlan): Promise<void> {
+  const a = p.addresses;
+  await ip(['netns', 'add', p.netns]);
+  await ipIn(p.netns, ['link', 'set', 'lo', 'up']);
+  await ip(['link', 'add', p.hostVeth, 'type', 'veth', 'peer', 'name', p.nodeVeth]);
+  await ip(['link', 'set', p.nodeVeth, 'netns', p.netns]);
+  await ip(['addr', 'add', `${a.hostIp}/${a.linkPrefix}`, 'dev', p.hostVeth]);
+  await ip(['link', 'set', p.hostVeth, 'up']);
+  await ipIn(p.netns, ['addr', 'add', `${a.nodeIp}/${a.linkPrefix}`, 'dev', p.nodeVeth]);
+  await ipIn(p.netns, ['link', 'set', p.nodeVeth, 'up']);
+  // ClusterIPs are rewritten by kube-proxy in OUTPUT/PREROUTING, but a packet from the node itself needs a route
+  // before netfilter sees it. The pod bridge (made here, before the CNI plugin, which adopts it) gives one that
+  // stays inside the namespace: an address without a Service is asked for on the bridge and never answered.
+  // (This kernel has no dummy devices, the usual choice.)
+  await ipIn(p.netns, ['link', 'add', p.bridge, 'type', 'bridge']);
+  await ipIn(p.netns, ['link', 'set', p.bridge, 'up']);
+  await ipIn(p.netns, ['route', 'add', p.serviceCidr, 'dev', p.bridge]);
+}
+
+/** Removes the namespace and the host end (the pair goes with it, but a held namespace would keep it). */
+export async function deleteNetns(p: Pick<NetnsPlan, 'netns' | 'hostVeth'>): Promise<void> {
+  if (existsSync(`/sys/class/net/${p.hostVeth}`)) await ip(['link', 'del', p.hostVeth]).catch(() => undefined);
+  if (existsSync(netnsPath(p.netns))) await ip(['netns', 'delete', p.netns]);
+}
+
+/** The namespace's inode: every process inside it shows the same /proc/<pid>/ns/net link. */
+export function netnsId(path: string): string | undefined {
+  try {
+    return `net:[${statSync(path).ino}]`;
+  } catch {
+    return undefined;
+  }
+}
+
+export function processNetns(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Checks what the node needs before anything is made, and names the fix. */
+export async function checkPrerequisites(): Promise<void> {
+  if (process.platform !== 'linux') throw new Error('a real node needs Linux (network namespaces, cgroups, overlayfs)');
+  if (process.getuid?.() !== 0) {
+    throw new Error('a real node needs root (network namespaces, mounts, cgroups); run the tests as root');
+  }
+  for (const tool of ['ip', 'nsenter', 'iptables', 'tar']) {
+    try {
+      await run('sh', ['-c', `command -v ${tool}`]);
+    } catch {
+      throw new Error(`a real node needs \`${tool}\` on PATH (Debian: iproute2, util-linux, iptables, tar)`);
+    }
+  }
+  for (const [path, what] of [
+    ['/usr/bin/containerd', "Debian's containerd"],
+    ['/usr/bin/containerd-shim-runc-v2', "Debian's containerd"],
+    ['/usr/bin/ctr', "Debian's containerd"],
+    ['/usr/lib/cni/bridge', "Debian's containernetworking-plugins"],
+    ['/usr/lib/cni/host-local', "Debian's containernetworking-plugins"],
+  ] as const) {
+    if (!existsSync(path)) {
+      throw new Error(`a real node needs ${what} (${path} is missing); e2e/toolchain/build-node.sh (make toolchain) installs it as root`);
+    }
+  }
+  try {
+    await run('ip', ['netns', 'list']);
+  } catch (err) {
+    throw new Error(`network namespaces are not usable here (ip netns list: ${(err as Error).message})`);
+  }
+}
