@@ -2,7 +2,7 @@
 // mid-run, and a flood of runtime reports that must not become a flood of status writes.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import { createGpuNodes, finishPod, gpuProducts } from './cluster/gpu-nodes.ts';
@@ -84,6 +84,40 @@ describe('operator resilience', () => {
     console.log(`# failover: replica-b led ${((Date.now() - killedAt) / 1000).toFixed(1)}s after replica-a was killed (lease 3s)`);
     await arena.patchExperiment(ns, 'after-failover', { action: 'Stop' });
     await arena.waitExperiment(ns, 'after-failover', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped');
+  });
+
+  test('a gang an operator was killed in the middle of creating is completed by the next leader, with no retry spent', async () => {
+    const ns = 'halfgang';
+    await arena.namespace(ns);
+    await arena.apply(experiment(ns, 'half', 'duo', { maxRetries: 0 }));
+    const exp = await arena.waitPhase(ns, 'half', 'Running');
+    const pods = await arena.workerPods(ns, exp);
+    assert.equal(pods.length, 2);
+    for (const p of running) await p.kill('SIGKILL');
+    running.length = 0;
+    // What a SIGKILL between the two pod creations leaves: one worker, and a status the leader never got to write.
+    const rank1 = pods.find((p) => p.metadata?.labels?.['arena.agilerl.com/rank'] === '1')!;
+    await arena.core.deleteNamespacedPod({ namespace: ns, name: rank1.metadata!.name!, gracePeriodSeconds: 0 });
+    await arena.custom.patchNamespacedCustomObjectStatus(
+      { group: 'arena.agilerl.com', version: 'v1alpha1', plural: 'experiments', namespace: ns, name: 'half', body: { status: { phase: 'Pending', reason: 'Queued', message: 'Waiting for the scheduler.', admittedAt: null, attemptStartedAt: null, startedAt: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitFor(async () => (await arena.workerPods(ns, exp)).length === 1, { timeoutMs: 20_000, what: 'rank 1 to be gone' });
+
+    const next = await startOperatorProcess(cluster, { identity: 'after-half' });
+    running.push(next);
+    const started = Date.now();
+    const done = await arena.waitExperiment(ns, 'half', (st) => st.phase === 'Running', 'the gang completed and Running', 60_000);
+    console.log(`# half-created gang: Running again ${((Date.now() - started) / 1000).toFixed(1)}s after the next leader started (partial-gang timeout 300 s)`);
+    assert.equal(done.status?.attempt, 1, 'no retry was spent');
+    assert.equal(done.status?.lastFailure, undefined);
+    const again = await arena.workerPods(ns, done);
+    assert.deepEqual(again.map((p) => p.metadata!.labels!['arena.agilerl.com/rank']).sort(), ['0', '1']);
+    assert.equal(again.find((p) => p.metadata!.labels!['arena.agilerl.com/rank'] === '1')!.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms[0]!.matchFields![0]!.values![0], rank1.spec!.nodeName, 'on its planned node');
+    const events = await arena.core.listNamespacedEvent({ namespace: ns });
+    assert.ok(events.items.some((e) => e.reason === 'GangCompleted'));
+    await arena.patchExperiment(ns, 'half', { action: 'Stop' });
+    await arena.waitExperiment(ns, 'half', (st) => st.phase === 'Stopped' || st.phase === 'Failed', 'stopped');
   });
 
   test('a node deleted mid-run leads to a retry from the last checkpoint on other nodes', async () => {

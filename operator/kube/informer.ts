@@ -620,7 +620,10 @@ export interface LeanPod {
   metadata: Pick<
     Wire<V1ObjectMeta>,
     'name' | 'namespace' | 'uid' | 'labels' | 'ownerReferences' | 'resourceVersion' | 'deletionTimestamp'
-  >;
+  > & {
+    /** Only the annotations in LEAN_POD_ANNOTATIONS: most pods carry none of them, and the rest are not read. */
+    annotations?: Record<string, string>;
+  };
   /**
    * Everything a pod's effective request is made of (scheduler/from-kube.ts podRequests): containers, init
    * containers (sidecars have restartPolicy Always), pod-level requests and the RuntimeClass overhead.
@@ -642,11 +645,21 @@ export interface LeanPod {
 
 type LeanContainer = { name: string; resources: { requests?: Record<string, string> } };
 
+/** The annotations a lean pod keeps: a worker pod's gang plan (controllers/experiment/workers.ts). */
+export const LEAN_POD_ANNOTATIONS: readonly string[] = ['arena.agilerl.com/gang-nodes'];
+
+function keptAnnotations(all: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!all) return undefined;
+  const kept = LEAN_POD_ANNOTATIONS.filter((k) => all[k] !== undefined).map((k) => [k, all[k]!] as const);
+  return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
 export function leanPod(obj: KubernetesObject): LeanPod {
   const pod = obj as Wire<V1Pod>;
   const m = pod.metadata ?? {};
   return {
     metadata: defined({
+      annotations: keptAnnotations(m.annotations),
       name: m.name,
       namespace: m.namespace,
       uid: m.uid,

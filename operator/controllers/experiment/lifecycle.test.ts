@@ -41,6 +41,14 @@ function observe(e: Experiment, more: Partial<Observed> = {}): Observed {
 
 const types = (actions: Action[]) => actions.map((a) => a.type).filter((t) => t !== 'event');
 
+test('completing a half-created gang names the missing ranks and keeps the attempt', () => {
+  const d = decide(observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { gangSize: 3, workers: [worker(1, 'Pending', { gangNodes: ['a', 'b', 'c'] })] }));
+  assert.deepEqual(d.actions.find((a) => a.type === 'createWorkers'), { type: 'createWorkers', run: 1, attempt: 1, nodes: ['a', 'b', 'c'] });
+  assert.match(JSON.stringify(d.actions.filter((a) => a.type === 'event')), /GangCompleted.*worker\(s\) 0, 2 of a gang/);
+  assert.equal(d.status.attempt, 1);
+  assert.equal(d.status.lastFailure, undefined);
+});
+
 describe('experiment lifecycle', () => {
   const cases: { name: string; o: Observed; phase: string; reason: string; actions?: string[] }[] = [
     { name: 'a new experiment is a Draft', o: observe(exp('Draft')), phase: 'Draft', reason: 'Created', actions: [] },
@@ -81,6 +89,20 @@ describe('experiment lifecycle', () => {
       phase: 'Pending',
       reason: 'RetryBackoff',
       actions: ['dequeue', 'deleteWorkers'],
+    },
+    {
+      name: 'a gang a previous operator left half-created gets its missing ranks, on the planned nodes, with no failure',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Running', { gangNodes: ['n1', 'n2'] })] }),
+      phase: 'Pending',
+      reason: 'Starting',
+      actions: ['dequeue', 'createWorkers'],
+    },
+    {
+      name: 'half a gang whose pods carry no plan (made before plans were recorded) waits for the partial-gang timeout',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Running')] }),
+      phase: 'Pending',
+      reason: 'Starting',
+      actions: ['dequeue'],
     },
     {
       name: 'all workers succeeded makes it Succeeded',

@@ -35,6 +35,8 @@ export interface WorkerView {
   nodeLost: boolean;
   exitCode?: number;
   terminationReason?: string;
+  /** Every rank's planned node, as the pod carries it (workers.ts annotations.gangNodes). */
+  gangNodes?: string[];
 }
 
 /** Why the experiment cannot be queued at all, e.g. an unknown class. Blocking problems keep it Pending. */
@@ -296,6 +298,17 @@ class Step {
     if (failed) {
       this.failAttempt(failed.reason, failed.message, failed.hint, failed.retryable);
       return;
+    }
+    // Fewer pods than ranks while none has failed: an operator stopped between creating them (a SIGKILL mid-
+    // admission). The reconciler waits for its own creations to reach the cache before it decides, so this is the
+    // gang a previous process left. Each pod carries the whole plan: create the missing ranks on their nodes now
+    // rather than wait out the partial-gang timeout and spend a retry.
+    const plan = current.find((w) => w.gangNodes?.length === o.gangSize)?.gangNodes;
+    if (current.length < o.gangSize && plan && current.every((w) => !w.deleting)) {
+      const have = new Set(current.map((w) => w.rank));
+      const missing = plan.map((_, rank) => rank).filter((rank) => !have.has(rank));
+      this.actions.push({ type: 'createWorkers', run: this.s.run ?? 1, attempt: this.s.attempt ?? 1, nodes: plan });
+      this.event('Normal', 'GangCompleted', `Created worker(s) ${missing.join(', ')} of a gang a previous operator process left half-created.`);
     }
     if (current.length >= o.gangSize && current.every((w) => w.phase === 'Running')) {
       this.s.attemptStartedAt = this.nowIso;

@@ -12,7 +12,7 @@ import type { ReconcileResult } from '../../kube/controller.ts';
 import { blockerFor } from './gating.ts';
 import { decide, type Action, type Observed, type WorkerView } from './lifecycle.ts';
 import type { ReportInbox } from './reports.ts';
-import { labels, names, runObjects, workerPods, attemptId, type AttemptRef } from './workers.ts';
+import { annotations, labels, names, runObjects, workerPods, attemptId, type AttemptRef } from './workers.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 import { Expectations } from './expectations.ts';
 
@@ -233,6 +233,7 @@ export class ExperimentReconciler {
         nodeLost: lost(node, p.status?.phase),
         exitCode: term?.exitCode,
         terminationReason: term?.reason,
+        gangNodes: p.metadata?.annotations?.[annotations.gangNodes]?.split(',').filter(Boolean),
       };
     });
     return { views, recheckInMs };

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { names, runObjects, shortName, uidTag, workerPods } from './workers.ts';
+import { annotations, names, runObjects, shortName, uidTag, workerPods } from './workers.ts';
+import { LEAN_POD_ANNOTATIONS, leanPod } from '../../kube/informer.ts';
 import { blockerFor, listErrors, MAX_LISTED_ERRORS_CHARS } from './gating.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
@@ -44,6 +45,12 @@ describe('worker pods', () => {
     const tag = uidTag(exp());
     assert.deepEqual(pods.map((p) => p.metadata?.name), [`cartpole-${tag}-r1a2-0`, `cartpole-${tag}-r1a2-1`]);
     assert.deepEqual(pods.map((p) => env(pods.indexOf(p)).RANK), ['0', '1']);
+  });
+
+  test('every pod carries the whole gang\'s plan, and the pod cache keeps it', () => {
+    for (const p of pods) assert.equal(p.metadata?.annotations?.[annotations.gangNodes], 'n1,n2');
+    assert.ok(LEAN_POD_ANNOTATIONS.includes(annotations.gangNodes));
+    assert.deepEqual(leanPod(pods[0]!).metadata.annotations, { [annotations.gangNodes]: 'n1,n2' }, 'only the plan, not the other annotations');
   });
 
   test('the distributed-training environment and the runtime configuration', () => {

@@ -22,7 +22,11 @@ export const labels = {
   rank: 'arena.agilerl.com/rank',
   runToken: 'arena.agilerl.com/run-token',
 } as const;
-export const annotations = { experiment: 'arena.agilerl.com/experiment' } as const;
+export const annotations = {
+  experiment: 'arena.agilerl.com/experiment',
+  /** On each worker pod: every rank's planned node, comma-separated, so that any one pod holds the whole plan. */
+  gangNodes: 'arena.agilerl.com/gang-nodes',
+} as const;
 export const MANAGED_BY = 'arena-operator';
 
 export const MASTER_PORT = 29500;
@@ -239,7 +243,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
         [labels.attempt]: String(a.attempt),
         [labels.rank]: String(rank),
       },
-      annotations: { [annotations.experiment]: exp.metadata!.name! },
+      annotations: { [annotations.experiment]: exp.metadata!.name!, [annotations.gangNodes]: input.nodes.join(',') },
       ownerReferences: [ownerRef(exp)],
     },
     spec: {
