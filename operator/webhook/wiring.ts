@@ -128,9 +128,10 @@ export async function wireWebhook(d: WebhookDeps, config: WebhookConfig): Promis
       const cache = kind === 'ResourceClass' ? d.classes : kind === 'TrainingCluster' ? d.clusters : kind === 'Experiment' ? d.experiments : undefined;
       if (cache?.get(ns ? `${ns}/${name}` : name)) return true;
       // A miss may be cache lag (GitOps applies the class and the experiment a moment apart): ask the API, within
-      // a budget of its own. Past it the answer is "unknown" (a warning, never a refusal): a flood of reviews
-      // naming missing objects must not queue reads in front of the operator's own work.
-      if (!lookups.tryTake()) return undefined;
+      // a budget of its own, so that a flood of reviews naming missing objects cannot queue reads in front of the
+      // operator's own work. Past the budget a synced cache answers alone; at worst that is a warning about an
+      // object created a moment ago, and a warning never refuses anything.
+      if (!lookups.tryTake()) return cache?.hasSynced() ? false : undefined;
       const base = { group: GROUP, version: VERSION, plural: kinds[kind].plural, name };
       const read = ns ? custom.getNamespacedCustomObject({ ...base, namespace: ns }) : custom.getClusterCustomObject(base);
       const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS).unref());
