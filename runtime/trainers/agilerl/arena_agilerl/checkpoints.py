@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -71,9 +72,9 @@ def write_population_checkpoint(
     final: bool,
 ) -> WrittenCheckpoint:
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".step-{step}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    # A name no other writer can have: two attempts of a run (a retry started while a lost node's worker still
+    # runs) share this folder, and their trainers can have the same pid in their own containers.
+    tmp = run_dir / f".step-{step}.tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
         save_population_checkpoint(population=list(agents), save_path=str(tmp / "agent"), overwrite_checkpoints=False)
