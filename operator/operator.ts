@@ -97,7 +97,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const registry = opts.registry ?? new Registry();
   const metrics = createMetrics(registry);
   const limiter = new TokenBucket({ qps: opts.qps ?? 50, burst: opts.burst ?? 100 });
-  const kc = new RateLimitedKubeConfig(opts.kc, { limiter, metrics });
+  // Every write goes through the leader's fence once there is an election: a replica that is not the leader, or
+  // that was paused past its renew deadline, sends nothing that changes the cluster.
+  let mayWrite = () => true;
+  const kc = new RateLimitedKubeConfig(opts.kc, { limiter, metrics, mayWrite: () => mayWrite() });
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const identity = opts.identity ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
@@ -374,6 +377,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
           ...opts.leaderElection,
         });
   if (elector) {
+    mayWrite = () => elector.holdsLease();
     void elector.run({
       onStartedLeading: startLeading,
       onStoppedLeading: () => {

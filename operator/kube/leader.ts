@@ -152,6 +152,8 @@ export class LeaderElector {
   private readonly stopping = new AbortController();
   private observed: { fingerprint: string; at: number; lease?: V1Lease } = { fingerprint: '', at: 0 };
   private leading = false;
+  /** When the lease was last acquired or renewed (performance.now()). */
+  private renewedAt = -Infinity;
   private running: Promise<void> | undefined;
 
   constructor(private readonly opts: LeaderElectorOptions) {
@@ -176,6 +178,15 @@ export class LeaderElector {
 
   isLeader(): boolean {
     return this.leading;
+  }
+
+  /**
+   * Leading, and the last renewal is younger than the renew deadline: within it no other replica can have taken the
+   * lease (leaseDuration > renewDeadline). A replica that was paused past it answers false at once, before its renew
+   * loop has even run again, so nothing it queued earlier is written.
+   */
+  holdsLease(): boolean {
+    return this.leading && performance.now() - this.renewedAt < this.renewDeadlineMs;
   }
 
   /** Campaigns until it leads, leads until stop() or until it loses the lease; resolves when that is over. */
@@ -205,6 +216,7 @@ export class LeaderElector {
     }
     if (!via) return;
 
+    this.renewedAt = performance.now();
     this.leading = true;
     const leadership = new AbortController();
     this.log.info('started leading', { via });
@@ -222,20 +234,19 @@ export class LeaderElector {
 
   private async renewUntilStoppedOrLost(callbacks: LeaderCallbacks): Promise<StoppedReason> {
     const stop = this.stopping.signal;
-    let renewedAt = performance.now();
     for (;;) {
       await this.sleep(this.retryPeriodMs);
       if (stop.aborted) return 'released';
-      const remaining = this.renewDeadlineMs - (performance.now() - renewedAt);
+      const remaining = this.renewDeadlineMs - (performance.now() - this.renewedAt);
       const attempt = await this.tryAcquireOrRenew(callbacks, Math.max(Math.ceil(remaining), 1));
       if (stop.aborted) return 'released';
       if (attempt.ok) {
-        renewedAt = performance.now();
+        this.renewedAt = performance.now();
         continue;
       }
       // Someone else holds a lease we thought was ours: whatever happened, two leaders must not overlap.
       if (attempt.holder) return 'superseded';
-      if (performance.now() - renewedAt >= this.renewDeadlineMs) return 'deadline';
+      if (performance.now() - this.renewedAt >= this.renewDeadlineMs) return 'deadline';
     }
   }
 

@@ -4,13 +4,14 @@ import {
   CoreV1Api,
   KubeConfig,
   KubernetesObjectApi,
+  HttpMethod,
   RequestContext,
   ResponseContext,
   wrapHttpLibrary,
   type HttpLibrary,
 } from '@kubernetes/client-node';
 import { FakeClock } from './clock.ts';
-import { RateLimitedKubeConfig, TokenBucket, apiVerbAndResource, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
+import { FencedError, RateLimitedKubeConfig, TokenBucket, apiVerbAndResource, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
 import { createMetrics } from '../observability/metrics.ts';
 
 /** Resolves each wait() in a list as it completes, stamped with the fake time. */
@@ -156,4 +157,18 @@ test('tryTake takes a token only when one is at hand, and never goes into debt',
   await clock.advance(1);
   assert.equal(bucket.tryTake(), true);
   assert.equal(bucket.reserve(), 500, 'a refused tryTake left no debt: the next reservation waits one token');
+});
+
+test('a fenced transport refuses writes without sending them, and still reads', async () => {
+  const sent: string[] = [];
+  const inner = wrapHttpLibrary({ send: async (req) => (sent.push(req.getHttpMethod()), response(200)) });
+  let open = false;
+  const transport = rateLimitedTransport({ inner, mayWrite: () => open });
+  const call = (method: HttpMethod) => transport.send(new RequestContext('https://api.test/api/v1/namespaces/ns/pods/p', method)).toPromise();
+  assert.equal((await call(HttpMethod.GET)).httpStatusCode, 200);
+  for (const m of [HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE]) await assert.rejects(call(m), (e: Error) => e instanceof FencedError && /does not hold the leader lease/.test(e.message));
+  assert.deepEqual(sent, ['GET'], 'no refused write reached the API server');
+  open = true;
+  assert.equal((await call(HttpMethod.PATCH)).httpStatusCode, 200);
+  assert.deepEqual(sent, ['GET', 'PATCH']);
 });

@@ -77,21 +77,38 @@ export class TokenBucket {
 
 export interface TransportOptions {
   limiter?: TokenBucket;
+  /**
+   * Asked before every request that changes something (POST, PUT, PATCH, DELETE); when it answers false the request
+   * is refused here and never sent. The leader's fence: a replica that paused past its renew deadline (a long GC,
+   * a stopped process) may no longer hold the lease, and must not act on what it decided before.
+   */
+  mayWrite?: () => boolean;
   metrics?: Metrics;
   clock?: Clock;
   /** The transport that really sends; client-node's undici fetch by default. */
   inner?: HttpLibrary;
 }
 
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** A write refused because this replica does not hold the leader lease now (TransportOptions.mayWrite). */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+  constructor(verb: string, url: string) {
+    super(`not sent: ${verb} ${new URL(url).pathname}: this replica does not hold the leader lease now (its last renewal is older than the renew deadline)`);
+  }
+}
+
 /** Wraps a transport so each request first waits for the limiter and is then counted and timed. */
 export function rateLimitedTransport(opts: TransportOptions): HttpLibrary {
   const inner = opts.inner ?? new IsomorphicFetchHttpLibrary();
   const clock = opts.clock ?? realClock;
-  const { limiter, metrics } = opts;
+  const { limiter, metrics, mayWrite } = opts;
   return wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
       const verb = request.getHttpMethod();
       const host = new URL(request.getUrl()).host;
+      if (mayWrite && MUTATING.has(String(verb).toUpperCase()) && !mayWrite()) throw new FencedError(String(verb), request.getUrl());
       if (limiter) {
         const queued = clock.now();
         await limiter.wait();
