@@ -97,17 +97,21 @@ describe('training for real on a local node', () => {
     await cluster?.stop();
   });
 
-  test('a DQN CartPole experiment trains with AgileRL to Succeeded, with AgileRL checkpoints whose evaluation score rises', async () => {
+  test('a DQN CartPole experiment trains with AgileRL to Succeeded, with AgileRL checkpoints whose scores rise', async () => {
     await arena.apply(experiment(ns, 'cartpole', 'cpu', { manifest: dqn(6000), stopGracePeriodSeconds: 30 }));
     const done = await finished('cartpole', 'training to finish', 300_000);
     assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.lastFailure));
     const ckpts = done.status?.checkpoints ?? [];
     assert.ok(ckpts.length >= 5, `a checkpoint per evolution step (${ckpts.length})`);
     assert.deepEqual(ckpts.map((c) => c.step), [...ckpts.map((c) => c.step)].sort((a, b) => a - b), 'steps rise');
-    const first = ckpts[0]!.evaluationScore!;
-    const best = done.status!.bestCheckpoint!.evaluationScore;
+    // The training score (the mean return of the training episodes) starts where exploration is nearly random and
+    // rises as epsilon decays and the agents learn. A single evaluation round is too noisy to order checkpoints by:
+    // the first one, of a network that had barely learned, once scored 236.
+    const training = ckpts.map((c) => c.trainingScore!);
+    assert.ok(training.at(-1)! > 3 * training[0]! && training.at(-1)! > 60, `the training score rises: ${training.map((t) => t.toFixed(1)).join(' → ')}`);
     // A random CartPole policy lasts about 22 steps.
-    assert.ok(best > 2 * first && best > 60, `evaluation score rises: first ${first}, best ${best}`);
+    const best = done.status!.bestCheckpoint!.evaluationScore;
+    assert.ok(best > 60, `the best evaluation is far above a random policy's: ${best}`);
     assert.equal(done.status?.progress?.percent, 100);
     assert.equal(done.status?.progress?.step, 6000);
     // The checkpoint is AgileRL's own: the whole population in its files, loadable by AgileRL outside the cluster.
