@@ -16,7 +16,7 @@ import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { logTail } from './cluster/processes.ts';
 import { waitFor } from './cluster/wait.ts';
 import { RealNode } from './realnode/real-node.ts';
-import { Arena, experiment } from './support/fixtures.ts';
+import { Arena, experiment, resourceClass } from './support/fixtures.ts';
 import { quickDqn } from './support/manifests.ts';
 import { ok, sh, type Result } from './support/sh.ts';
 import { imageArchives, type ImageArchive } from '../bundle/build.ts';
@@ -90,6 +90,43 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
   async function operatorPod(): Promise<V1Pod | undefined> {
     const pods = await core.listNamespacedPod({ namespace: system, labelSelector: 'app.kubernetes.io/component=operator' });
     return pods.items.find((p) => !p.metadata?.deletionTimestamp);
+  }
+
+  /**
+   * Follows an experiment's worker pods while it runs: each pod as last seen (the operator removes a finished
+   * attempt's pods) and the latest one's log through `kubectl logs`.
+   */
+  function watchWorkers(name: string) {
+    const state = { logs: '', pods: [] as V1Pod[], polling: true };
+    const done = (async () => {
+      while (state.polling) {
+        try {
+          for (const p of await arena.workerPods(team, await arena.getExperiment(team, name))) {
+            const i = state.pods.findIndex((q) => q.metadata!.uid === p.metadata!.uid);
+            if (i < 0) state.pods.push(p);
+            else state.pods[i] = p;
+          }
+          const latest = state.pods.at(-1);
+          if (latest) {
+            const r = await kubectl(['logs', '-n', team, latest.metadata!.name!]);
+            if (r.code === 0) state.logs = r.stdout;
+          }
+        } catch {
+          // A pod went between the list and the read: what was seen last stays.
+        }
+        await sleep(2000);
+      }
+    })();
+    return {
+      done,
+      get logs() {
+        return state.logs;
+      },
+      pods: state.pods,
+      stop: () => {
+        state.polling = false;
+      },
+    };
   }
 
   before(async () => {
@@ -248,33 +285,16 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     });
     figures.experimentCreateToRunningMs = Date.now() - created;
 
-    // The worker's log through kubectl logs, read while it runs (the operator removes a finished run's pods).
-    let logs = '';
-    let workerPod: V1Pod | undefined;
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
-        try {
-          workerPod = (await arena.workerPods(team, await arena.getExperiment(team, name)))[0] ?? workerPod;
-          if (workerPod) {
-            const r = await kubectl(['logs', '-n', team, workerPod.metadata!.name!]);
-            if (r.code === 0 && r.stdout.length >= logs.length) logs = r.stdout;
-          }
-        } catch {
-          // The pod went between the list and the read: the last log read stays.
-        }
-        await sleep(2000);
-      }
-    })();
+    const watch = watchWorkers(name);
     const done = await arena
       .waitExperiment(team, name, (s) => s.phase === 'Succeeded' || s.phase === 'Failed', 'training to finish', 600_000)
       .catch(async (err: Error) => {
-        throw new Error(`${err.message}\n${await diagnose(team)}\nworker log so far:\n${logs.slice(-3000)}`);
+        throw new Error(`${err.message}\n${await diagnose(team)}\nworker log so far:\n${watch.logs.slice(-3000)}`);
       })
-      .finally(() => {
-        polling = false;
-      });
-    await poller;
+      .finally(() => watch.stop());
+    await watch.done;
+    const { logs } = watch;
+    const workerPod = watch.pods.at(-1);
     figures.experimentCreateToSucceededMs = Date.now() - created;
     assert.equal(done.status?.phase, 'Succeeded', `${done.status?.reason}: ${done.status?.message} ${JSON.stringify(done.status?.lastFailure)}\n${await diagnose(team)}`);
     const ckpts = done.status?.checkpoints ?? [];
@@ -286,6 +306,9 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     assert.equal(workerPod.spec?.securityContext?.runAsUser, 1000);
     assert.equal(workerPod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
     assert.match(workerPod.spec!.containers[0]!.image!, new RegExp(`@${archives.runtime!.digest}$`));
+    const started = workerPod.status?.containerStatuses?.[0]?.state?.terminated?.startedAt ?? workerPod.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+    // API timestamps, second resolution: the 6.8 GB image is unpacked already, so this is the container's start.
+    if (started) figures.workerPodStartLatencyMs = new Date(started).getTime() - new Date(workerPod.metadata!.creationTimestamp!).getTime();
     assert.match(logs, /Starting the trainer/, logs.slice(-3000));
     assert.match(logs, /Checkpoint written/, logs.slice(-3000));
 
@@ -296,5 +319,68 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     const files = readdirSync(dir);
     assert.ok(files.some((f) => f.endsWith('.pt')), `AgileRL's files in ${dir}: ${files.join(', ')}`);
     assert.equal(statSync(dir).uid, 1000, `owner of ${dir}`);
+  });
+
+  test('a killed worker container is retried from the last checkpoint; Stop then ends the run with a final checkpoint', async () => {
+    const name = 'long';
+    await arena.apply(experiment(team, name, className, { manifest: quickDqn(200_000), maxRetries: 2, stopGracePeriodSeconds: 30 }));
+    const watch = watchWorkers(name);
+    try {
+      const running = await arena.waitExperiment(team, name, (s) => s.phase === 'Running' && (s.checkpoints?.length ?? 0) >= 1, 'a checkpoint on attempt 1', 240_000);
+      const last = running.status!.latestCheckpoint!.step;
+      const victim = (await arena.workerPods(team, running)).find((p) => p.status?.phase === 'Running');
+      const containerId = victim?.status?.containerStatuses?.[0]?.containerID;
+      assert.ok(containerId, `a running worker container: ${JSON.stringify(victim?.status)}`);
+      const killed = Date.now();
+      await node.killContainer(containerId);
+      const retried = await arena.waitExperiment(team, name, (s) => s.attempt === 2 && s.phase === 'Running', 'attempt 2 Running after the kill', 180_000);
+      figures.killToRetryRunningMs = Date.now() - killed;
+      const failure = retried.status!.lastFailure!;
+      assert.equal(failure.reason, 'WorkerFailed', JSON.stringify(failure));
+      assert.match(failure.message, /exit code 137/);
+      const second = (await arena.workerPods(team, retried)).find((p) => p.metadata?.labels?.['arena.agilerl.com/attempt'] === '2');
+      const env = Object.fromEntries((second?.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+      const resumeStep = Number(env.ARENA_RESUME_STEP);
+      assert.ok(resumeStep >= last, `attempt 2 resumes from step ${env.ARENA_RESUME_STEP} (${env.ARENA_RESUME_FROM}), the latest checkpoint before the kill was ${last}`);
+      await arena.waitExperiment(team, name, (s) => (s.checkpoints ?? []).some((c) => c.step > resumeStep), `a checkpoint past step ${resumeStep}`, 240_000);
+
+      const stopAsked = Date.now();
+      await arena.patchExperiment(team, name, { action: 'Stop' });
+      const stopped = await arena.waitExperiment(team, name, (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'Stopped', 120_000);
+      figures.stopToStoppedMs = Date.now() - stopAsked;
+      assert.equal(stopped.status?.phase, 'Stopped', `${stopped.status?.reason}: ${stopped.status?.message}\nworker log:\n${watch.logs.slice(-3000)}`);
+      const final = stopped.status!.latestCheckpoint!;
+      assert.match(final.location, /-final$/, 'the last checkpoint is the final one, written on the stop');
+      assert.ok(readdirSync(join(node.dir, 'checkpoints', final.location.slice('/checkpoints/'.length))).some((f) => f.endsWith('.pt')));
+      assert.match(watch.logs, /Stop requested: asking the trainer for a final checkpoint/);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${await diagnose(team)}\nworker log:\n${watch.logs.slice(-2000)}`);
+    } finally {
+      watch.stop();
+      await watch.done;
+    }
+  });
+
+  test('a worker over its memory limit is OOMKilled by the kernel, and the experiment says so', async () => {
+    await arena.apply(resourceClass('real-small', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '256Mi', gpus: 0 }, nodeSelector: { 'kubernetes.io/hostname': nodeName } }));
+    const name = 'too-big';
+    await arena.apply(experiment(team, name, 'real-small', { manifest: quickDqn(2000), maxRetries: 0 }));
+    const watch = watchWorkers(name);
+    const failed = await arena
+      .waitExperiment(team, name, (s) => s.phase === 'Failed' || s.phase === 'Succeeded', 'the run to fail', 240_000)
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await diagnose(team)}\nworker log:\n${watch.logs.slice(-2000)}`);
+      })
+      .finally(() => watch.stop());
+    await watch.done;
+    // The operator removes a failed attempt's pods at once, so the container's own state is shown when seen.
+    const term = watch.pods.at(-1)?.status?.containerStatuses?.[0]?.state?.terminated;
+    console.log(`# OOM: container ${term ? JSON.stringify(term) : '(removed before seen)'}; experiment ${JSON.stringify(failed.status?.lastFailure)}`);
+    assert.equal(failed.status?.phase, 'Failed');
+    // The runtime read its cgroup's OOM-kill count: the kernel's word, not a guess from the signal.
+    const failure = failed.status!.lastFailure!;
+    assert.equal(failure.reason, 'OOMKilled', JSON.stringify(failure));
+    assert.match(failure.message, /out-of-memory killer: the worker went over its memory limit of 256 MiB/);
+    assert.match(failed.status!.message!, /out-of-memory killer/);
   });
 });

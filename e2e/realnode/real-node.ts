@@ -383,6 +383,14 @@ export class RealNode {
     return ms;
   }
 
+  /**
+   * Sends `signal` to a container's init process, as a crash or the kernel would: `containerId` as the pod's
+   * status gives it (`containerd://<id>`) or bare. The kubelet then sees the container exit on its own.
+   */
+  async killContainer(containerId: string, signal = 'SIGKILL'): Promise<void> {
+    await this.ctr(['tasks', 'kill', '--signal', signal, containerId.replace(/^containerd:\/\//, '')]);
+  }
+
   /** The busybox test image (Debian's busybox-static), loaded into this node. */
   async importBusybox(tag = 'test'): Promise<BuiltImage> {
     const { stdout } = await run(join(this.layout.binDir, 'busybox'), ['--list'], { encoding: 'utf8' });
