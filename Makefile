@@ -21,7 +21,7 @@ PYTHON_LOCK_HASH := $(shell sha256sum python/requirements.lock | cut -c1-16)
 VENV := $(CURDIR)/.venv
 export ARENA_PYTHON := $(VENV)/bin/python
 
-.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e demo cluster-up cluster-down bundle images images-check clean
+.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e test-real-node demo cluster-up cluster-down bundle images images-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,11 @@ test-unit: deps python ## unit tests only (no cluster)
 test-e2e: setup ## cluster tests only
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_NODE_BIN_DIR="$$(bash e2e/toolchain/build-node.sh)" \
 	  $(NODE) --import tsx --test --test-reporter=spec --test-concurrency=$(TEST_CONCURRENCY) $(E2E_TESTS)
+
+# Not part of `make test`: it needs the images (the runtime's costs about 13 minutes cold; see e2e/realnode/README.md).
+test-real-node: setup images ## the product on a real node: the built images imported into its containerd, the chart installed, an experiment trained there
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_NODE_BIN_DIR="$$(bash e2e/toolchain/build-node.sh)" \
+	  $(NODE) --import tsx --test --test-reporter=spec e2e/product-on-real-node.check.ts
 
 conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec e2e/conformance.e2e.test.ts

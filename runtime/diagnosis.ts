@@ -334,9 +334,25 @@ export interface CrashInput {
   lines: readonly string[];
   exitCode?: number | null;
   signal?: NodeJS.Signals | null;
+  /**
+   * The container's memory cgroup counted an OOM kill while the trainer ran (oom.ts), with the limit when known:
+   * a SIGKILL is then the kernel's out-of-memory killer for certain, not a guess.
+   */
+  oomKilled?: { limitBytes?: number };
 }
 
 const MAX_MESSAGE = 2000;
+
+/** 268435456 → "256 MiB", as a resource class writes memory. */
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && n % 1024 === 0 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n} ${units[i]}`;
+}
 const clip = (s: string) => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s);
 
 /** Finds the known failure in the output; otherwise TrainerKilled (by signal) or TrainerCrashed. */
@@ -358,6 +374,16 @@ export function diagnose(input: CrashInput): Diagnosis {
   }
   const how = input.signal ? `was killed by ${input.signal}` : `exited with code ${input.exitCode ?? 'unknown'}`;
   const last = lastMeaningfulLine(lines);
+  if (input.signal === 'SIGKILL' && input.oomKilled) {
+    const limit = input.oomKilled.limitBytes ? ` of ${formatBytes(input.oomKilled.limitBytes)}` : '';
+    return {
+      reason: 'OOMKilled',
+      message: clip(`The trainer was killed by the kernel's out-of-memory killer: the worker went over its memory limit${limit}${last ? `; its last output: ${last}` : ''}.`),
+      hint: 'Raise the memory per worker of the resource class, or lower batch sizes, num_envs and data.num_workers.',
+      retryable: true,
+      ...(last ? { evidence: clip(last) } : {}),
+    };
+  }
   if (input.signal === 'SIGKILL') {
     return {
       reason: 'TrainerKilled',

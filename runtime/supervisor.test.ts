@@ -15,6 +15,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../operator/observability/log.ts';
 import type { WorkerEnv } from './env.ts';
 import type { GpuInfo } from './gpu/probe.ts';
+import type { MemoryCgroup } from './oom.ts';
 import { EXIT_CODES, Supervisor } from './supervisor.ts';
 import { tinyDqnManifest } from './testing/agilerl.ts';
 import { FakeOperator } from './testing/fake-operator.ts';
@@ -214,7 +215,11 @@ test('the buffer file keeps what the operator has not acknowledged', () =>
   }));
 
 // The supervisor in-process with small scripted trainers: the paths a real trainer rarely takes.
-function inProcess(op: FakeOperator, script: string | undefined, opts: { gpus?: GpuInfo[]; env?: Partial<WorkerEnv>; processEnv?: NodeJS.ProcessEnv; command?: string[] } = {}) {
+function inProcess(
+  op: FakeOperator,
+  script: string | undefined,
+  opts: { gpus?: GpuInfo[]; env?: Partial<WorkerEnv>; processEnv?: NodeJS.ProcessEnv; command?: string[]; memory?: () => MemoryCgroup } = {},
+) {
   const n = ++runs;
   const manifestPath = join(dir, `manifest-${n}.json`);
   writeFileSync(manifestPath, JSON.stringify(TINY));
@@ -236,6 +241,8 @@ function inProcess(op: FakeOperator, script: string | undefined, opts: { gpus?: 
       ...opts.env,
     },
     logger: createLogger({ silent: true }),
+    // This machine's own cgroup counts every OOM kill on it: the tests say what the container's would.
+    memory: opts.memory ?? (() => ({ oomKills: 0, limitBytes: undefined })),
     processEnv: { PATH: process.env.PATH, ARENA_RUN_TOKEN: 'must-not-leak', ...opts.processEnv },
     ...(script !== undefined || opts.command ? { trainer: { name: 'scripted', command: opts.command?.[0] ?? process.execPath, args: opts.command?.slice(1) ?? ['-e', script!] } } : {}),
     probe: async () => ({ cpu: { brand: 'test', cores: 1, available: 1 }, memory: { totalBytes: 1 }, os: { platform: 'linux', release: '', arch: 'x64' }, gpu: { gpus: opts.gpus ?? [] }, source: 'node:os' }),
@@ -259,7 +266,21 @@ test('the trainer gets the attention backend for its GPUs and never the run toke
 
 test('the failure paths of a trainer process', () =>
   withOperator(async (op) => {
-    const cases: { name: string; script?: string; command?: string[]; processEnv?: NodeJS.ProcessEnv; exitCode: number; reason: string; message?: RegExp; hint?: RegExp; retryable?: boolean }[] = [
+    /** The container's cgroup as the kernel's OOM killer leaves it: one kill more at each reading. */
+    let kills = 0;
+    const oomEachRead = () => ({ oomKills: kills++, limitBytes: 256 * 1024 * 1024 });
+    const cases: {
+      name: string;
+      script?: string;
+      command?: string[];
+      processEnv?: NodeJS.ProcessEnv;
+      memory?: () => MemoryCgroup;
+      exitCode: number;
+      reason: string;
+      message?: RegExp;
+      hint?: RegExp;
+      retryable?: boolean;
+    }[] = [
       { name: 'exit 0 without finished', script: 'process.exit(0)', exitCode: 1, reason: 'TrainerExitedEarly' },
       {
         name: "the trainer's own error wins; the log fills in the hint",
@@ -273,9 +294,18 @@ test('the failure paths of a trainer process', () =>
       { name: 'a command that does not exist', command: [join(dir, 'no-such-trainer')], exitCode: 2, reason: 'TrainerStartFailed', retryable: false },
       { name: 'a malformed ARENA_TRAINER_COMMAND', processEnv: { ARENA_TRAINER_COMMAND: 'python -m trainer' }, exitCode: 2, reason: 'TrainerUnavailable', message: /JSON array/ },
       { name: 'killed by a signal', script: "process.kill(process.pid, 'SIGKILL')", exitCode: 1, reason: 'TrainerKilled', hint: /memory/ },
+      {
+        name: 'killed while the cgroup counted an OOM kill',
+        script: "console.log('allocating'); process.kill(process.pid, 'SIGKILL')",
+        memory: oomEachRead,
+        exitCode: 1,
+        reason: 'OOMKilled',
+        message: /out-of-memory killer: the worker went over its memory limit of 256 MiB; its last output: allocating/,
+        hint: /memory per worker/,
+      },
     ];
     for (const c of cases) {
-      const { supervisor } = inProcess(op, c.script, { command: c.command, processEnv: c.processEnv });
+      const { supervisor } = inProcess(op, c.script, { command: c.command, processEnv: c.processEnv, memory: c.memory });
       const result = await supervisor.run();
       assert.equal(result.exitCode, c.exitCode, c.name);
       const failed = op.eventsOfType('failed').at(-1)!;

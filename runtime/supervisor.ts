@@ -15,6 +15,7 @@ import type { Logger } from 'winston';
 import { createLogger, forObject } from '../operator/observability/log.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
 import { diagnose, OutputTail, type Diagnosis } from './diagnosis.ts';
+import { memoryCgroup, oomKilledBetween, type MemoryCgroup } from './oom.ts';
 import type { WorkerEnv } from './env.ts';
 import { checkpointReport, EVENTS_FD, EVENTS_FD_ENV, parseTrainerEvent, progressReport, type TrainerError, type TrainerEvent } from './events.ts';
 import { attentionBackendFor, formatCapability, gpuRequirement, probeHost, type HostProbe } from './gpu/probe.ts';
@@ -60,6 +61,8 @@ export interface SupervisorOptions {
   bufferPath?: string;
   /** Retry timing of report delivery. */
   backoff?: { initialMs: number; maxMs: number };
+  /** The container's memory cgroup (OOM-kill count and limit); default oom.ts reading /sys/fs/cgroup. */
+  memory?: () => MemoryCgroup;
 }
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
@@ -99,9 +102,12 @@ export class Supervisor {
   private finished = false;
   private trainerError: TrainerError | undefined;
   private readonly tail = new OutputTail();
+  private readonly memory: () => MemoryCgroup;
+  private memoryAtStart: MemoryCgroup | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.env = opts.env;
+    this.memory = opts.memory ?? (() => memoryCgroup());
     const base = opts.logger ?? createLogger({ component: 'arena-runtime' });
     this.log = forObject(base, { kind: 'Experiment', namespace: opts.env.namespace, name: opts.env.experiment }).child({
       run: opts.env.run,
@@ -315,6 +321,8 @@ export class Supervisor {
       this.terminateChild(Math.max(0, left - Math.min(5_000, this.graceMs * 0.2)));
     }
 
+    // The kernel's OOM-kill count before the trainer can use memory, to tell its kills from others' afterwards.
+    this.memoryAtStart = this.memory();
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     const first = await Promise.race([exited, spawnError.then((error) => ({ error }))]);
     if ('error' in first) {
@@ -354,7 +362,9 @@ export class Supervisor {
   }
 
   private failureOf(code: number | null, signal: NodeJS.Signals | null): Failure {
-    const found: Diagnosis = diagnose({ lines: this.tail.lines(), exitCode: code, signal });
+    const now = this.memory();
+    const oomKilled = this.memoryAtStart && oomKilledBetween(this.memoryAtStart, now) ? { limitBytes: now.limitBytes } : undefined;
+    const found: Diagnosis = diagnose({ lines: this.tail.lines(), exitCode: code, signal, oomKilled });
     const own = this.trainerError;
     if (own) {
       // The trainer's own word wins; the log diagnosis fills in what it left out.

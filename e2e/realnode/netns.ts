@@ -1,7 +1,9 @@
-// The node's network namespace and the veth pair that joins it to the machine, with iproute2. Nothing here adds
-// a route or an address to the machine's namespace beyond the veth's host end and its connected /30, so the only
-// place the node can send to from its namespace is that host end (the API server forwarder): the namespace has
-// no default route, and the machine itself does not forward (its ip_forward is never touched).
+// The node's network namespace and the veth pair that joins it to the machine, with iproute2. The machine's
+// namespace gets only the veth's host end, its connected /30 and a route to this node's pod network through the
+// veth (the Kubernetes network model: the control plane reaches every pod, e.g. the API server calling a webhook
+// at its pod address), both on the veth, so they go with it. The only place the node can send to from its
+// namespace is that host end (the API server forwarder): the namespace has no default route, and the machine
+// itself does not forward (its ip_forward is never touched).
 import { execFile } from 'node:child_process';
 import { existsSync, readlinkSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -45,6 +47,10 @@ export async function createNetns(p: NetnsPlan): Promise<void> {
   await ip(['link', 'set', p.hostVeth, 'up']);
   await ipIn(p.netns, ['addr', 'add', `${a.nodeIp}/${a.linkPrefix}`, 'dev', p.nodeVeth]);
   await ipIn(p.netns, ['link', 'set', p.nodeVeth, 'up']);
+  // The pod network is unique to the slot (unlike the Service range, which every cluster shares), so this route
+  // never meets another node's. Replies from pods go back over the veth by the node's own /30 route; the bridge's
+  // ipMasq applies to new connections from pods only, not to these.
+  await ip(['route', 'add', a.podCidr, 'via', a.nodeIp, 'dev', p.hostVeth]);
   // ClusterIPs are rewritten by kube-proxy in OUTPUT/PREROUTING, but a packet from the node itself needs a route
   // before netfilter sees it. The pod bridge (made here, before the CNI plugin, which adopts it) gives one that
   // stays inside the namespace: an address without a Service is asked for on the bridge and never answered.

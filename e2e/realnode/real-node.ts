@@ -363,6 +363,34 @@ export class RealNode {
     return image;
   }
 
+  /**
+   * Loads an OCI archive that `make images` wrote (its index names the image by its full reference) and, for a
+   * reference pinned by digest (`repo:tag@sha256:…`, as the bundle's values pin them), also names the image
+   * `repo@sha256:…`: the CRI looks a digest reference up by that name alone, which a registry pull creates and an
+   * import does not. Returns how long the import took.
+   */
+  async importOciArchive(archive: string, reference: string): Promise<number> {
+    const t0 = Date.now();
+    await this.ctr(['images', 'import', archive]);
+    const ms = Date.now() - t0;
+    const at = reference.indexOf('@');
+    if (at > 0) {
+      const named = reference.slice(0, at);
+      const repo = named.replace(/:[^/:]+$/, '');
+      await this.ctr(['images', 'tag', '--force', named, `${repo}${reference.slice(at)}`]);
+    }
+    this.log.debug('image imported', { archive, reference, ms });
+    return ms;
+  }
+
+  /**
+   * Sends `signal` to a container's init process, as a crash or the kernel would: `containerId` as the pod's
+   * status gives it (`containerd://<id>`) or bare. The kubelet then sees the container exit on its own.
+   */
+  async killContainer(containerId: string, signal = 'SIGKILL'): Promise<void> {
+    await this.ctr(['tasks', 'kill', '--signal', signal, containerId.replace(/^containerd:\/\//, '')]);
+  }
+
   /** The busybox test image (Debian's busybox-static), loaded into this node. */
   async importBusybox(tag = 'test'): Promise<BuiltImage> {
     const { stdout } = await run(join(this.layout.binDir, 'busybox'), ['--list'], { encoding: 'utf8' });
