@@ -8,7 +8,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-n
 import { Registry } from 'prom-client';
 import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
-import { createGpuNodes, finishPod, gpuProducts, gpuTaint, setNodeReady } from './cluster/gpu-nodes.ts';
+import { createGpuNodes, finishPod, gpuProducts, gpuTaint, setNodeReadyNow } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { GROUP, VERSION } from '../operator/api/v1alpha1/index.ts';
@@ -115,8 +115,9 @@ describe('cluster status on simulated GPU nodes', () => {
         await core.patchNode({ name, body: { metadata: { annotations: { 'e2e/poke': String(round) } } } }, mergePatch);
       }
     }
-    await setNodeReady(kc, 'a100-2', false);
-    // kwok applies the NotReady stage only after the node's pending heartbeat stage (up to 45 s away) has run.
+    // The Ready condition is written at once: kwok's own NotReady stage waits behind the node's pending heartbeat
+    // stage (up to 45 s), and on a loaded machine it once took longer than 90 s.
+    await setNodeReadyNow(kc, 'a100-2', false);
     const down = (await until(tc, (t) => t.status?.workers?.ready === 3, 'a100-2 not ready', 90_000)).status!;
     assert.deepEqual(down.workers, { total: 4, ready: 3, notReady: 1, readyNodes: ['a100-0', 'a100-1', 'l4-0'], notReadyNodes: ['a100-2'] });
     assert.equal(cond(down, 'WorkersReady')?.reason, 'SomeWorkersNotReady');
@@ -127,7 +128,7 @@ describe('cluster status on simulated GPU nodes', () => {
     const a100 = (await until(() => rc('a100-x2'), (r) => r.status?.eligibleNodes === 2, 'a100 class sees 2 nodes')).status!;
     assert.equal(a100.fitMax, 1);
 
-    await setNodeReady(kc, 'a100-2', true);
+    await setNodeReadyNow(kc, 'a100-2', true);
     const up = (await until(tc, (t) => t.status?.workers?.ready === 4 && cond(t.status, 'WorkersReady')?.reason === 'WorkersReady', 'a100-2 ready again', 90_000)).status!;
     assert.deepEqual(up.workers?.notReadyNodes, []);
     assert.equal(up.gpus?.byProduct?.[0]?.total, 24);
