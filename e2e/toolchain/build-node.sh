@@ -18,7 +18,7 @@ RUNC=$(modver runc github.com/opencontainers/runc)
 COREDNS=$(modver coredns github.com/coredns/coredns)
 GOV=$(go env GOVERSION)
 key="node-k8s-${K8S}_runc-${RUNC}_coredns-${COREDNS}_${GOV}"
-root="${ARENA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/arena-operator}"
+root=$(cache_root)
 out="$root/bin/$key"
 
 log() { printf '[node-toolchain %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

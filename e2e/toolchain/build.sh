@@ -19,7 +19,7 @@ HELM=$(modver helm helm.sh/helm/v4)
 HELM3=$(modver helm3 helm.sh/helm/v3)
 GOV=$(go env GOVERSION)
 key="k8s-${K8S}_etcd-${ETCD}_kwok-${KWOK}_helm-${HELM}_${GOV}"
-root="${ARENA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/arena-operator}"
+root=$(cache_root)
 out="$root/bin/$key"
 helm3_out="$root/bin/helm3-${HELM3}_${GOV}"
 

@@ -4,6 +4,9 @@
 # wrapper go.mod files, so there is one place to bump.
 modver() { awk -v m="$2" '$1==m {print $2; exit} $1=="require" && $2==m {print $3; exit}' "$here/$1/go.mod"; }
 
+# Where built binaries are kept, outside the repository.
+cache_root() { printf '%s' "${ARENA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/arena-operator}"; }
+
 # Link flags that stamp a Kubernetes binary's version the way Kubernetes' own build does, so /version, kubectl
 # and the kubelet's Node status report it.
 k8s_ldflags() {

@@ -22,9 +22,17 @@ const PURPOSE = 'arena/run-token/v2';
 /** Far above any real token (about 250 characters); a longer header is refused before it is decoded. */
 export const MAX_RUN_TOKEN_LENGTH = 1024;
 
+// Asked on every reconcile and every report; the key Buffer is the same object until the key is replaced.
+const keyIds = new WeakMap<Buffer, string>();
+
 /** A public name for a signing key: safe to store in objects and logs, useless for making tokens. */
 export function keyId(key: Buffer): string {
-  return createHash('sha256').update('arena/key-id/v1\0').update(key).digest('base64url').slice(0, 12);
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    id = createHash('sha256').update('arena/key-id/v1\0').update(key).digest('base64url').slice(0, 12);
+    keyIds.set(key, id);
+  }
+  return id;
 }
 
 function mac(key: Buffer, uid: string, c: RunTokenClaims): string {

@@ -3,52 +3,24 @@
 // returns for the same checkpoint, computed in a separate Python process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { resolvePython } from '../../operator/api/platform/verdict.ts';
-import { decodeNpy, decodeNpyBase64, encodeNpy, encodeNpyBase64, ndarray, type NdArray } from '../npy/npy.ts';
+import { decodeNpyBase64, encodeNpyBase64, ndarray, type NdArray } from '../npy/npy.ts';
 import { trainAgileRl } from '../testing/agilerl.ts';
 import { Rng } from '../testing/rng.ts';
 import { AgileRlActionModel, isAgileRlCheckpoint, notAgileRlCheckpoint } from './agilerl-model.ts';
 import { parseServeArgs, type ServeConfig } from './config.ts';
 import { startInferenceServer, type RunningInferenceServer } from './server.ts';
 import { setupServeReady } from './setup.ts';
-import { call, quietLogger, tempDir } from './testing.ts';
+import { agilerlActions, call, quietLogger, tempDir } from './testing.ts';
 
-const python = resolvePython();
 const tmp = tempDir('serve-agilerl-');
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
 
 /** One run of the real trainer; the newest checkpoint folder it wrote. */
 const train = async (name: string, manifest?: unknown) => (await trainAgileRl(tmp.dir, name, manifest)).at(-1)!.path;
 
-// AgileRL's own load and get_action in evaluation mode, independent of serve.py.
-const REFERENCE = fileURLToPath(new URL('./agilerl_reference.py', import.meta.url));
-
-let refs = 0;
 /** AgileRL's actions for `obs`: one get_action for the whole batch, or one per row ('rows'). */
-async function reference(folder: string, mode: 'batch' | 'rows', obs: NdArray, mask?: NdArray): Promise<NdArray> {
-  const k = refs++;
-  const obsFile = join(tmp.dir, `ref-obs-${k}.npy`);
-  const maskFile = join(tmp.dir, `ref-mask-${k}.npy`);
-  const outFile = join(tmp.dir, `ref-out-${k}.npy`);
-  writeFileSync(obsFile, encodeNpy(obs));
-  if (mask) writeFileSync(maskFile, encodeNpy(mask));
-  const r = await run(python, [REFERENCE, folder, obsFile, mask ? maskFile : '-', outFile, mode]);
-  assert.equal(r.code, 0, r.out.slice(-3000));
-  return decodeNpy(new Uint8Array(readFileSync(outFile)));
-}
+const reference = (folder: string, mode: 'batch' | 'rows', obs: NdArray, mask?: NdArray) => agilerlActions(folder, obs, { mode, ...(mask ? { mask } : {}) });
 
 const config = (over: Partial<ServeConfig>): ServeConfig => {
   const parsed = parseServeArgs([], {});

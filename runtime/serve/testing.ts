@@ -1,14 +1,14 @@
 // Builders shared by the inference server's tests (not a test file itself).
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import { createLogger } from '../../operator/observability/log.ts';
-import { encodeNpyBase64, ndarray, type NdArray, type NpyDtype } from '../npy/npy.ts';
+import { decodeNpy, encodeNpy, encodeNpyBase64, ndarray, type NdArray, type NpyDtype } from '../npy/npy.ts';
 import { checkActionMask, checkObservation } from './agilerl-model.ts';
 import { badRequest } from './errors.ts';
 import type { ActionModel, AgentInfo } from './models.ts';
@@ -84,6 +84,26 @@ export async function playCartpole(opts: { url?: string; key?: string; episodes:
   };
   const { stdout } = await promisify(execFile)(resolvePython(), args, { env, timeout: 300_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Episodes;
+}
+
+const AGILERL_REFERENCE = fileURLToPath(new URL('./agilerl_reference.py', import.meta.url));
+
+/**
+ * AgileRL's own actions for `obs` from a checkpoint's elite member, in evaluation mode, computed in a Python process
+ * of its own (agilerl_reference.py, independent of serve.py): one get_action for the whole batch, or one per row.
+ */
+export async function agilerlActions(folder: string, obs: NdArray, opts: { mode?: 'batch' | 'rows'; mask?: NdArray } = {}): Promise<NdArray> {
+  const dir = mkdtempSync(join(tmpdir(), 'agilerl-ref-'));
+  try {
+    const file = (name: string) => join(dir, name);
+    writeFileSync(file('obs.npy'), encodeNpy(obs));
+    if (opts.mask) writeFileSync(file('mask.npy'), encodeNpy(opts.mask));
+    const args = [AGILERL_REFERENCE, folder, file('obs.npy'), opts.mask ? file('mask.npy') : '-', file('out.npy'), opts.mode ?? 'batch'];
+    await promisify(execFile)(resolvePython(), args, { timeout: 120_000 });
+    return decodeNpy(new Uint8Array(readFileSync(file('out.npy'))));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function writeKey(path: string, key: string): void {

@@ -16,6 +16,18 @@ export interface GateInput {
   manifestErrors?: readonly FieldError[];
 }
 
+// Every experiment of a class asks on every reconcile; a cached class object is replaced, never changed, when the
+// class changes, so its verdict is kept with the object.
+const classVerdicts = new WeakMap<ResourceClass, string | undefined>();
+
+function classErrors(cls: ResourceClass): string | undefined {
+  if (classVerdicts.has(cls)) return classVerdicts.get(cls);
+  const r = validate('ResourceClass', { apiVersion: cls.apiVersion ?? 'arena.agilerl.com/v1alpha1', kind: 'ResourceClass', ...cls });
+  const problem = r.ok ? undefined : formatErrors(r.errors);
+  classVerdicts.set(cls, problem);
+  return problem;
+}
+
 export function blockerFor({ experiment, cls, cluster, resumeProblem, manifestErrors = [] }: GateInput): Blocker | undefined {
   const result = validate('Experiment', experiment);
   const structural = result.ok ? [] : result.errors;
@@ -53,9 +65,9 @@ export function blockerFor({ experiment, cls, cluster, resumeProblem, manifestEr
   }
   // The API refuses such a class now; one stored before that (or with its checks bypassed) must not reach the
   // scheduler, which cannot count it.
-  const classCheck = validate('ResourceClass', { apiVersion: cls.apiVersion ?? 'arena.agilerl.com/v1alpha1', kind: 'ResourceClass', ...cls });
-  if (!classCheck.ok) {
-    return { reason: 'InvalidResourceClass', message: `ResourceClass ${className} is not valid: ${formatErrors(classCheck.errors)}. An admin must fix it.` };
+  const classProblem = classErrors(cls);
+  if (classProblem) {
+    return { reason: 'InvalidResourceClass', message: `ResourceClass ${className} is not valid: ${classProblem}. An admin must fix it.` };
   }
   const algorithm = experiment.spec.manifest.algorithm.name as AlgorithmName;
   if (needsGpu(algorithm) && (cls.spec.worker?.gpus ?? 0) < 1) {
