@@ -22,6 +22,7 @@ import { patchStatus, updateStatusIfChanged, type StatusObject } from '../operat
 import { setCondition } from '../operator/kube/conditions.ts';
 import { EventRecorder, reportingController } from '../operator/kube/events.ts';
 import { isConflict } from '../operator/kube/errors.ts';
+import { deletePodSeen } from '../operator/kube/delete.ts';
 import { Controller, splitKey } from '../operator/kube/controller.ts';
 import { ExponentialFailureRateLimiter } from '../operator/kube/workqueue.ts';
 import { createMetrics, type Metrics } from '../operator/observability/metrics.ts';
@@ -371,6 +372,24 @@ describe('Kubernetes plumbing', () => {
       assert.ok(logged.every((l) => l.msg === 'Could not record event' && l.level === 'warn'));
       assert.equal(logged[2]!.errorReason, 'NotFound');
       assert.equal(logged[2]!.error, 'namespaces "no-such-namespace" not found');
+    });
+  });
+
+  describe('deletes by what was seen', () => {
+    const ns = 'default';
+    const podBody = (name: string) => ({ metadata: { name }, spec: { containers: [{ name: 'c', image: 'registry.local/none:1' }] } });
+
+    test('a pod replaced by one of the same name survives a delete of the one seen; the one seen is deleted', async () => {
+      const seen = await core.createNamespacedPod({ namespace: ns, body: podBody('worker-0') });
+      // Unscheduled, so the delete is immediate; then a newer pod takes the name (another attempt, a new leader).
+      await core.deleteNamespacedPod({ namespace: ns, name: 'worker-0', gracePeriodSeconds: 0 });
+      await waitFor(() => core.readNamespacedPod({ namespace: ns, name: 'worker-0' }).then(() => false, () => true), { timeoutMs: 30_000, what: 'worker-0 gone' });
+      const newer = await core.createNamespacedPod({ namespace: ns, body: podBody('worker-0') });
+      assert.equal(await deletePodSeen(core, seen, 0), false);
+      assert.equal((await core.readNamespacedPod({ namespace: ns, name: 'worker-0' })).metadata!.uid, newer.metadata!.uid);
+      assert.equal(await deletePodSeen(core, newer, 0), true);
+      await waitFor(() => core.readNamespacedPod({ namespace: ns, name: 'worker-0' }).then(() => false, () => true), { timeoutMs: 30_000, what: 'worker-0 deleted' });
+      assert.equal(await deletePodSeen(core, newer, 0), false, 'a pod already gone is not an error');
     });
   });
 

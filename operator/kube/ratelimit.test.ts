@@ -172,3 +172,20 @@ test('a fenced transport refuses writes without sending them, and still reads', 
   assert.equal((await call(HttpMethod.PATCH)).httpStatusCode, 200);
   assert.deepEqual(sent, ['GET', 'PATCH']);
 });
+
+test('a write that passed the fence and then waited in the limiter is refused if the lease was lost meanwhile', async () => {
+  const clock = new FakeClock();
+  const sent: string[] = [];
+  const inner = wrapHttpLibrary({ send: async (req) => (sent.push(req.getHttpMethod()), response(200)) });
+  let open = true;
+  const limiter = new TokenBucket({ qps: 1, burst: 1, clock });
+  const transport = rateLimitedTransport({ inner, limiter, clock, mayWrite: () => open });
+  const call = (method: HttpMethod) => transport.send(new RequestContext('https://api.test/api/v1/namespaces/ns/pods/p', method)).toPromise();
+  assert.equal((await call(HttpMethod.PATCH)).httpStatusCode, 200);
+  // The next write waits a whole second for its token; the lease goes while it waits.
+  const queued = assert.rejects(call(HttpMethod.DELETE), (e: Error) => e instanceof FencedError);
+  open = false;
+  await clock.advance(1000);
+  await queued;
+  assert.deepEqual(sent, ['PATCH'], 'the queued write never reached the API server');
+});

@@ -108,11 +108,14 @@ export function rateLimitedTransport(opts: TransportOptions): HttpLibrary {
     async send(request: RequestContext): Promise<ResponseContext> {
       const verb = request.getHttpMethod();
       const host = new URL(request.getUrl()).host;
-      if (mayWrite && MUTATING.has(String(verb).toUpperCase()) && !mayWrite()) throw new FencedError(String(verb), request.getUrl());
+      const fenced = mayWrite !== undefined && MUTATING.has(String(verb).toUpperCase());
+      if (fenced && !mayWrite()) throw new FencedError(String(verb), request.getUrl());
       if (limiter) {
         const queued = clock.now();
         await limiter.wait();
         metrics?.restClientRateLimiterDuration.observe({ verb, host }, (clock.now() - queued) / 1000);
+        // Asked again: the lease can be lost while a write waits its turn behind a backlog.
+        if (fenced && !mayWrite()) throw new FencedError(String(verb), request.getUrl());
       }
       const start = clock.now();
       let code = '<error>'; // client-go's label for a request that got no response

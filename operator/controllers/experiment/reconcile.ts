@@ -7,6 +7,7 @@ import type { Experiment, ExperimentStatus } from '../../api/v1alpha1/experiment
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import { isAlreadyExists, isNotFound, toKubeError } from '../../kube/errors.ts';
+import { deletePodSeen } from '../../kube/delete.ts';
 import { setCondition, statusEqual } from '../../kube/conditions.ts';
 import type { ReconcileResult } from '../../kube/controller.ts';
 import { blockerFor } from './gating.ts';
@@ -300,11 +301,23 @@ export class ExperimentReconciler {
       ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
       ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
     ];
-    const results = await Promise.allSettled([...perRun, ...pods.map((body) => ignoreExists(core.createNamespacedPod({ namespace: ns, body })))]);
+    const created: V1Pod[] = [];
+    const results = await Promise.allSettled([
+      ...perRun,
+      ...pods.map((body) =>
+        ignoreExists(
+          core.createNamespacedPod({ namespace: ns, body }).then((pod) => {
+            created.push(pod);
+            return pod;
+          }),
+        ),
+      ),
+    ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
-      // Half a gang is worse than none: remove the workers that were created, then report why.
-      await Promise.allSettled(pods.map((p) => core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 0 })));
+      // Half a gang is worse than none: remove the workers this call created (by uid: never a pod it did not make),
+      // then report why.
+      await Promise.allSettled(created.map((p) => deletePodSeen(core, p, 0)));
       throw failed.reason;
     }
     const existed = pods.filter((_, i) => (results[perRun.length + i] as PromiseFulfilledResult<boolean>).value).map((p) => p.metadata!.name!);
@@ -348,17 +361,8 @@ export class ExperimentReconciler {
       return `${l[labels.run]}-${l[labels.attempt]}` !== current;
     });
     await Promise.all(
-      pods.map(async (p) => {
-        try {
-          await this.d.core.deleteNamespacedPod({
-            namespace: p.metadata!.namespace!,
-            name: p.metadata!.name!,
-            gracePeriodSeconds: orphaned(p) ? 0 : grace,
-          });
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-      }),
+      // The pods as the cache saw them: a pod of the same name created since is not the one decided on.
+      pods.map((p) => deletePodSeen(this.d.core, p, orphaned(p) ? 0 : grace)),
     );
   }
 }
