@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, KubeConfig, type V1LeaseSpec } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1LeaseSpec } from '@kubernetes/client-node';
+import { FencedError, RateLimitedKubeConfig } from '../operator/kube/ratelimit.ts';
 import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { waitFor } from './cluster/wait.ts';
 import { LeaderElector, type LeaderElectionEvent, type LeaderElectorOptions, type StoppedReason } from '../operator/kube/leader.ts';
@@ -73,10 +74,36 @@ if (process.env.LEADER_CHILD) {
   const say = (event: string, detail?: string) => {
     process.stdout.write(`${JSON.stringify({ event, detail })}\n`);
   };
-  void new LeaderElector(opts).run({
-    onStartedLeading: () => say('started'),
+  const elector = new LeaderElector(opts);
+  let led = false;
+  void elector.run({
+    onStartedLeading: () => {
+      led = true;
+      say('started');
+    },
     onStoppedLeading: (reason: StoppedReason) => say('stopped', reason),
   });
+  // As the operator wires it (operator.ts): every write of this client passes the leader's fence. A writer keeps
+  // patching a ConfigMap, so when the process is frozen it has writes due that fire the moment it thaws.
+  const fencedCore = new RateLimitedKubeConfig(kc, { mayWrite: () => elector.holdsLease() }).makeApiClient(CoreV1Api);
+  const cm = `writes-${process.env.LEADER_CHILD}`;
+  let seq = 0;
+  let fenced = 0;
+  // Once it has led it keeps writing, as controllers with work queued do: only the fence stands in the way.
+  const write = async () => {
+    if (!led) return;
+    seq++;
+    try {
+      await fencedCore.patchNamespacedConfigMap(
+        { namespace, name: cm, body: { data: { seq: String(seq), writer: 'frozen' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch (err) {
+      if (err instanceof FencedError) say('fenced', String(++fenced));
+      else say('write-error', (err as Error).message);
+    }
+  };
+  setInterval(() => void write(), 50);
 } else {
   describe('leader election on a real Lease', () => {
     let cluster: LocalCluster;
@@ -125,7 +152,9 @@ if (process.env.LEADER_CHILD) {
       assert.equal(after.leaseTransitions, (before.leaseTransitions ?? 0) + 1);
     });
 
-    test('a frozen leader loses the lease once it expires, and steps down when it thaws', async () => {
+    test('a frozen leader loses the lease once it expires, steps down when it thaws, and none of its due writes land', async () => {
+      const core = kc.makeApiClient(CoreV1Api);
+      await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'writes-frozen' }, data: { seq: '0' } } });
       child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
         cwd: repoRoot,
         env: { ...process.env, LEADER_CHILD: 'frozen', KUBECONFIG: cluster.kubeconfigPath },
@@ -138,10 +167,16 @@ if (process.env.LEADER_CHILD) {
       await standby.next('leader', 'frozen');
       const before = await leaseSpec(kc, 'frozen');
 
+      await waitFor(async () => Number((await core.readNamespacedConfigMap({ namespace, name: 'writes-frozen' })).data?.seq) > 0, {
+        timeoutMs: 10_000,
+        what: 'the leading child to write',
+      });
       process.kill(child.pid!, 'SIGSTOP');
       const frozenAt = performance.now();
+      let atTakeover = '';
       try {
         const started = await standby.next('started');
+        atTakeover = (await core.readNamespacedConfigMap({ namespace, name: 'writes-frozen' })).metadata!.resourceVersion!;
         assert.equal(standby.find('via')?.detail, 'expired');
         // It waited out the lease, by its own clock, from the last renewal it saw (at most a retry or so before the
         // freeze), instead of taking over as soon as renewals stopped.
@@ -156,6 +191,14 @@ if (process.env.LEADER_CHILD) {
       const stopped = said.find((s) => s.event === 'stopped')!;
       assert.ok(stopped.detail === 'deadline' || stopped.detail === 'superseded', `stopped: ${stopped.detail}`);
       assert.equal((await leaseSpec(kc, 'frozen')).holderIdentity, 'standby', 'the thawed leader did not take it back');
+      // The writes it had due when it thawed were refused in the process, never sent: the ConfigMap is as it was
+      // when the new leader took over.
+      await new Promise((resolve) => setTimeout(resolve, 500)); // ten more of its writes come due
+      const cm = await core.readNamespacedConfigMap({ namespace, name: 'writes-frozen' });
+      assert.ok(Number(cm.data?.seq) > 0, 'the child wrote while it led');
+      assert.equal(cm.metadata!.resourceVersion, atTakeover, `a write of the old leader landed after the new one led: ${JSON.stringify(cm.data)}`);
+      await waitFor(() => said.some((s) => s.event === 'fenced'), { timeoutMs: 10_000, what: 'the thawed child to have a write refused by its fence' });
+      assert.deepEqual(said.filter((s) => s.event === 'write-error'), []);
     });
   });
 }
