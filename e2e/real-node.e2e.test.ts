@@ -245,6 +245,56 @@ describe('real node', { timeout: 600_000 }, () => {
     assert.match(logs, /^outside-dns: refused$/m, logs);
   });
 
+  test('a second node of the cluster: its pods reach the first node\'s pods by headless name and pod address, and the API server', async () => {
+    // web-0 (from the test above) runs on real-0; a gang's rank 1 on another node finds rank 0 the same way.
+    const t0 = Date.now();
+    const second = await RealNode.start({ cluster: c, name: 'real-1', labels: { 'arena.agilerl.com/worker': 'true' } });
+    try {
+      figures.secondNodeStartMs = Date.now() - t0;
+      await second.importBusybox();
+      const web = await core.readNamespacedPod({ namespace: ns, name: 'web-0' });
+      assert.equal(web.spec!.nodeName, nodeName);
+      const fqdn = `web-0.web.${ns}.svc.cluster.local`;
+      const get = (url: string, out: string) => `timeout 5 wget -q -O /tmp/${out} ${url}`;
+      const probe = [
+        `for i in $(seq 1 30); do nslookup ${fqdn} >/tmp/ns.out 2>&1 && break; sleep 1; done`,
+        'cat /tmp/ns.out',
+        `for i in $(seq 1 30); do ${get(`http://${fqdn}:8080/`, 'dns.out')} && break; sleep 1; done`,
+        'echo "via-headless-name: $(cat /tmp/dns.out)"',
+        `${get(`http://${web.status!.podIP!}:8080/`, 'ip.out')} && echo "via-pod-ip: $(cat /tmp/ip.out)"`,
+        `${get(`http://web-svc.${ns}.svc.cluster.local/`, 'svc.out')} && echo "via-service: $(cat /tmp/svc.out)"`,
+        `${get('http://10.96.0.1:443/', 'api.out')} 2>&1 | sed 's/^/apiserver: /'`,
+        `${get('http://203.0.113.1:80/', 'out.out')} 2>&1 | sed 's/^/outside: /'`,
+      ].join('; ');
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: pod('client-1', [restricted('main', probe, { volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }] })], {
+          nodeName: 'real-1',
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        }),
+      });
+      const done = await waitPhase(core, 'client-1', ['Succeeded', 'Failed'], {
+        timeoutMs: 120_000,
+        diagnose: async () => `--- real-1 kubelet ---\n${second.logTail('kubelet')}`,
+      });
+      assert.equal(done.spec!.nodeName, 'real-1');
+      const logs = await kubectl(['logs', '-n', ns, 'client-1']);
+      assert.match(logs, new RegExp(`Address(?: 1)?:\\s+${web.status!.podIP!.replace(/\./g, '\\.')}`), logs);
+      assert.match(logs, /^via-headless-name: hello from web-0$/m, logs);
+      assert.match(logs, /^via-pod-ip: hello from web-0$/m, logs);
+      assert.match(logs, /^via-service: hello from web-0$/m, logs);
+      assert.match(logs, /^apiserver: .*400 Bad Request/m, logs);
+      assert.match(logs, /^outside: .*Network is unreachable/m, logs);
+    } finally {
+      await second.stop();
+    }
+    // The stopped node's API server endpoint went with it; the first node's stays.
+    const slices = JSON.parse(await kubectl(['get', 'endpointslices', '-n', 'default', '-l', 'kubernetes.io/service-name=kubernetes', '-o', 'json'])) as {
+      items: { metadata: { name: string } }[];
+    };
+    assert.deepEqual(slices.items.map((i) => i.metadata.name), [`kubernetes-${nodeName}`]);
+  });
+
   test('a node whose test process died is undone by the next start, and a live node is left alone', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'e2e/realnode/cli.ts'), '--cluster', c.dir, '--name', 'orphan'], {
       cwd: repoRoot,

@@ -60,6 +60,52 @@ export async function createNetns(p: NetnsPlan): Promise<void> {
   await ipIn(p.netns, ['route', 'add', p.serviceCidr, 'dev', p.bridge]);
 }
 
+export interface PeerEnd {
+  netns: string;
+  addresses: NodeAddresses;
+}
+
+/** The name of the peer link's end in `from`'s namespace (at most 15 bytes: `arn254p253`). */
+export const peerVeth = (from: number, to: number) => `arn${from}p${to}`;
+
+/**
+ * Joins two nodes of one cluster directly, namespace to namespace, so each node's pods reach the other's (the
+ * Kubernetes network model: every pod reaches every pod). A veth pair with one end in each namespace; each end
+ * carries its node's own address (/32) so packets leave with it; each side routes the peer's address and pod
+ * network over it. The machine's namespace takes no part, so its forwarding stays off. Both ends go when either
+ * namespace is deleted. Returns false when the pair exists already: two nodes that start together may both try.
+ */
+export async function linkPeers(a: PeerEnd, b: PeerEnd): Promise<boolean> {
+  const [sa, sb] = [a.addresses.slot, b.addresses.slot];
+  try {
+    await ip(['link', 'add', peerVeth(sa, sb), 'netns', a.netns, 'type', 'veth', 'peer', 'name', peerVeth(sb, sa), 'netns', b.netns]);
+  } catch (err) {
+    if (/File exists/.test((err as Error).message)) return false;
+    throw err;
+  }
+  for (const [self, peer, dev] of [
+    [a, b, peerVeth(sa, sb)],
+    [b, a, peerVeth(sb, sa)],
+  ] as const) {
+    await ipIn(self.netns, ['addr', 'add', `${self.addresses.nodeIp}/32`, 'dev', dev]);
+    await ipIn(self.netns, ['link', 'set', dev, 'up']);
+    await ipIn(self.netns, ['route', 'add', `${peer.addresses.nodeIp}/32`, 'dev', dev, 'scope', 'link']);
+    await ipIn(self.netns, ['route', 'add', peer.addresses.podCidr, 'via', peer.addresses.nodeIp, 'dev', dev]);
+    await enableForwarding(self.netns);
+  }
+  return true;
+}
+
+/** Pods' packets to another node cross this namespace: it must forward (its own sysctl, not the machine's). */
+async function enableForwarding(netns: string): Promise<void> {
+  try {
+    await run('nsenter', [`--net=${netnsPath(netns)}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`enabling forwarding in ${netns}: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
 /** Removes the namespace and the host end (the pair goes with it, but a held namespace would keep it). */
 export async function deleteNetns(p: Pick<NetnsPlan, 'netns' | 'hostVeth'>): Promise<void> {
   if (existsSync(`/sys/class/net/${p.hostVeth}`)) await ip(['link', 'del', p.hostVeth]).catch(() => undefined);
@@ -89,11 +135,11 @@ export async function checkPrerequisites(): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new Error('a real node needs root (network namespaces, mounts, cgroups); run the tests as root');
   }
-  for (const tool of ['ip', 'nsenter', 'iptables', 'tar']) {
+  for (const tool of ['ip', 'nsenter', 'iptables', 'tar', 'sysctl']) {
     try {
       await run('sh', ['-c', `command -v ${tool}`]);
     } catch {
-      throw new Error(`a real node needs \`${tool}\` on PATH (Debian: iproute2, util-linux, iptables, tar)`);
+      throw new Error(`a real node needs \`${tool}\` on PATH (Debian: iproute2, util-linux, iptables, tar, procps)`);
     }
   }
   for (const [path, what] of [

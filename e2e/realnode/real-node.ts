@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from 'node:net';
-import { CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
 import { repoRoot, toolchainDir, type LocalCluster } from '../cluster/control-plane.ts';
 import { kubeconfigYaml } from '../cluster/pki.ts';
 import { get } from '../cluster/net.ts';
@@ -24,9 +24,9 @@ import { createLogger, type Logger } from '../../operator/observability/log.ts';
 import { cgroupHierarchies } from './cleanup.ts';
 import { reapAbandonedRealNodes, releaseAndTidy, undo } from './reap.ts';
 import { bridgeName, containerdConfig, cniConflist, corefile, kubeletConfig, kubeProxyConfig, paths, ports, resolvConf, type NodeLayout } from './config.ts';
-import { checkPrerequisites, createNetns, netnsPath } from './netns.ts';
+import { checkPrerequisites, createNetns, linkPeers, netnsPath } from './netns.ts';
 import { buildImage, busyboxImage, pauseImage, type BuiltImage, type ImageSpec } from './oci-image.ts';
-import { addressesFor, claimSlot, slotsDir, type NodeAddresses, type SlotRecord } from './slots.ts';
+import { addressesFor, claimSlot, liveSlots, readSlot, slotsDir, type NodeAddresses, type SlotRecord } from './slots.ts';
 
 const run = promisify(execFile);
 
@@ -155,6 +155,7 @@ export class RealNode {
       serviceCidr: l.serviceCidr,
       bridge: bridgeName,
     });
+    await this.linkClusterPeers();
     createCgroupRoot(l.cgroupRoot);
 
     const apiPort = new URL(this.cluster.server).port;
@@ -189,6 +190,18 @@ export class RealNode {
     });
     await this.publishApiserverEndpoint();
     await this.waitReady(opts.readyTimeoutMs ?? 120_000);
+  }
+
+  /** Joins this node's namespace to every other live real node of the same cluster (netns.ts, linkPeers). */
+  private async linkClusterPeers(): Promise<void> {
+    const clusterNodes = join(this.cluster.dir, 'nodes') + '/';
+    for (const slot of liveSlots()) {
+      if (slot === this.addresses.slot) continue;
+      const peer = readSlot(slot);
+      if (!peer?.dir.startsWith(clusterNodes) || !existsSync(netnsPath(peer.netns))) continue;
+      const linked = await linkPeers({ netns: this.netns, addresses: this.addresses }, { netns: peer.netns, addresses: addressesFor(slot) });
+      this.log.debug('linked to a peer node', { peer: peer.nodeName, slot, linked });
+    }
   }
 
   /** Client certificates from the cluster's CA, one identity per component, as kubeadm would name them. */
@@ -244,27 +257,54 @@ export class RealNode {
     );
   }
 
+  /** This node's slice of the `kubernetes` Service's endpoints. */
+  private get apiserverSliceName(): string {
+    return `kubernetes-${this.name}`;
+  }
+
   /**
-   * The `kubernetes` Service's endpoint: the forwarder, so pods reach the API server at 10.96.0.1:443 through
-   * kube-proxy (the local control plane runs without an endpoint reconciler; its own address is loopback).
+   * The `kubernetes` Service's endpoint on this node: its own forwarder, so pods reach the API server at
+   * 10.96.0.1:443 through kube-proxy (the local control plane runs without an endpoint reconciler; its own
+   * address is loopback). Each node publishes a slice of its own, naming itself, and the Service keeps traffic on
+   * the node it starts from (internalTrafficPolicy Local): a node's forwarder listens on that node's veth, which
+   * only that node routes to.
    */
   private async publishApiserverEndpoint(): Promise<void> {
-    const discovery = this.cluster.kubeConfig().makeApiClient(DiscoveryV1Api);
+    const kc = this.cluster.kubeConfig();
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const svc = await core.readNamespacedService({ namespace: 'default', name: 'kubernetes' });
+    if (svc.spec?.internalTrafficPolicy !== 'Local') {
+      await core.patchNamespacedService(
+        { namespace: 'default', name: 'kubernetes', body: { spec: { internalTrafficPolicy: 'Local' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    }
     const body = {
       metadata: {
-        name: 'kubernetes',
+        name: this.apiserverSliceName,
         namespace: 'default',
         labels: { 'kubernetes.io/service-name': 'kubernetes', 'endpointslice.kubernetes.io/managed-by': 'real-node.arena.agilerl.com' },
       },
       addressType: 'IPv4',
-      endpoints: [{ addresses: [this.addresses.hostIp], conditions: { ready: true } }],
+      endpoints: [{ addresses: [this.addresses.hostIp], conditions: { ready: true }, nodeName: this.name }],
       ports: [{ name: 'https', port: ports.apiserver, protocol: 'TCP' }],
     };
     try {
       await discovery.createNamespacedEndpointSlice({ namespace: 'default', body });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
-      await discovery.replaceNamespacedEndpointSlice({ namespace: 'default', name: 'kubernetes', body });
+      await discovery.replaceNamespacedEndpointSlice({ namespace: 'default', name: this.apiserverSliceName, body });
+    }
+  }
+
+  /** A stopped node's forwarder is gone: its endpoint goes too (best effort: the cluster may be stopping). */
+  private async withdrawApiserverEndpoint(): Promise<void> {
+    try {
+      const discovery = this.cluster.kubeConfig().makeApiClient(DiscoveryV1Api);
+      await discovery.deleteNamespacedEndpointSlice({ namespace: 'default', name: this.apiserverSliceName });
+    } catch {
+      // A stopped cluster (its folder, kubeconfig included, is gone) took the slice along.
     }
   }
 
@@ -406,6 +446,7 @@ export class RealNode {
     if (this.stopped) return;
     this.stopped = true;
     const t0 = Date.now();
+    if (this.processes.kubelet) await this.withdrawApiserverEndpoint();
     try {
       for (const part of ['kubelet', 'kube-proxy', 'coredns', 'containerd'] as const) {
         const rec = this.processes[part];
