@@ -410,8 +410,9 @@ describe('bad input on every surface, with the real operator and its webhooks', 
       cases.push({ id: c.id, document: parsed.document, fields: verdict.errors.map((e) => (e.field ? `spec.manifest.${e.field}` : 'spec.manifest')) });
     }
     assert.ok(cases.length >= 150, `the corpus has ${cases.length} manifests the platform refuses`);
-    // Deeper than any walker of it survives (see operator/api/depth.ts): refused by the operator's own guard.
-    cases.push({ id: 'nested-100-deep', document: { ...cartpoleDqn(), training: nested(100) }, fields: ['spec.manifest.training.a.a'] });
+    // Deep enough to exhaust the platform validator's recursion (it used to stall every verdict until its 30 s
+    // timeout): refused by the operator's own guard, operator/api/depth.ts.
+    cases.push({ id: 'nested-1000-deep', document: { ...cartpoleDqn(), training: nested(1000) }, fields: ['spec.manifest.training.a.a'] });
     const body = (namespace: string, i: number, manifest: unknown): Experiment => experiment(namespace, `manifest-${i}`, 'cpu-x1', { action: 'Draft', manifest: manifest as Experiment['spec']['manifest'] });
 
     const problems: string[] = [];
@@ -740,6 +741,8 @@ describe('bad input on every surface, with the real operator and its webhooks', 
         const text = [res.status?.message ?? '', ...(res.status?.details?.causes ?? []).map((x: { field: string; message: string }) => `${x.field} ${x.message}`)].join(' ');
         const verdict = judge({ status: res.status?.code, text }, { status: c.status, field: c.field });
         if (verdict) problems.push(`${c.name}: ${verdict}`);
+        // A refusal is read by a person: thousands of errors are listed as the first few and a count.
+        else if (text.length > 16 * 1024) problems.push(`${c.name}: a refusal of ${text.length} characters`);
       } else {
         const verdict = judge({ status: r.status, text: r.json?.error?.message ?? r.text }, { status: c.status, field: c.field });
         if (verdict) problems.push(`${c.name}: ${verdict}`);
