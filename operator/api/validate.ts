@@ -6,6 +6,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import type { TSchema } from '@sinclair/typebox';
 import { closest, childPath, fromAjv, joinFieldPath, type FieldError } from './field-errors.ts';
+import { tooDeep, tooDeepMessage } from './depth.ts';
 import { isTransitionRule, rulesOf } from './rules.ts';
 import { API_VERSION, Manifest, kinds, type KindName, type ResourceByKind } from './v1alpha1/index.ts';
 import { platformValidator, type PlatformValidator } from './platform/verdict.ts';
@@ -124,6 +125,8 @@ function envelopeErrors(kind: KindName, object: unknown): FieldError[] {
 }
 
 function check(schema: TSchema, value: unknown, old: unknown, base: string): FieldError[] {
+  const deep = tooDeep(value, base);
+  if (deep !== undefined) return [{ field: deep, message: tooDeepMessage() }];
   const data = structuredClone(value);
   const validateFn = compile(schema);
   const schemaErrors = validateFn(data) ? [] : fromAjv(validateFn.errors ?? [], data, base);

@@ -134,7 +134,8 @@ function fieldOf(prefix: string, instancePath: string, missing?: unknown): strin
 export function parseReport(body: unknown): { ok: true; report: Report } | { ok: false; error: string } {
   if (!validateEnvelope(body)) {
     const e = validateEnvelope.errors![0]!;
-    return { ok: false, error: `${fieldOf('', e.instancePath, e.params.missingProperty)}: ${e.message}` };
+    // An unknown key is the field at fault: named, not its parent.
+    return { ok: false, error: `${fieldOf('', e.instancePath, e.params.missingProperty ?? e.params.additionalProperty)}: ${e.message}` };
   }
   const events = (body as { events: { type: string }[] }).events;
   for (const [i, ev] of events.entries()) {

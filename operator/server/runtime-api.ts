@@ -2,11 +2,11 @@
 // token (credentials/run-token.ts) is checked from the header before the body is read, and it names the one worker
 // of the one attempt it may speak for: a body that claims anything else is refused. Each run has a budget of
 // requests and of checkpoints, so one worker's token cannot flood the operator or the experiment's status.
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'winston';
 import type { Counter } from 'prom-client';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { MAX_REPORT_BYTES, parseReport, type Report } from '../runtime-api/protocol.ts';
+import { MAX_REPORT_BYTES, REPORTS_PATH, parseReport, type Report } from '../runtime-api/protocol.ts';
 import { StaleReportError } from '../controllers/experiment/reports.ts';
 import type { RunTokenCheck, RunTokenClaims } from '../credentials/run-token.ts';
 
@@ -110,5 +110,18 @@ export function runtimeApiRouter(deps: RuntimeApiDeps): Router {
       return fail(res, 503, 'Unavailable', (err as Error).message, 1);
     }
   });
+  router.all('/reports', (req, res) => {
+    res.setHeader('Allow', 'POST');
+    fail(res, 405, 'MethodNotAllowed', `method ${req.method} is not allowed on ${REPORTS_PATH}: send reports with POST`);
+  });
+  // Errors of the body parser (JSON that does not parse, a body over the limit) are answered here rather than by
+  // the server's catch-all, so the worker reads what is wrong with its body in the protocol's own error shape.
+  const onBodyError: ErrorRequestHandler = (err: { type?: string; message?: string }, _req, res, next) => {
+    if (err.type === 'entity.too.large') return fail(res, 413, 'PayloadTooLarge', `body: larger than the ${MAX_REPORT_BYTES} byte limit: send fewer events per report`);
+    if (err.type === 'entity.parse.failed') return fail(res, 400, 'BadRequest', `body: not valid JSON (${err.message ?? 'parse error'})`);
+    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') return fail(res, 415, 'UnsupportedMediaType', `body: ${err.message ?? 'unsupported encoding'}`);
+    next(err);
+  };
+  router.use(onBodyError);
   return router;
 }

@@ -159,7 +159,7 @@ export function statusApiRouter(opts: StatusApiOptions): Router {
         res.set('WWW-Authenticate', 'Bearer realm="arena-status"');
         fail(res, 401, 'Unauthorized', 'Send a status-API token as Authorization: Bearer <token>.');
       } else {
-        fail(res, 403, 'Forbidden', 'The bearer token is not accepted: use a token from the operator\'s status-API token Secret.');
+        fail(res, 403, 'Forbidden', 'Authorization: the bearer token is not accepted: use a token from the operator\'s status-API token Secret.');
       }
       return;
     }
@@ -310,7 +310,7 @@ export function statusApiRouter(opts: StatusApiOptions): Router {
       const toMs = timeParam(req, 'to', true) ?? nowMs;
       const fromMs = timeParam(req, 'from', false) ?? toMs - 30 * DAY_MS;
       if (fromMs >= toMs) throw new BadRequest('InvalidParameter', 'from must be before to');
-      if (toMs - fromMs > MAX_USAGE_WINDOW_DAYS * DAY_MS) throw new BadRequest('InvalidParameter', `the window may span at most ${MAX_USAGE_WINDOW_DAYS} days`);
+      if (toMs - fromMs > MAX_USAGE_WINDOW_DAYS * DAY_MS) throw new BadRequest('InvalidParameter', `from, to: the window may span at most ${MAX_USAGE_WINDOW_DAYS} days`);
       if (format === 'csv') {
         const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
         res.set('Content-Disposition', `attachment; filename="arena-usage-${day(fromMs)}-${day(toMs - 1)}.csv"`);
@@ -366,7 +366,7 @@ export function statusApiRouter(opts: StatusApiOptions): Router {
   router.use((req: Request, res: Response) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.set('Allow', 'GET, HEAD');
-      fail(res, 405, 'MethodNotAllowed', 'the status API is read-only');
+      fail(res, 405, 'MethodNotAllowed', `method ${req.method} is not allowed on ${STATUS_API_PATH}${req.path}: the status API is read-only, use GET or HEAD`);
       return;
     }
     fail(res, 404, 'NotFound', `no such endpoint ${STATUS_API_PATH}${req.path}`);

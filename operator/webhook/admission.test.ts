@@ -1,8 +1,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mutateRequest, validateRequest, type ClusterView } from './admission.ts';
+import { MAX_DENIAL_ERRORS, denial, mutateRequest, validateRequest, type ClusterView } from './admission.ts';
 import { applyPatch } from './json-patch.ts';
-import { reviewResponse, type AdmissionRequest, type Operation } from './review.ts';
+import { MalformedReview, parseReview, reviewResponse, type AdmissionRequest, type Operation } from './review.ts';
 import { GROUP, VERSION, type KindName } from '../api/v1alpha1/index.ts';
 import { withDefaults } from '../api/validate.ts';
 import { platformValidator } from '../api/platform/verdict.ts';
@@ -261,5 +261,40 @@ describe('mutating webhook', () => {
     const res = reviewResponse('u-2', d);
     assert.equal(res.response.patchType, 'JSONPatch');
     assert.deepEqual(JSON.parse(Buffer.from(res.response.patch!, 'base64').toString('utf8')), d.patch);
+  });
+});
+
+describe('denials and reviews the apiserver never sends', () => {
+  test('a denial lists at most MAX_DENIAL_ERRORS errors, and says how many more there are', () => {
+    const errors = Array.from({ length: 500 }, (_, i) => ({ field: `spec.manifest.algorithm.k${i}`, message: 'Extra inputs are not permitted' }));
+    const d = denial('Experiment', 'many', errors);
+    assert.equal(d.status?.details?.causes?.length, MAX_DENIAL_ERRORS);
+    assert.match(d.status!.message, /spec\.manifest\.algorithm\.k0: Extra inputs are not permitted/);
+    assert.match(d.status!.message, new RegExp(`; and ${500 - MAX_DENIAL_ERRORS} more errors$`));
+    assert.doesNotMatch(d.status!.message, /\.k20:/);
+  });
+
+  const review = (request: Record<string, unknown>) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
+  const base = { uid: 'u', kind: { group: GROUP, version: VERSION, kind: 'Experiment' }, operation: 'CREATE', object: sample('Experiment') };
+  const malformed: [string, Record<string, unknown>, RegExp][] = [
+    ['a kind our group does not have', { ...base, kind: { group: GROUP, version: VERSION, kind: 'Experimant' } }, /^request\.kind\.kind: "Experimant" is not a kind of arena\.agilerl\.com/],
+    ['a kind named __proto__', { ...base, kind: { group: GROUP, version: VERSION, kind: '__proto__' } }, /^request\.kind\.kind:/],
+    ['a version our group does not have', { ...base, kind: { group: GROUP, version: 'v1', kind: 'Experiment' } }, /^request\.kind\.version: "v1"/],
+    ['a CREATE without the object', { ...base, object: undefined }, /^request\.object: a CREATE of a Experiment must carry the object/],
+    ['an UPDATE without the stored object', { ...base, operation: 'UPDATE' }, /^request\.oldObject:/],
+  ];
+  for (const [name, request, message] of malformed) {
+    test(`parseReview refuses ${name}`, () => {
+      assert.throws(() => parseReview(review(request)), (err: unknown) => err instanceof MalformedReview && message.test(err.message));
+    });
+  }
+  test('parseReview leaves what is not ours to judge alone: another group, a DELETE, a subresource', () => {
+    for (const request of [
+      { ...base, kind: { group: 'apps', version: 'v1', kind: 'Deployment' } },
+      { ...base, operation: 'DELETE', object: undefined },
+      { ...base, operation: 'UPDATE', subResource: 'status' },
+    ]) {
+      assert.equal(parseReview(review(request)).uid, 'u');
+    }
   });
 });

@@ -106,19 +106,24 @@ export async function newErrors(kind: KindName, req: AdmissionRequest, validator
   return result.errors.filter((e) => !had.has(errorKey(e)));
 }
 
+/** Errors a denial lists; an object with thousands (a manifest of 100,000 unknown keys) is told the first ones and the count. */
+export const MAX_DENIAL_ERRORS = 20;
+
 /** A 422 Invalid, in the shape the apiserver's own validation answers with, so clients print it the same way. */
 export function denial(kind: KindName, name: string, errors: readonly FieldError[]): AdmissionDecision {
+  const shown = errors.slice(0, MAX_DENIAL_ERRORS);
+  const more = errors.length - shown.length;
   return {
     allowed: false,
     status: {
       code: 422,
       reason: 'Invalid',
-      message: `${kind} "${name}" is invalid: ${formatErrors(errors)}`,
+      message: `${kind} "${name}" is invalid: ${formatErrors(shown)}${more > 0 ? `; and ${more} more errors` : ''}`,
       details: {
         name,
         group: GROUP,
         kind,
-        causes: errors.map((e) => ({ type: 'FieldValueInvalid', field: e.field, message: e.hint ? `${e.message} (${e.hint})` : e.message })),
+        causes: shown.map((e) => ({ type: 'FieldValueInvalid', field: e.field, message: e.hint ? `${e.message} (${e.hint})` : e.message })),
       },
     },
   };

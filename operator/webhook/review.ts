@@ -1,5 +1,6 @@
 // The admission.k8s.io/v1 AdmissionReview wire format: what the apiserver sends a webhook and what it must get
 // back. client-node has no types for it (the group is never served), so the fields the operator reads are here.
+import { GROUP, KIND_NAMES, VERSION, isKindName } from '../api/v1alpha1/index.ts';
 import type { JsonPatchOp } from './json-patch.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -84,6 +85,16 @@ export function parseReview(body: unknown): AdmissionRequest {
   const kind = req.kind;
   if (!isObject(kind) || typeof kind.group !== 'string' || typeof kind.version !== 'string' || typeof kind.kind !== 'string') {
     throw new MalformedReview('request.kind must have group, version and kind');
+  }
+  // Reviews of other groups, of DELETE or of a subresource are not this webhook's to judge and are allowed as they
+  // come. One that claims our group but no kind or version of it, or a CREATE or UPDATE of our kind without the
+  // object to judge, no apiserver sends: answering it as allowed would hide a broken caller behind a success.
+  if (kind.group === GROUP) {
+    if (kind.version !== VERSION) throw new MalformedReview(`request.kind.version: ${JSON.stringify(kind.version)} is not a version this webhook judges: ${GROUP}/${VERSION}`);
+    if (!isKindName(kind.kind)) throw new MalformedReview(`request.kind.kind: ${JSON.stringify(kind.kind)} is not a kind of ${GROUP}: use ${KIND_NAMES.join(', ')}`);
+    const judged = (req.operation === 'CREATE' || req.operation === 'UPDATE') && (req.subResource === undefined || req.subResource === '');
+    if (judged && !isObject(req.object)) throw new MalformedReview(`request.object: a ${req.operation} of a ${kind.kind} must carry the object as a JSON object`);
+    if (judged && req.operation === 'UPDATE' && !isObject(req.oldObject)) throw new MalformedReview(`request.oldObject: an UPDATE of a ${kind.kind} must carry the stored object as a JSON object`);
   }
   return req as unknown as AdmissionRequest;
 }

@@ -109,13 +109,20 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 404, reason: 'NotFound', message: `no such endpoint: POST ${WEBHOOK_PATHS.validate} or ${WEBHOOK_PATHS.mutate}` } });
   });
-  const onError: ErrorRequestHandler = (err: { status?: number; message?: string }, req, res, _next) => {
+  const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const onError: ErrorRequestHandler = (err: { status?: number; type?: string; message?: string }, req, res, _next) => {
     // Body-parser errors carry their status: 400 for JSON that does not parse, 413 over the limit.
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) log.error('webhook request failed', { path: req.path, error: err.message });
     m.requests.inc({ webhook: req.path, code: String(status) });
     const reason = status === 413 ? 'RequestEntityTooLarge' : status === 500 ? 'InternalError' : 'BadRequest';
-    res.status(status).json({ error: { code: status, reason, message: status === 500 ? 'internal error' : `malformed AdmissionReview: ${err.message ?? reason}` } });
+    const what =
+      err.type === 'entity.too.large'
+        ? `body: larger than the ${bodyLimit} byte limit`
+        : err.type === 'entity.parse.failed'
+          ? `body: not valid JSON (${err.message ?? 'parse error'})`
+          : `body: ${err.message ?? reason}`;
+    res.status(status).json({ error: { code: status, reason, message: status === 500 ? 'internal error' : `malformed AdmissionReview: ${what}` } });
   };
   app.use(onError);
 

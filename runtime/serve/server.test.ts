@@ -9,6 +9,7 @@ import { Rng } from '../testing/rng.ts';
 import { ApiKeyFile } from './api-keys.ts';
 import type { ActionModel, Predictor } from './models.ts';
 import { startInferenceServer, type InferenceServerOptions, type RunningInferenceServer } from './server.ts';
+import { badGetActionRequests, left, right } from './bad-requests.ts';
 import { call, linearCartPoleModel, quietLogger, rowsB64, tempDir, writeKey } from './testing.ts';
 
 const tmp = tempDir('serve-');
@@ -43,8 +44,6 @@ after(async () => {
   tmp.remove();
 });
 
-const left = [0.5, 0, 0.1, 0];
-const right = [0.1, 0, 0.5, 0];
 const getAction = (body: unknown, key = KEY) => call(dqn.url, 'POST', '/get_action', { body, key });
 const actions = (b64: string) => {
   const a = decodeNpyBase64(b64);
@@ -133,33 +132,8 @@ test('get_action: Fortran-order observations are read in C order', async () => {
   assert.deepEqual(actions((await getAction({ obs: fortranObs(), batch_size: 2 })).json.action), [0, 1]);
 });
 
-const badRequests: { name: string; body: unknown; status?: number; message: string | RegExp }[] = [
-  { name: 'three features', body: { obs: rowsB64([[1, 2, 3]]), batch_size: 1 }, message: 'obs: expected shape (N, 4), got (N, 3)' },
-  { name: 'batch_size that does not match', body: { obs: rowsB64([left, right]), batch_size: 3 }, message: 'obs: expected a leading batch axis of 3 (batch_size), got shape (2, 4)' },
-  { name: 'a mask of another batch', body: { obs: rowsB64([left]), batch_size: 1, action_mask: encodeNpyBase64(ndarray('b1', [2, 2])) }, message: /^action_mask: expected a leading batch axis of 1/ },
-  { name: 'a 0-d observation', body: { obs: encodeNpyBase64(ndarray('f4', [], [1])) }, message: 'obs: expected a leading batch axis, got a 0-d array' },
-  { name: 'batch_size not an integer', body: { obs: rowsB64([left]), batch_size: 1.5 }, message: 'batch_size: expected a non-negative integer, got 1.5' },
-  { name: 'no obs', body: { batch_size: 1 }, message: 'obs: required' },
-  { name: 'a batch over the limit', body: { obs: encodeNpyBase64(ndarray('u1', [70_000, 0])) }, message: 'batch_size: at most 65536 rows per request, got 70000: split the batch' },
-  { name: 'obs a number', body: { obs: 4 }, message: 'obs: expected a base64 .npy string, an object, an array or null, got a number' },
-  { name: 'obs an empty object', body: { obs: {} }, message: 'obs: holds no array' },
-  { name: 'bad base64', body: { obs: 'QUJD\nRA==' }, message: /^obs: not valid base64: character "\\n"/ },
-  { name: 'url-safe base64', body: { obs: rowsB64([left]).replace(/\+|\//g, '-') + '-_' }, message: /^obs: not valid base64/ },
-  { name: 'not a .npy', body: { obs: encodeBase64(new TextEncoder().encode('{"obs": [1, 2, 3, 4]}')) }, message: /^obs: not a \.npy file/ },
-  { name: 'a bad .npy header', body: { obs: encodeBase64(encodeNpy(ndarray('f4', [1, 4])).map((b, i) => (i === 10 ? 0x21 : b))) }, message: /^obs: header is not a Python dict literal/ },
-  {
-    name: 'an object array',
-    body: { obs: encodeBase64(encodeNpy(ndarray('u1', [1])).map((b, i, all) => (i === all.indexOf(0x7c) + 1 ? 0x4f : b))) },
-    message: /^obs: object arrays .*allow_pickle=False/,
-  },
-  { name: 'a dict observation for a single-agent model', body: { obs: { agent_0: rowsB64([left]) } }, message: 'obs: expected one array, got an object keyed by "agent_0"' },
-  // The model's own refusals travel as 400s too: NaN survives the .npy codec to reach it.
-  { name: 'a NaN observation', body: { obs: rowsB64([left, [0, Number.NaN, 0, 0]]) }, message: 'obs: row 1 holds a non-finite value' },
-  { name: 'a mask that allows nothing in a row', body: { obs: rowsB64([left, right]), action_mask: encodeNpyBase64(ndarray('b1', [2, 2], [1, 0, 0, 0])) }, message: 'action_mask: row 1 allows no action' },
-  { name: 'a JSON array body', body: [1, 2], message: 'body: expected a JSON object (Content-Type: application/json)' },
-];
 
-for (const c of badRequests) {
+for (const c of badGetActionRequests) {
   test(`get_action refuses ${c.name} with 400 naming the field`, async () => {
     const r = await getAction(c.body);
     assert.equal(r.status, c.status ?? 400, r.text);

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tooDeep, tooDeepMessage } from '../depth.ts';
 import type { FieldError } from '../field-errors.ts';
 
 /** One error as the platform reports it: `field` is the dotted path in the user's document. */
@@ -86,6 +87,9 @@ export class PlatformValidator {
 
   /** The platform's verdict on a manifest already parsed (Experiment.spec.manifest). */
   async verdict(document: unknown): Promise<ManifestVerdict> {
+    // Before the cache key and the Python process, both of which recurse: see depth.ts.
+    const deep = tooDeep(document);
+    if (deep !== undefined) return { valid: false, errors: [{ field: deep, message: tooDeepMessage(), platformPath: deep, kind: 'too_deep' }] };
     const key = stableJson(document);
     const hit = this.cache.get(key);
     if (hit) {
