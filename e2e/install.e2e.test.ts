@@ -123,7 +123,8 @@ describe('the arena-operator chart', () => {
 
   test('an empty namespace selector (every namespace) is refused at install, naming the value', async () => {
     for (const key of ['networkPolicy.workerNamespaceSelector', 'networkPolicy.prometheus.namespaceSelector']) {
-      const { result } = await template(['--set-json', `${key}={}`]);
+      // Values merge into the defaults, so null is how a user ends up with {} (every namespace).
+      const { result } = await template(['--set', `${key}.matchLabels=null`]);
       assert.notEqual(result.code, 0, `${key}={} must not render`);
       assert.match(result.stderr, new RegExp(key.split('.').join('.*')), result.stderr);
     }
