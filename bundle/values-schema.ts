@@ -124,6 +124,14 @@ export function valuesSchema(crd: CrdSpecs): Schema {
     required: ['name', ...((rcSpec.required as string[] | undefined) ?? []).filter((r) => r !== 'trainingCluster')],
   };
 
+  // An empty namespace selector matches every namespace, which would let any tenant's pod in by its own labels.
+  const namespaceSelector = (description: string): Schema => ({
+    type: 'object',
+    description: `${description} Must not be empty: {} matches every namespace.`,
+    minProperties: 1,
+    properties: { matchLabels: { type: 'object', minProperties: 1, additionalProperties: { type: 'string' } }, matchExpressions: { type: 'array', minItems: 1, items: anyObject('A label selector requirement.') } },
+    additionalProperties: false,
+  });
   const peerList = (description: string) => ({ type: 'array', description, items: anyObject('A NetworkPolicyPeer.') });
 
   return {
@@ -181,13 +189,18 @@ export function valuesSchema(crd: CrdSpecs): Schema {
         enabled: bool('Create it.'),
         maxUnavailable: { description: 'Replicas a voluntary disruption may take at once.', anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[0-9]+%$' }] },
       }),
-      service: obj('The operator HTTP Service.', {
+      service: obj('The operator API Service (TLS).', {
         type: { type: 'string', description: 'Service type.', enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
-        port: int('HTTP port (health, metrics, runtime reports, status API).', 1, 65535),
+        port: int('HTTPS port of the runtime report API and the status API.', 1, 65535),
         annotations: stringMap('Service annotations.'),
+      }),
+      apiTls: obj('The API serving certificate.', {
+        existingSecret: str('A kubernetes.io/tls Secret in the release namespace with tls.crt, tls.key and ca.crt; empty: the operator makes and rotates one.', { pattern: `(${DNS_SUBDOMAIN})|^$` }),
+        dnsNames: { type: 'array', description: 'More names for the certificate the operator makes.', items: { type: 'string', pattern: DNS_SUBDOMAIN } },
       }),
       webhook: obj('The admission webhook.', { enabled: bool('Run it.'), port: int('HTTPS container port.', 1, 65535) }),
       metrics: obj('Metrics.', {
+        port: int('Plain-HTTP port of /metrics, /healthz and /readyz.', 1, 65535),
         serviceMonitor: obj('A Prometheus Operator ServiceMonitor.', {
           enabled: bool('Create it (needs the ServiceMonitor CRD).'),
           interval: str('Scrape interval, e.g. 30s.', { pattern: DURATION }),
@@ -197,8 +210,9 @@ export function valuesSchema(crd: CrdSpecs): Schema {
       }),
       networkPolicy: obj('Ingress NetworkPolicy of the operator pods.', {
         enabled: bool('Create it.'),
-        statusApiFrom: peerList('Extra peers allowed on the HTTP port (the path to the platform).'),
-        prometheus: obj('Where Prometheus runs.', { namespaceSelector: anyObject('Namespace selector.'), podSelector: anyObject('Pod selector.') }),
+        workerNamespaceSelector: namespaceSelector('Namespaces whose worker pods may send runtime reports (a label only administrators set).'),
+        statusApiFrom: peerList('Extra peers allowed on the API port (the path to the platform).'),
+        prometheus: obj('Where Prometheus runs.', { namespaceSelector: namespaceSelector('Namespaces Prometheus runs in.'), podSelector: anyObject('Pod selector.') }),
         webhookFrom: peerList('Peers allowed on the webhook port; empty allows all.'),
       }),
       grafanaDashboards: obj('Grafana dashboards ConfigMap.', {

@@ -253,7 +253,7 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     assert.equal(pending.status!.phase, 'Pending');
     assert.ok(pending.status!.health!.consecutiveFailures >= 3);
     assert.equal(pending.status!.endpoint?.inferencePath, 'get_action', 'the endpoint is kept while it retries');
-    const metrics = await (await fetch(`${op.http.url}/metrics`)).text();
+    const metrics = await (await fetch(`${op.ops.url}/metrics`)).text();
     const failures = Number(/^arena_deployment_health_check_failures_total\{namespace="agents",deployment="best"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
     assert.ok(failures >= 3, `failed checks are counted (${failures})`);
     node.kill(podKey, 'SIGCONT');

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { LocalCluster, resolveBinDir } from './cluster/control-plane.ts';
@@ -56,7 +57,7 @@ describe('the arena-operator chart', () => {
     const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual(env.POD_NAME, { fieldRef: { fieldPath: 'metadata.name' } });
     assert.deepEqual(env.POD_NAMESPACE, { fieldRef: { fieldPath: 'metadata.namespace' } });
-    assert.equal(env.ARENA_REPORT_URL, 'http://arena-operator.arena-system.svc:8080');
+    assert.equal(env.ARENA_REPORT_URL, 'https://arena-operator.arena-system.svc:8080');
     assert.equal((c.livenessProbe as { httpGet: { path: string } }).httpGet.path, '/healthz');
     assert.equal((c.readinessProbe as { httpGet: { path: string } }).httpGet.path, '/readyz');
     assert.ok((c.resources as { limits: Record<string, string> }).limits.memory, 'memory limit');
@@ -72,7 +73,10 @@ describe('the arena-operator chart', () => {
     assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
     assert.ok(JSON.stringify(pod.affinity).includes('kubernetes.io/hostname'), 'anti-affinity between replicas');
     assert.equal(pod.topologySpreadConstraints.length, 1);
-    assert.deepEqual((c.ports as { name: string }[]).map((p) => p.name), ['http', 'webhook']);
+    assert.deepEqual((c.ports as { name: string }[]).map((p) => p.name), ['https', 'metrics', 'webhook']);
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) assert.equal((c[probe] as { httpGet: { port: string } }).httpGet.port, 'metrics', `${probe} on the plain-HTTP metrics port`);
+    for (const arg of ['--metrics-port=8081', '--api-tls-secret=arena-operator-api-tls', '--ca-configmap=arena-operator-ca']) assert.ok(c.args?.includes(arg), arg);
+    assert.ok(!c.args?.includes('--api-tls-secret-supplied'), 'the operator makes its own certificate by default');
     assert.ok(c.args?.includes('--webhook-service-name=arena-operator-webhook'), 'the webhook is on, behind its Service');
 
     const pdb = one(objects, 'PodDisruptionBudget');
@@ -82,8 +86,63 @@ describe('the arena-operator chart', () => {
     for (const s of services) for (const p of (s.spec as { ports: { name?: string }[] }).ports) assert.ok(p.name, `${s.metadata.name} port has a name`);
     const np = one(objects, 'NetworkPolicy');
     const ports = (np.spec as { ingress: { ports: { port: string }[] }[] }).ingress.map((r) => r.ports[0]!.port);
-    assert.deepEqual(ports, ['http', 'http', 'webhook']);
+    assert.deepEqual(ports, ['https', 'metrics', 'webhook']);
+    const svcPorts = Object.fromEntries(services.map((s) => [s.metadata.name, (s.spec as { ports: { name: string; port: number; targetPort: string }[] }).ports.map((p) => `${p.name}:${p.port}->${p.targetPort}`)]));
+    assert.deepEqual(svcPorts['arena-operator'], ['https:8080->https']);
+    assert.deepEqual(svcPorts['arena-operator-metrics'], ['metrics:8081->metrics'], 'metrics have a port of their own');
     assert.equal(find(objects, 'ServiceMonitor').length, 0, 'no ServiceMonitor unless enabled');
+  });
+
+  test('the NetworkPolicy names a namespace with every outside peer: a pod label a tenant can set lets nobody in', async () => {
+    type Peer = { namespaceSelector?: Record<string, unknown>; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: unknown };
+    type Rule = { ports: { port: string }[]; from?: Peer[] };
+    const rulesOf = (objects: K8sObject[]) => Object.fromEntries(((one(objects, 'NetworkPolicy').spec as { ingress: Rule[] }).ingress).map((r) => [r.ports[0]!.port, r.from ?? []]));
+    const { result, objects } = await template([]);
+    ok(result, 'helm template');
+    const rules = rulesOf(objects);
+    for (const [port, peers] of Object.entries(rules)) {
+      if (port === 'webhook') continue;
+      for (const peer of peers) {
+        const inReleaseNamespace = !peer.namespaceSelector && peer.podSelector?.matchLabels?.['app.kubernetes.io/component'] === 'helm-test';
+        if (inReleaseNamespace) continue;
+        assert.ok(peer.namespaceSelector && Object.keys(peer.namespaceSelector).length > 0, `${port}: ${JSON.stringify(peer)} selects its namespace`);
+        assert.ok(peer.podSelector, `${port}: the namespace and the pods are one peer: ${JSON.stringify(peer)}`);
+      }
+    }
+    assert.deepEqual(rules.https![0], {
+      namespaceSelector: { matchLabels: { 'arena.agilerl.com/workloads': 'true' } },
+      podSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'arena-operator', 'app.kubernetes.io/component': 'worker' } },
+    });
+    assert.deepEqual(rules.metrics![0], { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } });
+    assert.equal(rules.metrics!.length, 2, 'Prometheus and the helm test, nobody else');
+
+    const custom = rulesOf((await template(['--set', 'networkPolicy.prometheus.namespaceSelector.matchLabels.team=obs', '--set', 'networkPolicy.workerNamespaceSelector.matchLabels.arena=on'])).objects);
+    assert.deepEqual(custom.metrics![0]!.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring', team: 'obs' } });
+    assert.deepEqual(custom.https![0]!.namespaceSelector, { matchLabels: { 'arena.agilerl.com/workloads': 'true', arena: 'on' } });
+  });
+
+  test('an empty namespace selector (every namespace) is refused at install, naming the value', async () => {
+    for (const key of ['networkPolicy.workerNamespaceSelector', 'networkPolicy.prometheus.namespaceSelector']) {
+      // Values merge into the defaults, so null is how a user ends up with {} (every namespace).
+      const { result } = await template(['--set', `${key}.matchLabels=null`]);
+      assert.notEqual(result.code, 0, `${key}={} must not render`);
+      assert.match(result.stderr, new RegExp(key.split('.').join('.*')), result.stderr);
+    }
+  });
+
+  test('the API certificate: made by the operator by default, or an administrator\'s Secret, read only', async () => {
+    const rbacRules = (objects: K8sObject[]) => one(objects, 'Role', (o) => o.metadata.name === 'arena-operator' && !o.metadata.annotations?.['helm.sh/hook']).rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    const updatable = (objects: K8sObject[]) => rbacRules(objects).filter((r) => r.resources.includes('secrets') && r.verbs.includes('update')).flatMap((r) => r.resourceNames ?? []);
+    const made = await template([]);
+    ok(made.result, 'helm template');
+    assert.ok(updatable(made.objects).includes('arena-operator-api-tls'), 'the leader rotates the certificate it made');
+    const supplied = await template(['--set', 'apiTls.existingSecret=corp-tls', '--set', 'apiTls.dnsNames[0]=status.example.com']);
+    ok(supplied.result, 'helm template');
+    const args = podSpecOf(one(supplied.objects, 'Deployment')).containers[0]!.args ?? [];
+    for (const arg of ['--api-tls-secret=corp-tls', '--api-tls-secret-supplied', '--api-tls-dns-name=status.example.com']) assert.ok(args.includes(arg), arg);
+    assert.ok(!updatable(supplied.objects).includes('corp-tls'), 'an administrator\'s Secret is never written');
+    const cluster = one(supplied.objects, 'ClusterRole', (o) => o.metadata.name === 'arena-operator').rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    assert.deepEqual(cluster.filter((r) => r.resourceNames?.includes('arena-operator-ca')).map((r) => r.verbs), [['list', 'watch', 'update']]);
   });
 
   test('RBAC has no wildcards and grants Secrets, Leases and nodes only as far as needed', async () => {
@@ -114,7 +173,7 @@ describe('the arena-operator chart', () => {
     for (const r of ns.filter((x) => x.resources.includes('secrets') && !x.verbs.includes('create'))) {
       assert.deepEqual(
         r.resourceNames?.sort(),
-        r.verbs.includes('update') ? ['arena-operator-webhook-tls'] : ['arena-operator-signing-key', 'arena-operator-status-api', 'arena-operator-webhook-tls'],
+        r.verbs.includes('update') ? ['arena-operator-api-tls', 'arena-operator-webhook-tls'] : ['arena-operator-api-tls', 'arena-operator-signing-key', 'arena-operator-status-api', 'arena-operator-webhook-tls'],
       );
     }
     const webhookRules = cluster.filter((r) => r.resources.includes('validatingwebhookconfigurations'));
@@ -502,6 +561,14 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
       await arena.runToken(ns, running),
       issueRunToken(key, running.metadata!.uid!, { namespace: ns, name: 'live', run: running.status!.run!, attempt: running.status!.attempt!, worker: 0 }),
     );
+    // The API serves TLS for its Service name, and the workers' namespace holds the CAs to verify it with.
+    const apiTls = await arena.core.readNamespacedSecret({ namespace: NS, name: 'arena-operator-api-tls' });
+    const text = (k: string) => Buffer.from(apiTls.data![k]!, 'base64').toString('utf8');
+    assert.ok(new X509Certificate(text('tls.crt')).checkHost('arena-operator.arena-system.svc'), 'the certificate names the Service');
+    const caMap = await arena.core.readNamespacedConfigMap({ namespace: ns, name: 'arena-operator-ca' });
+    assert.equal(caMap.data?.['ca.crt'], text('ca-bundle.crt'));
+    const [worker] = await arena.workerPods(ns, running);
+    assert.ok(worker!.spec!.volumes!.some((v) => v.configMap?.name === 'arena-operator-ca'), 'the worker mounts the CA ConfigMap');
     const before = JSON.parse(await kubectl(['get', 'experiments.arena.agilerl.com,deployments.arena.agilerl.com', '-n', ns, '-o', 'json'])) as {
       items: { kind: string; metadata: { name: string; uid: string } }[];
     };

@@ -39,6 +39,8 @@ describe('platform status API', () => {
     const json = (res.headers.get('content-type') ?? '').startsWith('application/json') && text !== '';
     return { status: res.status, etag: res.headers.get('etag'), text, body: json ? (JSON.parse(text) as Record<string, unknown>) : undefined };
   };
+  /** The ops port: /metrics lives there, never on the API port. */
+  const metricsText = async () => (await fetch(`${op.ops.url}/metrics`)).text();
   /** GET under /api/v1, checked against the document's schema for the path template and status code. */
   const checked = async (template: string, path: string, headers?: Record<string, string>): Promise<Answer> => {
     const a = await get(`/api/v1${path}`, headers);
@@ -72,7 +74,9 @@ describe('platform status API', () => {
   });
 
   test('health, readiness and metrics are open; the API refuses missing and wrong tokens; tokens reload and rotate', async () => {
-    for (const path of ['/healthz', '/readyz', '/metrics']) assert.equal((await get(path, {})).status, 200, path);
+    for (const path of ['/healthz', '/readyz']) assert.equal((await get(path, {})).status, 200, path);
+    for (const path of ['/healthz', '/readyz', '/metrics']) assert.equal((await fetch(`${op.ops.url}${path}`)).status, 200, `ops ${path}`);
+    assert.equal((await get('/metrics', {})).status, 404, 'metrics (namespace and agent names, credits) are not served on the API port');
     assert.equal((await checked('/cluster', '/cluster', {})).status, 401);
     assert.equal((await checked('/cluster', '/cluster')).status, 403, 'no Secret yet: no token is accepted');
 
@@ -223,7 +227,7 @@ describe('platform status API', () => {
     assert.ok(rows.every((r) => r[1] === ns && r[2] === 'a100-x1' && r[3] === 'run' && r[7] === 'false'));
     assert.ok(Math.abs(rows.reduce((s, r) => s + Number(r[4]), 0) - row.nodeHours) < 1e-5, csv.text);
 
-    const metrics = (await get('/metrics', {})).text;
+    const metrics = await metricsText();
     const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
     assert.equal(value(/^arena_experiments\{phase="Succeeded",class="a100-x1"\} (\S+)$/m), 1);
     assert.equal(value(/^arena_gpus\{product="NVIDIA-A100-SXM4-80GB",state="total"\} (\S+)$/m), 16);
@@ -240,7 +244,7 @@ describe('platform status API', () => {
     const exprs = dashboard.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr);
     const used = new Set(exprs.flatMap((e) => [...e.matchAll(/([a-z_:][a-z0-9_:]*)\{/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ''))));
     assert.ok(used.size >= 15, `metrics found in the dashboard: ${[...used].join(', ')}`);
-    const exported = new Set([...(await get('/metrics', {})).text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+    const exported = new Set([...(await metricsText()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     assert.deepEqual([...used].filter((m) => !exported.has(m)), []);
   });
 });

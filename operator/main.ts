@@ -4,14 +4,27 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { startOperator } from './operator.ts';
 import type { WebhookConfig } from './webhook/wiring.ts';
 import { createLogger } from './observability/log.ts';
+import { apiTransport } from './server/transport.ts';
 
 const usage = `arena-operator [options]
 
 Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluster credentials).
 
-  --port N                  HTTP port for health, metrics and the runtime API (default 8080, env ARENA_HTTP_PORT)
+  --port N                  HTTPS port of the runtime report API, the status API and health (default 8080,
+                            env ARENA_HTTP_PORT)
+  --metrics-port N          plain-HTTP port of /metrics, /healthz and /readyz (default 8081, env ARENA_METRICS_PORT)
   --host ADDR               address to listen on (default 0.0.0.0)
-  --report-url URL          URL worker pods use to reach this operator (env ARENA_REPORT_URL)
+  --report-url URL          https URL worker pods use to reach this operator (env ARENA_REPORT_URL); the made
+                            certificate carries its host (and <host>.cluster.local for a .svc name)
+  --api-tls-secret N        Secret (in the Lease's namespace) with the API's tls.crt, tls.key and ca.crt
+                            (env ARENA_API_TLS_SECRET, default arena-operator-api-tls); the leader makes and
+                            rotates it unless --api-tls-secret-supplied
+  --api-tls-secret-supplied the Secret is an administrator's (cert-manager, a corporate CA): only read it
+  --api-tls-dns-name NAME   another name for the made certificate (repeatable)
+  --ca-configmap N          ConfigMap with the API's CAs the operator keeps in each worker namespace (env
+                            ARENA_CA_CONFIGMAP, default arena-operator-ca)
+  --insecure-plain-http     serve the API over plain HTTP; only with an http://127.0.0.1 --report-url, for an
+                            operator on loopback in local development
   --lease-namespace NS      namespace of the leader-election Lease (env POD_NAMESPACE, default default)
   --lease-name NAME         name of the Lease (env ARENA_LEASE_NAME, default arena-operator; one per release)
   --lease-duration-ms N     leader lease duration (default 15000)
@@ -67,6 +80,12 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string' },
       'report-url': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'api-tls-secret': { type: 'string' },
+      'api-tls-secret-supplied': { type: 'boolean' },
+      'api-tls-dns-name': { type: 'string', multiple: true },
+      'ca-configmap': { type: 'string' },
+      'insecure-plain-http': { type: 'boolean' },
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
       'lease-duration-ms': { type: 'string' },
@@ -89,6 +108,19 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger({ component: 'operator' });
+  const transport = apiTransport({
+    reportUrl: values['report-url'] ?? process.env.ARENA_REPORT_URL,
+    insecurePlainHttp: values['insecure-plain-http'],
+    tlsSecret: values['api-tls-secret'] ?? process.env.ARENA_API_TLS_SECRET,
+    tlsSecretSupplied: values['api-tls-secret-supplied'],
+    tlsDnsNames: values['api-tls-dns-name'],
+    caConfigMap: values['ca-configmap'] ?? process.env.ARENA_CA_CONFIGMAP,
+  });
+  if (!transport.ok) {
+    console.error(transport.error);
+    process.exit(2);
+  }
+  if (!transport.tls) logger.warn('serving the API over plain HTTP on loopback: for local development only', { reportUrl: transport.reportUrl });
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const leaseDurationMs = intOption(values, 'lease-duration-ms');
@@ -96,8 +128,9 @@ async function main(): Promise<void> {
   const op = await startOperator({
     kc,
     logger,
-    http: { host: values.host, port: intOption(values, 'port', 'ARENA_HTTP_PORT') ?? 8080 },
-    reportUrl: values['report-url'] ?? process.env.ARENA_REPORT_URL,
+    http: { host: values.host, port: intOption(values, 'port', 'ARENA_HTTP_PORT') ?? 8080, tls: transport.tls },
+    ops: { host: values.host, port: intOption(values, 'metrics-port', 'ARENA_METRICS_PORT') ?? 8081 },
+    reportUrl: transport.reportUrl,
     leaseNamespace: values['lease-namespace'],
     leaseName: values['lease-name'] ?? process.env.ARENA_LEASE_NAME,
     leaderElection: leaseDurationMs
@@ -112,7 +145,7 @@ async function main(): Promise<void> {
     // A replica that lost the lease exits; its restart starts from clean caches as a standby.
     onLostLeadership: () => process.exit(1),
   });
-  logger.info('operator started', { url: op.http.url });
+  logger.info('operator started', { url: op.http.url, metrics: op.ops.url, tls: !!transport.tls });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -25,7 +25,8 @@ import { labels } from './controllers/experiment/workers.ts';
 import { SigningKey } from './credentials/signing-key.ts';
 import { agentApiKey } from './credentials/derive.ts';
 import { checkRunToken, issueRunToken, keyId } from './credentials/run-token.ts';
-import { startHttpServer, type RunningServer } from './server/http.ts';
+import { startHttpServer, startOpsServer, type OpsServer, type RunningServer } from './server/http.ts';
+import { DEFAULT_CA_CONFIGMAP, wireApiTls, type ApiTlsConfig, type ApiTlsParts } from './server/api-tls.ts';
 import { runtimeApiRouter } from './server/runtime-api.ts';
 import { wireClusterStatus, type ClusterStatusConfig } from './status-api/wiring.ts';
 import { manifestErrors } from './api/validate.ts';
@@ -46,7 +47,14 @@ export interface OperatorOptions {
   leaderElect?: boolean;
   /** Where worker pods reach the runtime report API (the operator's Service URL in a cluster). */
   reportUrl?: string;
-  http?: { host?: string; port?: number };
+  /**
+   * The API server (runtime reports, status API, health). `tls` serves it over HTTPS with a certificate from a
+   * Secret (server/api-tls.ts) and hands worker pods the CA; without it the API is plain HTTP, which main.ts allows
+   * only on loopback for local development.
+   */
+  http?: { host?: string; port?: number; tls?: ApiTlsConfig };
+  /** The plain-HTTP ops server: /metrics, /healthz, /readyz. Default a free port (the binary's is 8081); host as http's. */
+  ops?: { host?: string; port?: number };
   /** Client-side API rate limit. */
   qps?: number;
   burst?: number;
@@ -73,6 +81,10 @@ export interface OperatorOptions {
 
 export interface RunningOperator {
   http: RunningServer;
+  /** /metrics, /healthz and /readyz, plain HTTP on a port of their own. */
+  ops: OpsServer;
+  /** The API server's certificate Secret and the workers' CA ConfigMap, when TLS is on. */
+  apiTls?: ApiTlsParts;
   isLeader(): boolean;
   stop(): Promise<void>;
   /** For tests and benchmarks. */
@@ -233,6 +245,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     // Cached objects come from lists, which carry no kind or apiVersion; events need both to name the object.
     recordEvent: (exp, type, reason, note) => recorder.record({ ...exp, apiVersion: `${GROUP}/${VERSION}`, kind: 'Experiment' }, type, reason, note),
     reportUrl: opts.reportUrl ?? 'http://arena-operator.arena-system.svc:8080',
+    reportCa: opts.http?.tls ? { configMap: opts.http.tls.caConfigMapName ?? DEFAULT_CA_CONFIGMAP, ensure: (ns) => apiTls!.ensureCa(ns) } : undefined,
     logger,
     manifestErrors: (manifest) => manifestErrors(manifest, { at: 'spec.manifest', validator: manifestValidator }),
   });
@@ -305,19 +318,16 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     },
     opts.deployments,
   );
-  const informers = [experiments, classes, clusters, pods, nodes, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers];
   let leading = false;
   let stopped = false;
+  let ready = (): { ready: boolean; reason?: string } => ({ ready: false, reason: 'starting' });
   const http = await startHttpServer({
     host: opts.http?.host,
     port: opts.http?.port ?? 8080,
-    registry,
+    tls: !!opts.http?.tls,
     logger,
     healthy: () => !stopped,
-    ready: () => {
-      const pending = informers.filter((i) => !i.hasSynced()).length;
-      return pending === 0 ? { ready: true } : { ready: false, reason: `${pending} cache(s) not synced yet` };
-    },
+    ready: () => ready(),
     routers: [
       {
         path: '/runtime/v1',
@@ -336,10 +346,29 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       ...clusterStatus.routers,
     ],
   });
+  const workerNamespaces = function* () {
+    for (const p of pods.list()) if (p.metadata?.labels?.[labels.component] === 'worker' && p.metadata.namespace) yield p.metadata.namespace;
+  };
+  const apiTls = opts.http?.tls
+    ? wireApiTls({ core, informerBase, namespace: operatorNamespace, server: http, workerNamespaces, metrics, registry, logger }, opts.http.tls)
+    : undefined;
+  const informers = [experiments, classes, clusters, pods, nodes, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers, ...(apiTls?.informers ?? [])];
+  ready = () => {
+    const pending = informers.filter((i) => !i.hasSynced()).length;
+    if (pending > 0) return { ready: false, reason: `${pending} cache(s) not synced yet` };
+    // A replica that cannot complete a handshake must not get traffic from the Service.
+    if (apiTls && !http.certificate()) return { ready: false, reason: `no serving certificate loaded from Secret ${apiTls.secret.namespace}/${apiTls.secret.name} yet` };
+    return { ready: true };
+  };
+  const ops = await startOpsServer({ host: opts.ops?.host ?? opts.http?.host, port: opts.ops?.port ?? 0, registry, logger, healthy: () => !stopped, ready: () => ready() }).catch(async (err: unknown) => {
+    await http.close();
+    throw err;
+  });
   const hello = await platformHello;
   if ('error' in hello) {
     // The platform's validator decides every manifest: an operator that cannot run it must not start and guess.
     await http.close();
+    await ops.close();
     await webhook?.stop();
     if (!opts.manifestValidator) manifestValidator.close();
     throw hello.error;
@@ -361,6 +390,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     clusterStatus.startLeading();
     webhook?.startLeading();
     deployments.startLeading();
+    apiTls?.startLeading();
   };
   const elector =
     opts.leaderElect === false
@@ -403,13 +433,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     await webhook?.stop();
     if (!opts.manifestValidator) manifestValidator.close();
     await deployments.stop();
+    await apiTls?.stop();
     await elector?.stop();
     for (const i of informers) i.stop();
     await recorder.flush?.();
     await http.close();
+    await ops.close();
   };
 
-  return { http, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller }, webhook, deployments };
+  return { http, ops, apiTls, isLeader: () => leading, stop, internals: { admission, inbox, capacity, controller }, webhook, deployments };
 }
 
 export type { ExperimentStatus };

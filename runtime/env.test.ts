@@ -10,7 +10,8 @@ const POD = {
   ARENA_WORKER_RANK: '1',
   ARENA_MANIFEST: '/etc/arena/manifest.json',
   ARENA_CHECKPOINT_DIR: '/checkpoints/ml/cartpole',
-  ARENA_REPORT_URL: 'http://arena-operator.arena-system.svc:8082/',
+  ARENA_REPORT_URL: 'https://arena-operator.arena-system.svc:8082/',
+  ARENA_REPORT_CA_FILE: '/var/run/arena/report-ca/ca.crt',
   ARENA_RUN_TOKEN_FILE: '/var/run/arena/run-token/token',
   MASTER_ADDR: 'w0.cartpole-r2.ml.svc',
   MASTER_PORT: '29500',
@@ -30,7 +31,8 @@ test('reads the environment the operator gives a worker pod', () => {
     rank: 1,
     manifestPath: '/etc/arena/manifest.json',
     checkpointDir: '/checkpoints/ml/cartpole',
-    reportUrl: 'http://arena-operator.arena-system.svc:8082',
+    reportUrl: 'https://arena-operator.arena-system.svc:8082',
+    reportCaFile: '/var/run/arena/report-ca/ca.crt',
     runToken: undefined,
     runTokenFile: '/var/run/arena/run-token/token',
     resumeFrom: undefined,
@@ -78,4 +80,17 @@ test('names every missing or malformed variable', () => {
   }
   const offline = readWorkerEnv({ ...POD, ARENA_REPORT_URL: undefined, ARENA_RUN_TOKEN_FILE: undefined });
   assert.ok(offline.ok, 'no operator URL: runs without reporting');
+});
+
+test('a run token is never sent over plain http across the network; loopback (local development) is the one exception', () => {
+  const refused = (env: Record<string, string | undefined>) => {
+    const r = readWorkerEnv({ ...POD, ...env });
+    return r.ok ? [] : r.errors;
+  };
+  assert.match(refused({ ARENA_REPORT_URL: 'http://arena-operator.arena-system.svc:8080', ARENA_REPORT_CA_FILE: undefined }).join(), /ARENA_REPORT_URL is plain http to arena-operator.arena-system.svc:8080: the run token would cross the network unencrypted/);
+  assert.match(refused({ ARENA_REPORT_URL: 'http://arena-operator:8080' }).join(), /ARENA_REPORT_CA_FILE is set: the operator serves TLS; use its https URL/);
+  assert.match(refused({ ARENA_REPORT_URL: 'ftp://op' }).join(), /ARENA_REPORT_URL must be an http\(s\) URL/);
+  assert.deepEqual(refused({ ARENA_REPORT_URL: 'http://127.0.0.1:9000', ARENA_REPORT_CA_FILE: undefined }), []);
+  assert.deepEqual(refused({ ARENA_REPORT_URL: 'http://[::1]:9000', ARENA_REPORT_CA_FILE: undefined }), []);
+  assert.deepEqual(refused({ ARENA_REPORT_URL: 'https://op.example', ARENA_REPORT_CA_FILE: undefined }), [], 'https without a CA file verifies against the system CAs');
 });

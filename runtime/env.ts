@@ -1,5 +1,6 @@
 // The worker pod's environment, as the operator sets it (operator/controllers/experiment/workers.ts), read once
 // and checked, so a missing variable is one clear error at start rather than an undefined later.
+import { reportUrlProblem } from './report-transport.ts';
 
 export interface WorkerEnv {
   experiment: string;
@@ -12,6 +13,8 @@ export interface WorkerEnv {
   checkpointDir: string;
   /** The operator's base URL; unset runs without reporting (a trainer run by hand). */
   reportUrl?: string;
+  /** The CAs the operator's certificate must verify against (the operator's CA ConfigMap); https only. */
+  reportCaFile?: string;
   /** The run token as given in the environment (a run by hand); the pod's is in runTokenFile. */
   runToken?: string;
   /** Where the pod's run token is mounted; read before every report, so that a re-issued token is picked up. */
@@ -66,7 +69,9 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): EnvResult {
   const runToken = text('ARENA_RUN_TOKEN', false);
   const runTokenFile = text('ARENA_RUN_TOKEN_FILE', false);
   if (reportUrl && !runToken && !runTokenFile) errors.push('neither ARENA_RUN_TOKEN_FILE nor ARENA_RUN_TOKEN is set (reports need the run token)');
-  if (reportUrl && !/^https?:\/\//.test(reportUrl)) errors.push(`ARENA_REPORT_URL must be an http(s) URL, got ${JSON.stringify(reportUrl)}`);
+  const reportCaFile = text('ARENA_REPORT_CA_FILE', false);
+  const urlProblem = reportUrl ? reportUrlProblem(reportUrl, reportCaFile) : undefined;
+  if (urlProblem) errors.push(urlProblem);
   const resumeFrom = text('ARENA_RESUME_FROM', false);
   const value: WorkerEnv = {
     experiment: text('ARENA_EXPERIMENT', true) ?? '',
@@ -77,6 +82,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): EnvResult {
     manifestPath: text('ARENA_MANIFEST', true) ?? '',
     checkpointDir: text('ARENA_CHECKPOINT_DIR', true) ?? '',
     reportUrl: reportUrl?.replace(/\/+$/, ''),
+    reportCaFile,
     runToken,
     runTokenFile,
     resumeFrom,

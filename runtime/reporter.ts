@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'winston';
 import { MAX_EVENTS_PER_REPORT, MAX_REPORT_BYTES, REPORTS_PATH, parseReport, type Report, type ReportEvent } from '../operator/runtime-api/protocol.ts';
 import type { UnnumberedEvent } from './events.ts';
+import { ServerNotVerified } from './report-transport.ts';
 
 export interface ReportIdentity {
   experiment: { namespace: string; name: string };
@@ -317,6 +318,8 @@ export class Reporter {
       return { kind: 'retry', reason, afterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined };
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
+      // A server that does not verify is retried (a CA rotation may be reaching this pod), with the whole why.
+      if (e instanceof ServerNotVerified || e.cause?.code === 'CA_FILE_UNREADABLE') return { kind: 'retry', reason: e.message };
       return { kind: 'retry', reason: e.cause?.code ?? e.message };
     } finally {
       this.inFlight = undefined;

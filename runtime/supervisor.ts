@@ -20,6 +20,7 @@ import type { WorkerEnv } from './env.ts';
 import { checkpointReport, EVENTS_FD, EVENTS_FD_ENV, parseTrainerEvent, progressReport, type TrainerError, type TrainerEvent } from './events.ts';
 import { attentionBackendFor, formatCapability, gpuRequirement, probeHost, type HostProbe } from './gpu/probe.ts';
 import { Reporter, type FatalKind } from './reporter.ts';
+import { verifyingFetch } from './report-transport.ts';
 import { resolveTrainer, type TrainerCommand } from './trainers/registry.ts';
 import { formatRefusals, validateForLaunch } from './validate.ts';
 
@@ -165,7 +166,8 @@ export class Supervisor {
       token: e.runTokenFile ? () => readFileSync(e.runTokenFile!, 'utf8').trim() : e.runToken,
       identity: { experiment: { namespace: e.namespace, name: e.experiment }, run: e.run, attempt: e.attempt, worker: e.rank },
       progressIntervalMs: e.progressIntervalSeconds * 1000,
-      fetch: this.opts.fetch,
+      // With the operator's CA file, only a server that verifies against it gets the run token.
+      fetch: this.opts.fetch ?? (e.reportCaFile ? verifyingFetch(e.reportCaFile) : undefined),
       logger: this.log,
       backoff: this.opts.backoff,
       onFatal: (kind: FatalKind, message: string) => this.onFatal(kind, message),

@@ -44,11 +44,16 @@ for kind in clusterrole clusterrolebinding; do
 done
 
 # What the operator created for itself, which Helm does not know about: its webhook configurations and serving
-# certificate, its signing key, the status API token it made when values gave none (an existingSecret of the
+# certificates, its signing key, the status API token it made when values gave none (an existingSecret of the
 # admin's is left alone: it does not carry the operator's label), and its leader-election Lease.
 kubectl delete validatingwebhookconfiguration,mutatingwebhookconfiguration "$FULLNAME" --ignore-not-found >/dev/null
 kubectl delete secret -n "$NAMESPACE" "${FULLNAME}-webhook-tls" "${FULLNAME}-signing-key" --ignore-not-found >/dev/null
 kubectl delete secret -n "$NAMESPACE" -l app.kubernetes.io/managed-by=arena-operator,app.kubernetes.io/component=status-api --ignore-not-found >/dev/null
+# The API certificate it made (an administrator's apiTls.existingSecret carries no operator label and stays), and
+# the CA ConfigMaps it kept in worker namespaces.
+kubectl delete secret -n "$NAMESPACE" -l app.kubernetes.io/managed-by=arena-operator,app.kubernetes.io/component=api --ignore-not-found >/dev/null
+kubectl delete configmap --all-namespaces --field-selector "metadata.name=${FULLNAME}-ca" \
+  -l app.kubernetes.io/managed-by=arena-operator,app.kubernetes.io/component=report-ca --ignore-not-found >/dev/null
 kubectl delete lease.coordination.k8s.io -n "$NAMESPACE" arena-operator --ignore-not-found >/dev/null
 
 if (( delete_crds )); then

@@ -7,7 +7,10 @@ import { freePorts, get } from '../cluster/net.ts';
 import { waitFor } from '../cluster/wait.ts';
 
 export interface OperatorProcess {
+  /** The API (plain HTTP on loopback: --insecure-plain-http, the local-development mode). */
   url: string;
+  /** /metrics, /healthz, /readyz. */
+  metricsUrl: string;
   identity: string;
   child: ChildProcess;
   logFile: string;
@@ -21,8 +24,9 @@ export async function startOperatorProcess(
   cluster: LocalCluster,
   opts: { identity: string; leaseDurationMs?: number; extraEnv?: NodeJS.ProcessEnv } = { identity: 'op' },
 ): Promise<OperatorProcess> {
-  const [port] = await freePorts(1);
+  const [port, metricsPort] = await freePorts(2);
   const url = `http://127.0.0.1:${port}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
   const logFile = join(cluster.dir, 'logs', `operator-${opts.identity}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(
@@ -34,6 +38,9 @@ export async function startOperatorProcess(
       `--port=${port}`,
       '--host=127.0.0.1',
       `--report-url=${url}`,
+      `--metrics-port=${metricsPort}`,
+      // An operator on loopback: the development mode, which the binary allows only with a loopback report URL.
+      '--insecure-plain-http',
       '--lease-namespace=default',
       `--lease-duration-ms=${opts.leaseDurationMs ?? 3000}`,
     ],
@@ -50,6 +57,7 @@ export async function startOperatorProcess(
   );
   return {
     url,
+    metricsUrl,
     identity: opts.identity,
     child,
     logFile,
@@ -61,7 +69,7 @@ export async function startOperatorProcess(
       await done;
     },
     metric: async (name, labels = {}) => {
-      const text = (await get(`${url}/metrics`)).body;
+      const text = (await get(`${metricsUrl}/metrics`)).body;
       let total = 0;
       for (const line of text.split('\n')) {
         if (!line.startsWith(name)) continue;

@@ -41,15 +41,17 @@ export async function startRuntimeNode(
 
 /**
  * The operator in this process, reachable by workers on the local node through loopback (a cluster install uses
- * its Service instead): a free port, the report URL to match, no leader election, quiet logs.
+ * its Service instead): a free port, the report URL to match, no leader election, quiet logs. The report API
+ * speaks TLS as in a cluster: the operator makes its certificate for 127.0.0.1 and hands workers the CA, so every
+ * training test also proves that workers verify the operator before they send a token.
  */
 export async function startLocalOperator(kc: KubeConfig, opts: Partial<OperatorOptions> = {}): Promise<RunningOperator> {
   const [port] = await freePorts(1);
   return startOperator({
     kc,
     logger: createLogger({ silent: true }),
-    http: { host: '127.0.0.1', port },
-    reportUrl: `http://127.0.0.1:${port}`,
+    http: { host: '127.0.0.1', port, tls: { ipAddresses: ['127.0.0.1'] } },
+    reportUrl: `https://127.0.0.1:${port}`,
     leaderElect: false,
     ...opts,
   });

@@ -17,7 +17,8 @@ import { caBundle, carryOut, fingerprint, plan, secretFromState, stateFromSecret
 
 export interface CertReconcilerOptions {
   core: CoreV1Api;
-  admission: AdmissionregistrationV1Api;
+  /** Needed only when the reconciler keeps the webhook configurations (manageConfigurations). */
+  admission?: AdmissionregistrationV1Api;
   secret: { namespace: string; name: string };
   /** Name of both webhook configurations. */
   configName: string;
@@ -33,9 +34,16 @@ export interface CertReconcilerOptions {
   mint?: Mint;
   /** Called after each carried-out step, for metrics. */
   onStep?: (p: Plan, state: CertState) => void;
+  /**
+   * Whether the other parties that must trust a staged CA already hold it (for the report API: the CA ConfigMaps
+   * worker pods mount). Checked besides the webhook configurations; default: nobody else.
+   */
+  published?: (caPem: string) => boolean;
+  /** app.kubernetes.io/component of the Secret; default webhook. */
+  component?: string;
 }
 
-const LABELS = { 'app.kubernetes.io/managed-by': 'arena-operator', 'app.kubernetes.io/component': 'webhook' };
+const labelsFor = (component: string) => ({ 'app.kubernetes.io/managed-by': 'arena-operator', 'app.kubernetes.io/component': component });
 // Long timers drift and the policy only needs to look again well before anything expires.
 const MAX_RECHECK_MS = 60 * 60_000;
 // More steps than any rotation takes in one go (issue → none, or stage → wait); a bound against a policy bug.
@@ -57,7 +65,7 @@ export class CertReconciler implements Reconciler {
   private readonly now: () => Date;
 
   constructor(private readonly opts: CertReconcilerOptions) {
-    this.log = opts.logger.child({ controller: 'webhook-certificate', namespace: opts.secret.namespace, name: opts.secret.name });
+    this.log = opts.logger.child({ controller: `${opts.component ?? 'webhook'}-certificate`, namespace: opts.secret.namespace, name: opts.secret.name });
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -74,7 +82,8 @@ export class CertReconciler implements Reconciler {
     });
     let state = stateFromSecret(decode(secret?.data), secret?.metadata?.annotations);
     let configs = await this.readConfigurations();
-    const published = (ca: string) => !this.managesConfigurations() || (trusts(configs.validating, ca) && trusts(configs.mutating, ca));
+    const published = (ca: string) =>
+      (!this.managesConfigurations() || (trusts(configs.validating, ca) && trusts(configs.mutating, ca))) && (this.opts.published?.(ca) ?? true);
 
     for (let step = 0; step < MAX_STEPS; step++) {
       const now = this.now();
@@ -91,7 +100,7 @@ export class CertReconciler implements Reconciler {
       // Any new pair answers a request to rotate, whatever else asked for it.
       if (p.action === 'stage' || p.action === 'issue') this.forced = false;
       state = next;
-      this.log.info('webhook certificate step', {
+      this.log.info('serving certificate step', {
         action: p.action,
         reason: 'reason' in p ? p.reason : undefined,
         serving: state.current ? fingerprint(state.current.certPem) : undefined,
@@ -108,6 +117,11 @@ export class CertReconciler implements Reconciler {
     return this.opts.manageConfigurations !== false;
   }
 
+  private admission(): AdmissionregistrationV1Api {
+    if (!this.opts.admission) throw new Error('CertReconciler: manageConfigurations needs the admissionregistration client');
+    return this.opts.admission;
+  }
+
   private async writeSecret(existing: V1Secret | undefined, state: CertState): Promise<V1Secret> {
     const { data, annotations } = secretFromState(state);
     const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
@@ -115,7 +129,7 @@ export class CertReconciler implements Reconciler {
     if (!existing) {
       return core.createNamespacedSecret({
         namespace: ref.namespace,
-        body: { metadata: { name: ref.name, namespace: ref.namespace, labels: LABELS, annotations }, type: 'kubernetes.io/tls', data: encoded },
+        body: { metadata: { name: ref.name, namespace: ref.namespace, labels: labelsFor(this.opts.component ?? 'webhook'), annotations }, type: 'kubernetes.io/tls', data: encoded },
       });
     }
     const keptAnnotations = Object.fromEntries(Object.entries(existing.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith('arena.agilerl.com/')));
@@ -123,7 +137,7 @@ export class CertReconciler implements Reconciler {
       ...withoutServerFields(existing),
       metadata: {
         ...withoutServerFields(existing).metadata,
-        labels: { ...existing.metadata?.labels, ...LABELS },
+        labels: { ...existing.metadata?.labels, ...labelsFor(this.opts.component ?? 'webhook') },
         annotations: { ...keptAnnotations, ...annotations },
       },
       // A Secret's type cannot change; one created by hand as Opaque stays Opaque.
@@ -136,7 +150,8 @@ export class CertReconciler implements Reconciler {
 
   private async readConfigurations(): Promise<{ validating?: V1ValidatingWebhookConfiguration; mutating?: V1MutatingWebhookConfiguration }> {
     if (!this.managesConfigurations()) return {};
-    const { admission, configName: name } = this.opts;
+    const { configName: name } = this.opts;
+    const admission = this.admission();
     const orUndefined = (err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -156,7 +171,7 @@ export class CertReconciler implements Reconciler {
     const bundle = caBundle(state);
     if (!bundle) return actual;
     const desired = desiredConfigurations(this.opts.configName, this.opts.endpoint, bundle);
-    const { admission } = this.opts;
+    const admission = this.admission();
     const merge = <T extends V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration>(have: T, want: T): T => {
       const base = withoutServerFields(have);
       return { ...base, metadata: { ...base.metadata, labels: { ...have.metadata?.labels, ...want.metadata?.labels } }, webhooks: want.webhooks } as T;

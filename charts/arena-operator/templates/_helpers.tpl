@@ -104,9 +104,19 @@ so an air-gapped install changes one value. A digest pins the image; the tag sta
 {{- .Values.platform.existingSecret | default (include "arena.suffixed" (dict "ctx" . "suffix" "platform-token")) -}}
 {{- end -}}
 
-{{/* The in-cluster URL of the operator's HTTP Service (runtime reports and the status API). */}}
+{{/* The in-cluster URL of the operator's API Service (runtime reports and the status API), always https. */}}
 {{- define "arena.serviceUrl" -}}
-{{- printf "http://%s.%s.svc:%d" (include "arena.fullname" .) .Release.Namespace (int .Values.service.port) -}}
+{{- printf "https://%s.%s.svc:%d" (include "arena.fullname" .) .Release.Namespace (int .Values.service.port) -}}
+{{- end -}}
+
+{{/* The API's serving certificate: an administrator's Secret, or the one the operator makes and rotates. */}}
+{{- define "arena.apiTlsSecretName" -}}
+{{- .Values.apiTls.existingSecret | default (include "arena.suffixed" (dict "ctx" . "suffix" "api-tls")) -}}
+{{- end -}}
+
+{{/* The ConfigMap of the API's CAs the operator keeps in every namespace that runs workers. */}}
+{{- define "arena.caConfigMapName" -}}
+{{- include "arena.suffixed" (dict "ctx" . "suffix" "ca") -}}
 {{- end -}}
 
 {{/* The names of the CRDs this chart ships, from crds/. */}}

@@ -70,6 +70,11 @@ export interface ExperimentReconcilerDeps {
   writeStatus: (exp: Experiment, status: ExperimentStatus) => Promise<void>;
   recordEvent: (exp: Experiment, type: 'Normal' | 'Warning', reason: string, note: string) => void;
   reportUrl: string;
+  /**
+   * The CA bundle workers verify the report API with (server/api-tls.ts): the ConfigMap's name, and how to make
+   * sure it is in a namespace before pods that mount it are created. Absent: plain HTTP (local development).
+   */
+  reportCa?: { configMap: string; ensure: (namespace: string) => Promise<void> };
   logger: Logger;
   now?: () => Date;
   /**
@@ -292,7 +297,9 @@ export class ExperimentReconciler {
     next.runTokenKey = issued.key;
     // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
-    const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, resumeFrom: latest });
+    const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, reportCaConfigMap: this.d.reportCa?.configMap, resumeFrom: latest });
+    // Before the pods: a worker without the CA could not verify the operator, and so would never send a report.
+    await this.d.reportCa?.ensure(ns);
     // One round trip for the Secret, the ConfigMap, the Service and the pods: a kubelet that starts a worker before
     // its Secret or ConfigMap exists retries, and a gang any of them failed for is removed below.
     // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { annotations, names, runObjects, shortName, uidTag, workerPods } from './workers.ts';
+import { REPORT_CA_DIR, REPORT_CA_FILE, annotations, names, runObjects, shortName, uidTag, workerPods } from './workers.ts';
 import { LEAN_POD_ANNOTATIONS, leanPod } from '../../kube/informer.ts';
 import { blockerFor, listErrors, MAX_LISTED_ERRORS_CHARS } from './gating.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
@@ -244,5 +244,21 @@ describe('error lists in status', () => {
     const b = blockerFor({ experiment: exp(), cls: cls(), cluster: cluster(), manifestErrors: many });
     assert.equal(b?.reason, 'InvalidManifest');
     assert.ok(b!.message.length <= 4096, `${b!.message.length}`);
+  });
+});
+
+describe('the report API CA', () => {
+  test('with a CA ConfigMap, every worker mounts it read-only and is told where it is; without one, nothing is mounted', () => {
+    const input = { experiment: exp(), cls: cls(), cluster: cluster(), attempt: { run: 1, attempt: 1 }, nodes: ['n1', 'n2'], reportUrl: 'https://op.arena-system.svc:8080' };
+    for (const p of workerPods({ ...input, reportCaConfigMap: 'arena-operator-ca' })) {
+      const c = p.spec!.containers[0]!;
+      assert.deepEqual(p.spec!.volumes!.find((v) => v.name === 'report-ca'), { name: 'report-ca', configMap: { name: 'arena-operator-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+      assert.deepEqual(c.volumeMounts!.find((m) => m.name === 'report-ca'), { name: 'report-ca', mountPath: REPORT_CA_DIR, readOnly: true });
+      assert.equal(c.env!.find((e) => e.name === 'ARENA_REPORT_CA_FILE')?.value, REPORT_CA_FILE);
+      assert.ok(REPORT_CA_FILE.startsWith(`${REPORT_CA_DIR}/`));
+    }
+    const [plain] = workerPods({ ...input, reportUrl: 'http://127.0.0.1:8080' });
+    assert.equal(plain!.spec!.volumes!.find((v) => v.name === 'report-ca'), undefined);
+    assert.equal(plain!.spec!.containers[0]!.env!.find((e) => e.name === 'ARENA_REPORT_CA_FILE'), undefined);
   });
 });

@@ -33,6 +33,9 @@ export const MASTER_PORT = 29500;
 /** Where a worker reads its run token; a file, so that a token re-issued after a key change reaches a running pod. */
 export const RUN_TOKEN_DIR = '/var/run/arena/run-token';
 export const RUN_TOKEN_FILE = `${RUN_TOKEN_DIR}/token`;
+/** Where a worker reads the CAs it verifies the report API with (the operator's CA ConfigMap, server/api-tls.ts). */
+export const REPORT_CA_DIR = '/var/run/arena/report-ca';
+export const REPORT_CA_FILE = `${REPORT_CA_DIR}/ca.crt`;
 /** Ports NCCL and torch.distributed use between workers; declared so network policies can allow them. */
 export const NCCL_PORT_RANGE = '29400-29500';
 const MANIFEST_MOUNT = '/etc/arena';
@@ -155,6 +158,8 @@ export interface WorkerPodInput {
   nodes: string[];
   /** Where the runtime posts its reports (the operator's runtime API). */
   reportUrl: string;
+  /** The ConfigMap (in the experiment's namespace) with the CAs of the report API, under ca.crt; mounted when set. */
+  reportCaConfigMap?: string;
   /** The checkpoint to start from (a retry continues from the latest one; a resume from the chosen one). */
   resumeFrom?: { location: string; step: number };
 }
@@ -206,6 +211,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'NCCL_PORT_RANGE', value: NCCL_PORT_RANGE },
     { name: 'NCCL_SOCKET_IFNAME', value: '^lo,docker' },
   ];
+  if (input.reportCaConfigMap) env.push({ name: 'ARENA_REPORT_CA_FILE', value: REPORT_CA_FILE });
   if (input.resumeFrom) {
     env.push({ name: 'ARENA_RESUME_FROM', value: input.resumeFrom.location }, { name: 'ARENA_RESUME_STEP', value: String(input.resumeFrom.step) });
   }
@@ -224,6 +230,11 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'tmp', mountPath: '/tmp' },
     { name: 'dshm', mountPath: '/dev/shm' },
   ];
+  if (input.reportCaConfigMap) {
+    // Read-only and refreshed in place by the kubelet: a CA rotation reaches a running worker without a restart.
+    volumes.push({ name: 'report-ca', configMap: { name: input.reportCaConfigMap, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    mounts.push({ name: 'report-ca', mountPath: REPORT_CA_DIR, readOnly: true });
+  }
   if (storage?.persistentVolumeClaim) {
     volumes.push({ name: 'checkpoints', persistentVolumeClaim: { claimName: storage.persistentVolumeClaim.claimName } });
   } else if (storage?.hostPath) {
