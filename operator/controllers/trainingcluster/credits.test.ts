@@ -123,6 +123,13 @@ describe('credit ledger', () => {
     // 10 left, 4 undebited: 6 credits at 2 a second.
     assert.equal(r.requeueAfterMs, 3_000);
   });
+
+  test('a held debit of an attempt that has ended is still due: the reconciler looks again at the interval', () => {
+    const r = ledger(cluster({ credits: { granted: 100 } }, { credits: prior({ metered: 10, debitedThrough: iso(0) }) }), [finished(14)], 4);
+    assert.equal(r.credits?.spent, 0, 'held');
+    assert.equal(r.credits?.running, 0);
+    assert.equal(r.requeueAfterMs, 6_000);
+  });
 });
 
 describe('spec.credits is checked', () => {

@@ -159,11 +159,12 @@ export function computeLedger(i: LedgerInput): LedgerResult {
   if (!exhausted && rate > 0) credits.secondsLeft = Math.floor((balance / rate) * 3600);
   if (exhausted) credits.exhaustedAt = prev?.exhaustedAt && prev.balance <= 0 ? prev.exhaustedAt : rfc3339(now);
 
+  // Undebited use since debitedThrough counts against the time left, and is debited at the next pass even when
+  // nothing runs any more (the attempt that used it has ended).
+  const pending = Math.max(0, level - meteredLevel);
   let requeueAfterMs: number | undefined;
-  if (rate > 0) {
-    // Undebited use since debitedThrough counts against the time left.
-    const pending = Math.max(0, level - meteredLevel);
-    const leftMs = exhausted ? Infinity : Math.max(0, ((basis.balance(spent + pending) / rate) * 3_600_000));
+  if (rate > 0 || pending > 0) {
+    const leftMs = exhausted || rate === 0 ? Infinity : Math.max(0, (basis.balance(spent + pending) / rate) * 3_600_000);
     const nextDebitMs = Math.max(0, (parseMs(debitedThrough) ?? nowMs) + interval - nowMs);
     requeueAfterMs = Math.max(100, Math.ceil(Math.min(leftMs, nextDebitMs || interval)));
   }
