@@ -20,6 +20,7 @@ import { CapacityModel } from './scheduler/capacity.ts';
 import { nodeInfoFromNode, podUsageFromPod } from './scheduler/from-kube.ts';
 import { AdmissionService } from './controllers/experiment/admission-service.ts';
 import { ExperimentReconciler } from './controllers/experiment/reconcile.ts';
+import { creditsVerdict } from './controllers/trainingcluster/credits.ts';
 import { ReportInbox } from './controllers/experiment/reports.ts';
 import { labels } from './controllers/experiment/workers.ts';
 import { SigningKey } from './credentials/signing-key.ts';
@@ -288,10 +289,16 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Status writes (the class controller's) do not change what experiments see; only spec changes do.
   classes.on('update', (c, old) => c.metadata?.generation !== old.metadata?.generation && onClass(c));
   classes.on('delete', onClass);
+  const creditsState = (tc: TrainingCluster) => {
+    const v = creditsVerdict(tc);
+    return v === undefined ? 'unlimited' : v.exhausted ? 'exhausted' : 'available';
+  };
   const onCluster = (tc: TrainingCluster) =>
     classes.list().filter((c) => c.spec.trainingCluster === tc.metadata!.name).forEach(onClass);
   clusters.on('add', onCluster);
-  clusters.on('update', (tc, old) => tc.metadata?.generation !== old.metadata?.generation && onCluster(tc));
+  // Besides spec changes, the credit ledger running out or being topped up (a status write) changes what
+  // experiments may do.
+  clusters.on('update', (tc, old) => (tc.metadata?.generation !== old.metadata?.generation || creditsState(tc) !== creditsState(old)) && onCluster(tc));
   clusters.on('delete', onCluster);
 
   const clusterStatus = wireClusterStatus(

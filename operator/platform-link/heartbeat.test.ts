@@ -224,4 +224,47 @@ describe('platform heartbeat', () => {
       receiver.reply = undefined;
     }
   });
+
+  test('sends status.credits.spent and takes the credit balance from accepted replies, with the spent it answered', async () => {
+    let changes = 0;
+    let spent: number | undefined = 12.5;
+    const link = new PlatformLink({
+      readToken: async () => 'cluster-token',
+      summary: () => ({}),
+      onHealthChange: () => changes++,
+      creditsSpent: () => spent,
+      logger: createLogger({ silent: true }),
+      timeoutMs: 2000,
+      initialBackoffMs: 20,
+      maxBackoffMs: 50,
+    });
+    try {
+      receiver.answer = 200;
+      receiver.reply = JSON.stringify({ currentBundleVersion: '1.0.0', credits: { balance: 80 } });
+      link.sync(cluster(receiver.url, 0.05));
+      await until(() => link.credits('onprem')?.balance === 80, 'balance 80');
+      assert.deepEqual(receiver.received.at(-1)?.body.credits, { spent: 12.5 }, 'the heartbeat reports what was spent');
+      assert.equal(link.credits('onprem')?.spentAtReport, 12.5);
+      const seen = changes;
+      const receivedAt = link.credits('onprem')?.receivedAt;
+      const target = receiver.received.length + 3;
+      await until(() => receiver.received.length >= target, 'three more heartbeats');
+      assert.equal(changes, seen, 'the same answer to the same report wakes nothing');
+      assert.equal(link.credits('onprem')?.receivedAt, receivedAt);
+
+      // A reply without a balance, or with one that is not a number, keeps the last.
+      receiver.reply = JSON.stringify({ currentBundleVersion: '1.0.0', credits: { balance: 'lots' } });
+      const more = receiver.received.length + 3;
+      await until(() => receiver.received.length >= more, 'three more heartbeats');
+      assert.equal(link.credits('onprem')?.balance, 80);
+
+      spent = 20;
+      receiver.reply = JSON.stringify({ currentBundleVersion: '1.0.0', credits: { balance: 0 } });
+      await until(() => link.credits('onprem')?.balance === 0, 'balance 0');
+      assert.equal(link.credits('onprem')?.spentAtReport, 20);
+    } finally {
+      await link.stop();
+      receiver.reply = undefined;
+    }
+  });
 });

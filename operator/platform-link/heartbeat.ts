@@ -10,7 +10,8 @@ import { Backoff } from '../kube/informer.ts';
 import { STATUS_API_VERSION } from '../status-api/schemas.ts';
 import type { PlatformHealth } from '../controllers/trainingcluster/status.ts';
 import type { PlatformBundleReport } from '../controllers/trainingcluster/bundle.ts';
-import { parseHeartbeatReply, type ReplyProblemKind } from './reply.ts';
+import { parseCreditBalance, parseHeartbeatReply, type ReplyProblemKind } from './reply.ts';
+import type { PlatformCredits } from '../controllers/trainingcluster/credits.ts';
 
 /** Where heartbeats go, under spec.platform.url. */
 export const HEARTBEAT_PATH = '/api/onprem/v1/heartbeat';
@@ -34,6 +35,8 @@ export interface PlatformLinkOptions {
   onHealthChange: (cluster: string) => void;
   logger: Logger;
   onResult?: (result: HeartbeatResult) => void;
+  /** The cluster's status.credits.spent, sent with each heartbeat so the platform can count it into the balance it replies with. */
+  creditsSpent?: (cluster: string) => number | undefined;
   /** Per request; default min(10 s, the heartbeat interval). */
   timeoutMs?: number;
   /** First retry delay after a failure, doubling up to maxBackoffMs; default 1 s and 5 min. */
@@ -49,6 +52,8 @@ interface Loop {
   timer?: NodeJS.Timeout;
   health?: PlatformHealth;
   bundle?: PlatformBundleReport;
+  /** The last credit balance a reply named. */
+  credits?: PlatformCredits;
   /** The kind of the latest reply's problem, so that a platform repeating the same bad answer is logged once. */
   problemKind?: ReplyProblemKind;
   /** The heartbeat in flight, if any. */
@@ -104,6 +109,11 @@ export class PlatformLink {
   /** What heartbeat replies said about the current setup bundle since the loop (re)started; undefined before any. */
   currentBundle(name: string): PlatformBundleReport | undefined {
     return this.loops.get(name)?.bundle;
+  }
+
+  /** The credit balance the platform's replies named since the loop (re)started; undefined before any. */
+  credits(name: string): PlatformCredits | undefined {
+    return this.loops.get(name)?.credits;
   }
 
   /** Stops every loop and waits for the heartbeats in flight to be abandoned. */
@@ -165,7 +175,15 @@ export class PlatformLink {
     }
     const url = config.url + HEARTBEAT_PATH;
     const timeoutMs = this.o.timeoutMs ?? Math.min(10_000, config.intervalMs);
-    const body = JSON.stringify({ apiVersion: STATUS_API_VERSION, kind: 'Heartbeat', trainingCluster: name, sentAt: new Date().toISOString(), status: this.o.summary() });
+    const spent = this.o.creditsSpent?.(name);
+    const body = JSON.stringify({
+      apiVersion: STATUS_API_VERSION,
+      kind: 'Heartbeat',
+      trainingCluster: name,
+      sentAt: new Date().toISOString(),
+      ...(spent !== undefined ? { credits: { spent } } : {}),
+      status: this.o.summary(),
+    });
     try {
       const res = await this.fetch(url, {
         method: 'POST',
@@ -178,7 +196,9 @@ export class PlatformLink {
       if (res.ok) {
         if (loop.abort.signal.aborted) return false;
         const bundleChanged = this.learn(name, loop, text);
-        return this.record(name, loop, 'accepted', 'True', 'HeartbeatAccepted', `The platform at ${config.url} accepts heartbeats.`, bundleChanged);
+        const creditsChanged = this.learnCredits(loop, text, spent ?? 0);
+        if (creditsChanged) this.o.logger.info('platform reports the credit balance', { kind: 'TrainingCluster', name, balance: loop.credits?.balance });
+        return this.record(name, loop, 'accepted', 'True', 'HeartbeatAccepted', `The platform at ${config.url} accepts heartbeats.`, bundleChanged || creditsChanged);
       }
       if (res.status === 401 || res.status === 403) {
         return this.record(name, loop, 'rejected', 'False', 'PlatformRejectedToken', `The platform answered ${res.status} to the cluster token: check Secret ${config.token.namespace}/${config.token.name}.`);
@@ -221,6 +241,17 @@ export class PlatformLink {
       loop.bundle = { ...(prev?.version !== undefined ? { version: prev.version } : {}), problem: reply.problem };
     }
     return prev?.version !== loop.bundle.version || prev?.problem !== loop.bundle.problem;
+  }
+
+  /** Takes the credit balance from an accepted reply; returns whether it changed (a reply naming none keeps the last). */
+  private learnCredits(loop: Loop, text: string | undefined, spentAtReport: number): boolean {
+    const balance = parseCreditBalance(text);
+    if (balance === undefined) return false;
+    const prev = loop.credits;
+    // The same answer to the same report is not news: keeping its time spares a status write per heartbeat.
+    if (prev?.balance === balance && prev.spentAtReport === spentAtReport) return false;
+    loop.credits = { balance, spentAtReport, receivedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
+    return true;
   }
 
   private record(name: string, loop: Loop, result: HeartbeatResult, status: PlatformHealth['status'], reason: string, message: string, bundleChanged = false): boolean {

@@ -1,5 +1,5 @@
-// The platform's answer to a heartbeat. Only one field is read: {"currentBundleVersion": "<semver>"}, the setup-bundle
-// version the platform offers for download now. Everything else in the body is ignored so the platform can add fields
+// The platform's answer to a heartbeat. Two fields are read: {"currentBundleVersion": "<semver>"}, the setup-bundle
+// version the platform offers for download now, and {"credits": {"balance": <number>}}, the cluster's credit balance. Everything else in the body is ignored so the platform can add fields
 // without a new operator. Pure; the link decides what to keep when a reply is unusable.
 import { isSemver } from '../controllers/trainingcluster/bundle.ts';
 
@@ -32,4 +32,22 @@ export function parseHeartbeatReply(text: string | undefined): HeartbeatReply {
     return problem('NotSemver', `has currentBundleVersion ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}, which is not a semantic version`);
   }
   return { ok: true, currentBundleVersion: v };
+}
+
+/**
+ * The credit balance an accepted reply names, as {"credits": {"balance": <number>}}: the platform's balance for
+ * this cluster, having counted the `credits.spent` the heartbeat reported. Undefined when the reply names none or
+ * names something that is not a finite number (the last known balance is kept then).
+ */
+export function parseCreditBalance(text: string | undefined): number | undefined {
+  if (text === undefined || Buffer.byteLength(text) > REPLY_LIMIT_BYTES) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const credits = typeof body === 'object' && body !== null ? (body as { credits?: unknown }).credits : undefined;
+  const balance = typeof credits === 'object' && credits !== null ? (credits as { balance?: unknown }).balance : undefined;
+  return typeof balance === 'number' && Number.isFinite(balance) && Math.abs(balance) <= 1e12 ? balance : undefined;
 }

@@ -10,7 +10,7 @@ import * as act from './actions.ts';
 import { type ArenaClient, ConflictError, describeApiError } from './client.ts';
 import { PluginError, UsageError, age, bytes, score, serialize, table, type OutputFormat } from './format.ts';
 import { followPodLog } from './pod-log.ts';
-import { explain, renderWhy } from './why.ts';
+import { creditsView, duration, explain, renderWhy } from './why.ts';
 import { manifestCommand } from './manifest-command.ts';
 
 export interface Io {
@@ -304,10 +304,11 @@ const status: Command = {
     else {
       ctx.io.out(
         table(
-          ['training cluster', 'enabled', 'ready', 'workers', 'gpus free', 'bundle', 'age'],
+          ['training cluster', 'enabled', 'ready', 'workers', 'gpus free', 'bundle', 'credits', 'burn/h', 'time left', 'age'],
           clusters.map((c) => {
             const s = c.status;
             const ready = s?.conditions?.find((x) => x.type === 'Ready');
+            const credits = creditsView(c);
             return [
               c.metadata?.name,
               String(c.spec.enabled ?? true),
@@ -315,6 +316,9 @@ const status: Command = {
               s?.workers ? `${s.workers.ready}/${s.workers.total}` : undefined,
               s?.gpus ? `${s.gpus.free}/${s.gpus.total}` : undefined,
               s?.bundle ? `${s.bundle.installedVersion ?? c.spec.setupBundle.version} (${s.bundle.state})` : c.spec.setupBundle.version,
+              credits ? `${credits.balance.toFixed(2)}${credits.exhausted ? ' (exhausted)' : ''}` : 'unlimited',
+              credits ? credits.burnRatePerHour.toFixed(2) : undefined,
+              credits?.secondsLeft !== undefined ? duration(credits.secondsLeft) : undefined,
               age(c.metadata?.creationTimestamp as unknown as string, now),
             ];
           }),

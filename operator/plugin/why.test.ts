@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Experiment } from '../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
-import { explain, renderWhy } from './why.ts';
+import { creditsLine, duration, explain, renderWhy } from './why.ts';
 import { age, bytes, table } from './format.ts';
 import { closest, editDistance } from './suggest.ts';
 
@@ -76,6 +76,43 @@ describe('why', () => {
     assert.match(text, /not waiting for anything/);
     assert.match(text, /Last failure \(attempt 1, 30m ago\): CudaOutOfMemory: CUDA out of memory\n {2}hint: lower the batch size/);
     assert.doesNotMatch(text, /Queue:/);
+  });
+});
+
+describe('why, with credits', () => {
+  const ledger = { source: 'Spec' as const, balance: -0.4, granted: 6, spent: 6.4, metered: 6.4, debitedThrough: '2026-01-01T00:58:00Z', burnRatePerHour: 0, running: 0, exhaustedAt: '2026-01-01T00:58:00Z' };
+  const out: TrainingCluster = { ...cluster, spec: { ...cluster.spec, credits: { granted: 6 } }, status: { ...cluster.status, credits: ledger } };
+  const stopped: Experiment = {
+    ...pending,
+    status: {
+      phase: 'Stopped',
+      reason: 'CreditsExhausted',
+      message: 'Stopped after a final checkpoint at step 150: the credit balance reached zero. It resumes by itself after a top-up.',
+      run: 1,
+      attempt: 1,
+      lastInterruption: { reason: 'CreditsExhausted', message: 'zero', at: '2026-01-01T00:58:00Z', run: 1, checkpointStep: 150 },
+    },
+  };
+
+  test('Stopped for credits with action Train waits for a top-up, and why says so with the balance and the checkpoint', () => {
+    const r = explain(stopped, cls, out);
+    assert.equal(r.waiting, true);
+    assert.deepEqual(r.credits, { source: 'Spec', balance: -0.4, spent: 6.4, granted: 6, burnRatePerHour: 0, exhausted: true, exhaustedPolicy: 'Stop' });
+    const text = renderWhy(r, now);
+    assert.match(text, /resumes from its final checkpoint by itself once the cluster has credits again/);
+    assert.match(text, /^Credits: +-0\.40 left of 6 granted, 6\.40 spent; nothing is spending; exhausted \(running experiments: Stop\)$/m);
+    assert.match(text, /^Stopped by the operator \(CreditsExhausted, run 1\) 2m ago with the checkpoint at step 150$/m);
+  });
+
+  test('a top-up shows at once, before the ledger\'s next pass; the burn rate and time left read as people read them', () => {
+    const topped: TrainingCluster = { ...out, spec: { ...out.spec, credits: { granted: 106 } } };
+    assert.equal(explain(stopped, cls, topped).credits?.balance, 99.6);
+    assert.equal(creditsLine({ source: 'Spec', balance: 50, spent: 10, granted: 60, burnRatePerHour: 7.2, secondsLeft: 25_000, exhausted: false, exhaustedPolicy: 'Stop' }), '50 left of 60 granted, 10 spent; burning 7.20/h, about 6h56m left');
+    assert.deepEqual([45, 720, 90_000].map(duration), ['45s', '12m', '1d1h']);
+  });
+
+  test('no credits on the cluster: no line about them', () => {
+    assert.doesNotMatch(renderWhy(explain(pending, cls, cluster), now), /Credits:/);
   });
 });
 

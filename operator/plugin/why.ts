@@ -6,6 +6,7 @@ import type { TrainingCluster } from '../api/v1alpha1/trainingcluster.ts';
 import type { Condition } from '../kube/conditions.ts';
 import { age, table } from './format.ts';
 import { phaseOf } from './actions.ts';
+import { creditsVerdict } from '../controllers/trainingcluster/credits.ts';
 
 export interface WhyReport {
   experiment: { namespace: string; name: string; phase: string; reason?: string; message?: string; run?: number; attempt?: number };
@@ -29,7 +30,58 @@ export interface WhyReport {
   gpus?: { product: string; free: number; total: number; neededPerGang: number };
   cluster?: { name: string; found: boolean; enabled?: boolean; ready?: string; readyMessage?: string; bundle?: string; workersReady?: number; workersTotal?: number };
   lastFailure?: { reason: string; message: string; hint?: string; at: string; attempt: number };
+  /** The cluster's credits, while they are enforced. */
+  credits?: CreditsView;
+  /** The last time the operator stopped the run (credits), and its resume. */
+  lastInterruption?: NonNullable<Experiment['status']>['lastInterruption'];
   conditions: Condition[];
+}
+
+export interface CreditsView {
+  source: string;
+  balance: number;
+  spent: number;
+  granted?: number;
+  burnRatePerHour: number;
+  secondsLeft?: number;
+  exhausted: boolean;
+  exhaustedPolicy: string;
+}
+
+/** The credits of a training cluster as `why` and `status` show them; undefined while they are not enforced. */
+export function creditsView(tc: TrainingCluster | undefined): CreditsView | undefined {
+  const c = tc?.status?.credits;
+  const v = creditsVerdict(tc);
+  if (!tc || !c || !v) return undefined;
+  return {
+    source: c.source,
+    // A top-up counts before the ledger's next pass, as the operator counts it.
+    balance: v.balance,
+    spent: c.spent,
+    ...(c.source === 'Spec' && tc.spec.credits?.granted !== undefined ? { granted: tc.spec.credits.granted } : {}),
+    burnRatePerHour: c.burnRatePerHour,
+    ...(c.secondsLeft !== undefined && !v.exhausted ? { secondsLeft: c.secondsLeft } : {}),
+    exhausted: v.exhausted,
+    exhaustedPolicy: v.policy,
+  };
+}
+
+/** Seconds as people read a time left: 45s, 12m, 3h20m, 2d4h. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600)}h`;
+}
+
+const amount = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
+
+/** One line on a cluster's credits: balance, burn rate and time left. */
+export function creditsLine(c: CreditsView): string {
+  const of = c.granted !== undefined ? ` of ${amount(c.granted)} granted` : ' (from the platform)';
+  const burn = c.burnRatePerHour > 0 ? `; burning ${amount(c.burnRatePerHour)}/h${c.secondsLeft !== undefined ? `, about ${duration(c.secondsLeft)} left` : ''}` : '; nothing is spending';
+  return `${amount(c.balance)} left${of}, ${amount(c.spent)} spent${burn}${c.exhausted ? `; exhausted (running experiments: ${c.exhaustedPolicy})` : ''}`;
 }
 
 export function explain(exp: Experiment, cls: ResourceClass | undefined, cluster: TrainingCluster | undefined, className = exp.spec.resourceClass): WhyReport {
@@ -45,7 +97,8 @@ export function explain(exp: Experiment, cls: ResourceClass | undefined, cluster
       ...(s.run !== undefined ? { run: s.run } : {}),
       ...(s.attempt !== undefined ? { attempt: s.attempt } : {}),
     },
-    waiting: phase === 'Pending',
+    // Stopped for credits with action Train, it waits for a top-up as a Pending one waits for capacity.
+    waiting: phase === 'Pending' || (phase === 'Stopped' && s.reason === 'CreditsExhausted' && exp.spec.action === 'Train'),
     conditions: (s.conditions ?? []) as Condition[],
   };
   if (s.queuePosition !== undefined && className) report.queue = { position: s.queuePosition, class: className, ...(cls?.status?.queued !== undefined ? { queued: cls.status.queued } : {}) };
@@ -96,6 +149,9 @@ export function explain(exp: Experiment, cls: ResourceClass | undefined, cluster
       : { name: clusterName, found: false };
   }
   if (s.lastFailure) report.lastFailure = s.lastFailure;
+  const credits = creditsView(cluster);
+  if (credits) report.credits = credits;
+  if (s.lastInterruption) report.lastInterruption = s.lastInterruption;
   return report;
 }
 
@@ -107,6 +163,7 @@ export function renderWhy(r: WhyReport, now = new Date()): string {
   out.push(`Experiment ${e.namespace}/${e.name}: ${e.phase}${e.reason ? ` (${e.reason})` : ''}${e.run !== undefined ? `, run ${e.run}` : ''}${e.attempt !== undefined ? ` attempt ${e.attempt}` : ''}`);
   if (e.message) out.push(`  ${e.message}`);
   if (!r.waiting) out.push(`  It is not waiting for anything: only a Pending experiment waits.`);
+  else if (e.phase === 'Stopped') out.push('  It resumes from its final checkpoint by itself once the cluster has credits again.');
   // The class's queue count is written a moment after the experiment's position; a stale one is left out.
   const of = r.queue && r.queue.queued !== undefined && r.queue.queued >= r.queue.position ? ` of ${r.queue.queued}` : '';
   if (r.queue) out.push(`Queue:     position ${r.queue.position}${of} on ${r.queue.class}${r.queue.position > 1 ? ` (${r.queue.position - 1} ahead)` : ' (next to run)'}`);
@@ -132,6 +189,13 @@ export function renderWhy(r: WhyReport, now = new Date()): string {
       `Cluster:   ${t.name}: enabled ${yesNo(t.enabled)}, Ready ${t.ready ?? 'Unknown'}${t.bundle ? `, bundle ${t.bundle}` : ''}${t.workersTotal !== undefined ? `, workers ${t.workersReady ?? 0}/${t.workersTotal} ready` : ''}`,
     );
     if (t.ready !== 'True' && t.readyMessage) out.push(`           ${t.readyMessage}`);
+  }
+  if (r.credits) out.push(`Credits:   ${creditsLine(r.credits)}`);
+  if (r.lastInterruption) {
+    const i = r.lastInterruption;
+    const at = i.checkpointStep !== undefined ? ` with the checkpoint at step ${i.checkpointStep}` : '';
+    const resumed = i.resumedAt ? `; resumed ${age(i.resumedAt, now)} ago` : '';
+    out.push(`Stopped by the operator (${i.reason}, run ${i.run}) ${age(i.at, now)} ago${at}${resumed}`);
   }
   if (r.lastFailure) {
     const f = r.lastFailure;

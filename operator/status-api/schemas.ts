@@ -113,6 +113,7 @@ export const TrainingClusterSummary = Type.Object(
     ),
     workers: Type.Optional(prop(ts.workers)),
     gpus: Type.Optional(prop(ts.gpus)),
+    credits: Type.Optional(prop(ts.credits)),
     platformConfigured: Type.Boolean({ description: 'spec.platform is set: the operator sends heartbeats (see the PlatformConnected condition).' }),
     conditions: Conditions,
     generation: Type.Integer({ minimum: 0 }),
@@ -169,6 +170,7 @@ const experimentFields = {
   latestCheckpoint: Type.Optional(prop(es.latestCheckpoint)),
   bestCheckpoint: Type.Optional(prop(es.bestCheckpoint)),
   lastFailure: Type.Optional(prop(es.lastFailure)),
+  lastInterruption: Type.Optional(prop(es.lastInterruption)),
   usage: Type.Optional(prop(es.usage)),
 };
 

@@ -41,6 +41,8 @@ export interface ClusterStatusConfig {
   rateLimit?: { qps: number; burst: number } | false;
   /** How long node, pod and experiment changes are gathered before statuses are recomputed. Default 1 s. */
   debounceMs?: number;
+  /** How often a TrainingCluster that is spending credits debits its ledger at most. Default 30 s. */
+  creditsDebitIntervalMs?: number;
   platformLink?: Pick<PlatformLinkOptions, 'timeoutMs' | 'initialBackoffMs' | 'maxBackoffMs'>;
 }
 
@@ -178,6 +180,7 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
     // Called from the heartbeat timers, long after tcController below exists.
     onHealthChange: (name) => tcController.enqueue(name),
     onResult: (result) => pm.heartbeats.inc({ result }),
+    creditsSpent: (name) => clusters.get(name)?.status?.credits?.spent,
     logger: log,
     ...config.platformLink,
   });
@@ -193,6 +196,13 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
       nodeInfos,
       capacity,
       platform: platformLink,
+      experimentsOf: function* (cluster) {
+        for (const cls of classes.list()) {
+          if (cls.spec.trainingCluster !== cluster) continue;
+          for (const experiment of experiments.byIndex(CLASS_INDEX, cls.metadata!.name!)) yield { experiment, cls };
+        }
+      },
+      debitIntervalMs: config.creditsDebitIntervalMs,
       writeStatus: (tc, status) => updateStatusIfChanged(d.custom, statusResource('TrainingCluster'), tc, status as Record<string, unknown>, d.metrics),
       logger: log,
     }),
@@ -257,8 +267,14 @@ export function wireClusterStatus(d: ClusterStatusDeps, config: ClusterStatusCon
     recorder.added(e, objectKey(e));
     classChanged(e.spec.resourceClass);
   });
+  // The credit ledger's burn rate moves when an attempt starts or ends; a debit is due when one ends.
+  const ledgerChanged = (e: Experiment) => {
+    const tc = e.spec.resourceClass ? classes.get(e.spec.resourceClass)?.spec.trainingCluster : undefined;
+    if (tc && clusters.get(tc)?.status?.credits) tcController.enqueueAfter(tc, debounceMs);
+  };
   experiments.on('update', (e, old) => {
     recorder.updated(e, old, objectKey(e));
+    if (e.status?.attemptStartedAt !== old.status?.attemptStartedAt || e.status?.usage?.credits !== old.status?.usage?.credits) ledgerChanged(e);
     if (e.status?.phase !== old.status?.phase || e.spec.resourceClass !== old.spec.resourceClass) {
       classChanged(e.spec.resourceClass);
       if (old.spec.resourceClass !== e.spec.resourceClass) classChanged(old.spec.resourceClass);

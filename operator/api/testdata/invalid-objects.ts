@@ -68,6 +68,9 @@ export const invalidObjects: InvalidObject[] = [
   invalid('TrainingCluster', 'tc-gateway-and-ingress', 'spec.exposure.ingressClassName', spec({ exposure: { ingressClassName: 'nginx' } })),
   invalid('TrainingCluster', 'tc-heartbeat-too-often', 'spec.platform.heartbeatIntervalSeconds', spec({ platform: { heartbeatIntervalSeconds: 1 } })),
   invalid('TrainingCluster', 'tc-platform-url-not-http', 'spec.platform.url', spec({ platform: { url: 'arena.agilerl.com' } })),
+  invalid('TrainingCluster', 'tc-credits-without-grant', 'spec.credits.granted', spec({ platform: null, credits: { exhaustedPolicy: 'Stop' } })),
+  invalid('TrainingCluster', 'tc-credits-negative-grant', 'spec.credits.granted', spec({ credits: { granted: -5 } })),
+  invalid('TrainingCluster', 'tc-credits-unknown-policy', 'spec.credits.exhaustedPolicy', spec({ credits: { granted: 5, exhaustedPolicy: 'Pause' } })),
 
   invalid('ResourceClass', 'rc-zero-nodes', 'spec.nodes', spec({ nodes: 0 })),
   invalid('ResourceClass', 'rc-training-cluster-missing', 'spec.trainingCluster', spec({ trainingCluster: null })),

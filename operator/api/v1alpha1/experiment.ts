@@ -191,6 +191,16 @@ export const ExperimentStatus = Obj('The observed state of the experiment, as th
       attempt: Int('The attempt that failed.', { minimum: 1 }),
     }),
   ),
+  lastInterruption: Type.Optional(
+    Obj('The last time the operator, not the user, stopped this run (CreditsExhausted), and when it resumed. Kept after the resume.', {
+      reason: Reason('the interruption (CreditsExhausted)'),
+      message: Message('the interruption'),
+      at: Timestamp('When the stop was requested.'),
+      run: Int('The run that was stopped.', { minimum: 1 }),
+      checkpointStep: Type.Optional(Step('The step of the final checkpoint it stopped with, which the resume starts from.')),
+      resumedAt: Type.Optional(Timestamp('When it was queued again (after a top-up), with no one re-applying it.')),
+    }),
+  ),
   usage: Type.Optional(
     Obj('Resources used by all runs so far.', {
       nodeSeconds: Int('Worker-node seconds.', { minimum: 0 }),

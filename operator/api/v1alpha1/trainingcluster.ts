@@ -1,6 +1,6 @@
 // TrainingCluster: the on-prem training provider of this Kubernetes cluster (Arena's "On-prem training cluster").
 import { Type, type Static } from '@sinclair/typebox';
-import { Bool, Conditions, Int, List, ListMap, Name, Obj, Str, StringEnum, StringMap, patterns } from '../schema.ts';
+import { Bool, Conditions, Int, List, ListMap, Name, Num, Obj, Str, StringEnum, StringMap, Timestamp, patterns } from '../schema.ts';
 import { withRules } from '../rules.ts';
 import { ageColumn, defineKind, type Resource } from '../kind.ts';
 import { Description, ObservedGeneration, SecretKeyReference, TAINT_EFFECTS } from './common.ts';
@@ -14,7 +14,18 @@ export const TrainingClusterConditions = {
   BundleCurrent: 'BundleCurrent',
   /** Experiments can start: enabled, workers ready and bundle current. */
   Ready: 'Ready',
+  /** Only while credits are enforced: True while the balance is above zero, False (CreditsExhausted) at zero. */
+  CreditsAvailable: 'CreditsAvailable',
 } as const;
+
+/** What running experiments do when the balance reaches zero. */
+export const CREDITS_EXHAUSTED_POLICIES = ['Stop', 'Finish'] as const;
+export type CreditsExhaustedPolicy = (typeof CREDITS_EXHAUSTED_POLICIES)[number];
+/** Where the balance comes from: the platform's heartbeat replies (wins while spec.platform is set) or spec.credits.granted. */
+export const CREDIT_SOURCES = ['Platform', 'Spec'] as const;
+export type CreditSource = (typeof CREDIT_SOURCES)[number];
+/** The largest credit amount the API takes (a trillion): far beyond any real grant, small enough to stay exact. */
+export const CREDITS_MAX = 1e12;
 
 export const BUNDLE_STATES = ['Current', 'UpdateRecommended', 'Unknown'] as const;
 
@@ -119,7 +130,26 @@ const Platform = Obj('The hosted Arena platform this cluster reports to. The ope
   heartbeatIntervalSeconds: Type.Optional(Int('Seconds between heartbeats sent to the platform.', { minimum: 5, maximum: 3600, default: 30 })),
 });
 
-export const TrainingClusterSpec = Obj('The desired state of the on-prem training provider.', {
+const Credits = Obj(
+  'Credits that training on this cluster spends (node-hours times each ResourceClass\'s creditsPerNodeHour). While a balance is known, experiments cannot start at zero and running ones stop (or finish, per exhaustedPolicy); a top-up resumes them from their final checkpoint. Without spec.credits and without a balance from the platform, training is not limited.',
+  {
+    granted: Type.Optional(
+      Num(
+        'Credits granted to this cluster in total, over its life: the balance is this minus what training has spent since the ledger started (status.credits.spent). To top up, raise it by the amount (1000 to 1500 adds 500); re-applying the same value changes nothing. Ignored while spec.platform is set and the platform has named a balance in its heartbeat replies.',
+        { minimum: 0, maximum: CREDITS_MAX },
+      ),
+    ),
+    exhaustedPolicy: Type.Optional(
+      StringEnum(
+        'What running experiments do when the balance reaches zero: Stop (workers write a final checkpoint, the run ends Stopped with reason CreditsExhausted and resumes from that checkpoint after a top-up) or Finish (runs that have started train to the end; only new ones wait). Either way new experiments wait in Pending with reason CreditsExhausted.',
+        CREDITS_EXHAUSTED_POLICIES,
+        { default: 'Stop' },
+      ),
+    ),
+  },
+);
+
+export const TrainingClusterSpec = withRules(Obj('The desired state of the on-prem training provider.', {
   enabled: Type.Optional(
     Bool('Whether this provider takes new training runs. While false, new runs wait in Pending (reason ProviderDisabled); running ones are not interrupted.', {
       default: true,
@@ -144,7 +174,16 @@ export const TrainingClusterSpec = Obj('The desired state of the on-prem trainin
   checkpointStorage: CheckpointStorage,
   exposure: Type.Optional(Exposure),
   platform: Type.Optional(Platform),
-});
+  credits: Type.Optional(Credits),
+}), [
+  {
+    cel: '!has(self.credits) || has(self.credits.granted) || has(self.platform)',
+    message: 'credits.granted is required without spec.platform: set the credits granted to this cluster (raise it later to top up), or remove spec.credits',
+    fieldPath: '.credits.granted',
+    reason: 'FieldValueRequired',
+    check: (s) => s.credits === undefined || s.credits.granted !== undefined || s.platform !== undefined,
+  },
+]);
 export type TrainingClusterSpec = Static<typeof TrainingClusterSpec>;
 
 /** Also the shape of ResourceClass status.bundle, the same verdict for the class's provider. */
@@ -200,14 +239,41 @@ export const TrainingClusterStatus = Obj('The observed state of the provider, as
   ),
   bundle: Type.Optional(bundleStatus('Whether the installed setup bundle is current.')),
   platform: Type.Optional(
-    Obj('What the platform said in its heartbeat replies; present only while spec.platform is set and the platform has named a version.', {
+    Obj('What the platform said in its heartbeat replies; present only while spec.platform is set and the platform has named a version or a credit balance.', {
       currentBundleVersion: Type.Optional(
         Str('The last valid setup-bundle version the platform called current. Kept when a later reply carries none, and across operator restarts.', {
           maxLength: 64,
           pattern: patterns.semver,
         }),
       ),
+      credits: Type.Optional(
+        Obj('The last credit balance the platform named. It counts what the heartbeat reported as spent (spentAtReport); what was spent since is taken off it here.', {
+          balance: Num('The balance the platform named.', { minimum: -CREDITS_MAX, maximum: CREDITS_MAX }),
+          spentAtReport: Num('status.credits.spent as the heartbeat that got this reply reported it.', { minimum: 0, maximum: CREDITS_MAX }),
+          receivedAt: Timestamp('When the reply arrived.'),
+        }),
+      ),
     }),
+  ),
+  credits: Type.Optional(
+    Obj(
+      'The credit ledger, kept here so no credit is spent twice across operator restarts: each pass debits what the experiments on this cluster have metered since the last one (their status.usage.credits plus the running attempts), never from events. Present while a balance is known (spec.credits.granted or the platform).',
+      {
+        source: StringEnum('Where the balance comes from: Platform (heartbeat replies; wins while spec.platform is set) or Spec (spec.credits.granted).', CREDIT_SOURCES),
+        balance: Num('Credits left as of debitedThrough; at 0 or below new experiments wait and running ones stop (see spec.credits.exhaustedPolicy).', {
+          minimum: -CREDITS_MAX,
+          maximum: CREDITS_MAX,
+        }),
+        granted: Type.Optional(Num('spec.credits.granted as last applied (source Spec).', { minimum: 0, maximum: CREDITS_MAX })),
+        spent: Num('Credits debited since the ledger started.', { minimum: 0, maximum: CREDITS_MAX }),
+        metered: Num('The experiments\' metered credits summed at the last debit: the level the next debit is measured from.', { minimum: 0, maximum: CREDITS_MAX }),
+        debitedThrough: Timestamp('Usage up to this moment is debited.'),
+        burnRatePerHour: Num('Credits per hour the running experiments spend now.', { minimum: 0, maximum: CREDITS_MAX }),
+        running: Int('Experiments spending credits now.', { minimum: 0 }),
+        secondsLeft: Type.Optional(Int('At the burn rate, seconds until the balance reaches zero; absent while nothing runs or once it is zero.', { minimum: 0 })),
+        exhaustedAt: Type.Optional(Timestamp('When the balance reached zero; absent while credits are left.')),
+      },
+    ),
   ),
 });
 export type TrainingClusterStatus = Static<typeof TrainingClusterStatus>;
@@ -226,6 +292,7 @@ export const trainingClusterKind = defineKind({
     { name: 'Workers Ready', type: 'integer', jsonPath: '.status.workers.ready', description: 'Ready worker nodes.' },
     { name: 'GPUs Free', type: 'integer', jsonPath: '.status.gpus.free', description: 'GPUs not requested by any pod.' },
     { name: 'Bundle', type: 'string', jsonPath: '.status.bundle.state', description: 'Whether the setup bundle is current.' },
+    { name: 'Credits', type: 'number', jsonPath: '.status.credits.balance', description: 'The credit balance, while credits are enforced.' },
     ageColumn,
   ],
 });

@@ -9,12 +9,18 @@
 //   Stop   from Pending, Running or Stopping: Pending is cancelled at once; Running goes Stopping while workers
 //          get the grace period to write a final checkpoint, then Stopped (Failed if none was written and the
 //          workers did not exit cleanly). In any other phase Stop changes nothing and says why.
+//   Credits at zero (the cluster's ledger, trainingcluster/credits.ts): a queued run waits in Pending with reason
+//          CreditsExhausted; a Running one is stopped like Stop (final checkpoint in the grace period) and ends
+//          Stopped with reason CreditsExhausted, unless the cluster's exhaustedPolicy is Finish (then runs that have
+//          started, retries included, go on). While spec.action stays Train, a top-up queues it again to continue
+//          from that checkpoint, without anyone re-applying it; status.lastInterruption records both moments.
 //   Retry  a failed worker, a lost node or a gang that never fully started tears the whole gang down and tries
 //          again with backoff from the latest checkpoint, up to spec.maxRetries, then Failed with the reason.
 import type { Experiment, ExperimentStatus, ExperimentPhase } from '../../api/v1alpha1/experiment.ts';
 import { ExperimentConditions, USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
 import { round6, spanDays } from '../../usage/usage.ts';
 import { setCondition } from '../../kube/conditions.ts';
+import type { CreditsVerdict } from '../trainingcluster/credits.ts';
 
 /** What the scheduler last decided for this experiment's current attempt. */
 export type AdmissionView =
@@ -66,6 +72,8 @@ export interface Observed {
   gpusPerWorker: number;
   creditsPerNodeHour: number;
   admission: AdmissionView;
+  /** The credits of the class's cluster; undefined while credits are not enforced there. */
+  credits?: CreditsVerdict;
   /** Worker pods of this experiment, any attempt. */
   workers: WorkerView[];
   reports: ReportView;
@@ -83,6 +91,9 @@ export interface Decision {
   actions: Action[];
   requeueAfterMs?: number;
 }
+
+/** The reason of a run the operator stopped, or keeps waiting, because the cluster's credit balance is zero. */
+export const CREDITS_EXHAUSTED = 'CreditsExhausted';
 
 const terminal: ReadonlySet<ExperimentPhase> = new Set(['Stopped', 'Succeeded', 'Failed']);
 
@@ -155,7 +166,7 @@ class Step {
         this.event('Normal', 'Stopping', 'Stop requested: workers are writing a final checkpoint.');
         return;
       case 'Stopping':
-        this.stopping();
+        this.stopping(false);
         return;
       default:
         // Nothing runs, so there is nothing to stop; say so without touching the phase.
@@ -168,17 +179,33 @@ class Step {
     }
   }
 
-  private stopping(): void {
+  /** `credits`: the operator stopped the run because the balance is zero, not the user. */
+  private stopping(credits: boolean): void {
     const alive = this.o.workers.filter((w) => w.phase === 'Pending' || w.phase === 'Running');
     if (alive.length > 0) {
       this.deleteAll();
-      this.setPhase('Stopping', 'StopRequested', `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`);
+      this.setPhase('Stopping', credits ? CREDITS_EXHAUSTED : 'StopRequested', `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`);
       this.requeueAfterMs = 2_000;
       return;
     }
     if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all' });
     const cleanExit = this.currentWorkers().length > 0 && this.currentWorkers().every((w) => w.exitCode === 0);
     const hadStarted = this.s.attemptStartedAt !== undefined;
+    if (credits) {
+      // The operator's own stop never fails a run: without a final checkpoint it goes on from the latest earlier one.
+      const step = this.s.latestCheckpoint?.step;
+      const from = this.o.reports.finalCheckpointAfterStop
+        ? `after a final checkpoint at step ${step ?? '?'}`
+        : step !== undefined
+          ? `without a final checkpoint; it goes on from the latest one, step ${step}`
+          : 'before any checkpoint was written; it starts over';
+      if (this.s.lastInterruption) {
+        if (step !== undefined) this.s.lastInterruption.checkpointStep = step;
+        else delete this.s.lastInterruption.checkpointStep;
+      }
+      this.finish('Stopped', CREDITS_EXHAUSTED, `Stopped ${from}: the credit balance reached zero. It resumes by itself after a top-up.`);
+      return;
+    }
     if (this.o.reports.finalCheckpointAfterStop || cleanExit || !hadStarted) {
       this.finish('Stopped', 'StoppedByUser', this.o.reports.finalCheckpointAfterStop ? 'Stopped after a final checkpoint.' : 'Stopped.');
     } else {
@@ -198,7 +225,8 @@ class Step {
       return;
     }
     if (phase === 'Stopped') {
-      this.continueRun();
+      if (this.s.reason === CREDITS_EXHAUSTED) this.afterCreditsStop();
+      else this.continueRun();
       return;
     }
     switch (phase) {
@@ -210,7 +238,7 @@ class Step {
         return;
       case 'Stopping':
         // A stop in flight finishes first; Train afterwards continues the run from its final checkpoint.
-        this.stopping();
+        this.stopping(this.s.reason === CREDITS_EXHAUSTED);
         return;
       default:
         this.progressing(phase);
@@ -228,12 +256,49 @@ class Step {
     this.pending();
   }
 
-  private continueRun(): void {
+  private continueRun(why?: { reason: string; message: string }): void {
     this.s.attempt = (this.s.attempt ?? 0) + 1;
     for (const k of ['finishedAt', 'retryAt', 'stopRequestedAt', 'admittedAt', 'attemptStartedAt'] as const) delete this.s[k];
-    this.setPhase('Pending', 'Queued', 'Queued to continue from the latest checkpoint.');
-    this.event('Normal', 'Queued', `Run ${this.s.run ?? 1} queued to continue from its latest checkpoint.`);
+    this.setPhase('Pending', 'Queued', why?.message ?? 'Queued to continue from the latest checkpoint.');
+    this.event('Normal', why?.reason ?? 'Queued', why?.message ?? `Run ${this.s.run ?? 1} queued to continue from its latest checkpoint.`);
     this.pending();
+  }
+
+  /** Stopped for credits, spec.action still Train: wait for a top-up, then go on from the checkpoint it stopped with. */
+  private afterCreditsStop(): void {
+    const c = this.o.credits;
+    if (c?.exhausted) {
+      this.condition(ExperimentConditions.Progressing, 'False', CREDITS_EXHAUSTED, `${c.message} This run resumes from its final checkpoint by itself then.`);
+      return;
+    }
+    const step = this.s.latestCheckpoint?.step;
+    if (this.s.lastInterruption) this.s.lastInterruption.resumedAt = this.nowIso;
+    const from = step !== undefined ? `the checkpoint at step ${step}` : 'the start (no checkpoint was written)';
+    this.continueRun({ reason: 'ResumedAfterTopUp', message: `Credits are available again: run ${this.s.run ?? 1} is queued to continue from ${from}.` });
+  }
+
+  /** Credits at zero, and nothing lets this attempt go on: true when it must wait (and says so). */
+  private creditsHold(current: WorkerView[]): boolean {
+    const c = this.o.credits;
+    if (!c?.exhausted) return false;
+    // Finish lets runs that have started go on; a retry of one (retryAt set by the failure) has started.
+    if (c.policy === 'Finish' && this.s.retryAt !== undefined) return false;
+    this.actions.push({ type: 'dequeue' });
+    if (current.length > 0) this.deleteAll();
+    if (this.s.reason !== CREDITS_EXHAUSTED) this.event('Warning', CREDITS_EXHAUSTED, c.message);
+    delete this.s.queuePosition;
+    this.waiting(CREDITS_EXHAUSTED, c.message);
+    return true;
+  }
+
+  /** Stops a Running attempt because the balance is zero, through the same path as Stop. */
+  private creditsStop(message: string): void {
+    this.s.stopRequestedAt = this.nowIso;
+    this.s.lastInterruption = { reason: CREDITS_EXHAUSTED, message, at: this.nowIso, run: this.s.run ?? 1 };
+    this.deleteAll();
+    this.setPhase('Stopping', CREDITS_EXHAUSTED, `${message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
+    this.condition(ExperimentConditions.Progressing, 'False', CREDITS_EXHAUSTED, message);
+    this.event('Warning', CREDITS_EXHAUSTED, `Stopping: ${message}`);
   }
 
   private pending(): void {
@@ -245,6 +310,7 @@ class Step {
       this.waiting(o.blocker.reason, o.blocker.message);
       return;
     }
+    if (this.creditsHold(current)) return;
     const stale = this.staleWorkers();
     if (stale.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'stale' });
     // The previous attempt's pods still hold their GPUs, so admission waits until they are gone; pods stuck on a
@@ -359,6 +425,10 @@ class Step {
     }
     if (current.length < o.gangSize) {
       this.failAttempt('WorkerLost', `${o.gangSize - current.length} worker pod(s) disappeared.`, undefined, true);
+      return;
+    }
+    if (o.credits?.exhausted && o.credits.policy === 'Stop') {
+      this.creditsStop(o.credits.message);
       return;
     }
     this.progressing('Running');

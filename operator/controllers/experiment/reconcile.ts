@@ -16,6 +16,7 @@ import type { ReportInbox } from './reports.ts';
 import { annotations, labels, names, runObjects, workerPods, attemptId, type AttemptRef } from './workers.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
 import { Expectations } from './expectations.ts';
+import { creditsVerdict } from '../trainingcluster/credits.ts';
 
 export interface Cache<T> {
   get(key: string): T | undefined;
@@ -150,6 +151,7 @@ export class ExperimentReconciler {
       gpusPerWorker: cls?.spec.worker?.gpus ?? 0,
       creditsPerNodeHour: cls?.spec.creditsPerNodeHour ?? 0,
       admission: d.admission.view(key),
+      credits: creditsVerdict(cluster),
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
     };

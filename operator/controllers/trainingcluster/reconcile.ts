@@ -7,6 +7,10 @@ import { forObject } from '../../observability/log.ts';
 import type { CapacityModel, NodeInfo } from '../../scheduler/capacity.ts';
 import { desiredTrainingClusterStatus, selects, type PlatformHealth } from './status.ts';
 import type { PlatformBundleReport } from './bundle.ts';
+import { computeLedger, type PlatformCredits } from './credits.ts';
+import type { Experiment } from '../../api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
+import type { ReconcileResult } from '../../kube/controller.ts';
 
 /** What the reconciler needs of the platform link (operator/platform-link). */
 export interface PlatformLinkControl {
@@ -17,6 +21,8 @@ export interface PlatformLinkControl {
   health(name: string): PlatformHealth | undefined;
   /** The current setup-bundle version the platform's replies named, and what was wrong with the latest one. */
   currentBundle(name: string): PlatformBundleReport | undefined;
+  /** The credit balance the platform's replies named, with what the heartbeat reported as spent. */
+  credits?(name: string): PlatformCredits | undefined;
 }
 
 export interface TrainingClusterReconcilerOptions {
@@ -25,6 +31,10 @@ export interface TrainingClusterReconcilerOptions {
   nodeInfos: () => Iterable<NodeInfo>;
   capacity: CapacityModel;
   platform?: PlatformLinkControl;
+  /** The experiments of the classes on this cluster, with their class: what the credit ledger debits. */
+  experimentsOf?: (cluster: string) => Iterable<{ experiment: Experiment; cls: ResourceClass | undefined }>;
+  /** How often a spending cluster debits its ledger at most (credits.ts); default 30 s. */
+  debitIntervalMs?: number;
   writeStatus: (cluster: TrainingCluster, status: TrainingClusterStatus) => Promise<unknown>;
   logger: Logger;
   now?: () => Date;
@@ -33,7 +43,7 @@ export interface TrainingClusterReconcilerOptions {
 export class TrainingClusterReconciler implements Reconciler {
   constructor(private readonly o: TrainingClusterReconcilerOptions) {}
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string): Promise<ReconcileResult | void> {
     const cluster = this.o.clusters.get(key);
     if (!cluster) {
       this.o.platform?.forget(key);
@@ -41,13 +51,22 @@ export class TrainingClusterReconciler implements Reconciler {
     }
     this.o.platform?.sync(cluster);
     const selector = cluster.spec.workerNodeSelector;
+    const now = this.o.now?.() ?? new Date();
+    const ledger = computeLedger({
+      cluster,
+      experiments: this.o.experimentsOf?.(key) ?? [],
+      platform: this.o.platform?.credits?.(key),
+      now,
+      debitIntervalMs: this.o.debitIntervalMs,
+    });
     const status = desiredTrainingClusterStatus({
       cluster,
       nodes: this.o.nodeInfos(),
       capacity: this.o.capacity.summary((n) => selects(selector, n.labels)),
       platform: this.o.platform?.health(key),
       platformBundle: this.o.platform?.currentBundle(key),
-      now: this.o.now?.() ?? new Date(),
+      ledger,
+      now,
     });
     const written = await this.o.writeStatus(cluster, status);
     if (written) {
@@ -56,7 +75,9 @@ export class TrainingClusterReconciler implements Reconciler {
         gpusFree: status.gpus?.free,
         bundle: status.bundle?.state,
         currentBundleVersion: status.bundle?.currentVersion,
+        credits: status.credits?.balance,
       });
     }
+    return ledger.requeueAfterMs !== undefined ? { requeueAfterMs: ledger.requeueAfterMs } : undefined;
   }
 }

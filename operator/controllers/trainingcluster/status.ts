@@ -4,6 +4,7 @@ import { TrainingClusterConditions, type TrainingCluster, type TrainingClusterSt
 import { removeCondition, setCondition, type Condition, type ConditionStatus } from '../../kube/conditions.ts';
 import { GPU_PRODUCT_LABEL, UNKNOWN_GPU_PRODUCT, type CapacitySummary, type NodeInfo } from '../../scheduler/capacity.ts';
 import { resolveBundle, sourceSentence, type PlatformBundleReport, type ResolvedBundle } from './bundle.ts';
+import type { LedgerResult } from './credits.ts';
 
 /** Node labels set by NVIDIA GPU Feature Discovery, besides the product. */
 export const GPU_MEMORY_LABEL = 'nvidia.com/gpu.memory';
@@ -61,6 +62,8 @@ export interface TrainingClusterObservation {
   platform?: PlatformHealth;
   /** What the platform link's heartbeat replies said about the current bundle; consulted only while spec.platform is set. */
   platformBundle?: PlatformBundleReport;
+  /** The credit ledger's next state (credits.ts computeLedger); absent or empty while credits are not enforced. */
+  ledger?: LedgerResult;
   now: Date;
 }
 
@@ -145,8 +148,13 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
       ...(byProduct.length > 0 ? { byProduct } : {}),
     },
     bundle,
-    ...(resolved.source === 'Platform' ? { platform: { currentBundleVersion: resolved.currentVersion } } : {}),
   };
+  const platform: NonNullable<TrainingClusterStatus['platform']> = {
+    ...(resolved.source === 'Platform' ? { currentBundleVersion: resolved.currentVersion } : {}),
+    ...(o.ledger?.platformCredits ? { credits: o.ledger.platformCredits } : {}),
+  };
+  if (Object.keys(platform).length > 0) status.platform = platform;
+  if (o.ledger?.credits) status.credits = o.ledger.credits;
 
   let conditions: Condition[] = (cluster.status?.conditions ?? []) as Condition[];
   const set = (type: string, s: ConditionStatus, reason: string, message: string) => {
@@ -190,9 +198,14 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
   // does not make the provider unready; it only shows in the message.
   const workersOk = ready.length > 0;
   const note = bundle.state === 'UpdateRecommended' ? ' A setup-bundle update is recommended.' : '';
+  const exhausted = o.ledger?.condition?.status === 'False';
   if (!enabled) set(TrainingClusterConditions.Ready, 'False', 'ProviderDisabled', 'The provider is disabled.');
+  else if (exhausted) set(TrainingClusterConditions.Ready, 'False', 'CreditsExhausted', 'The credit balance is zero: experiments cannot start (see the CreditsAvailable condition).');
   else if (!workersOk) set(TrainingClusterConditions.Ready, 'False', total === 0 ? 'NoWorkerNodes' : 'NoReadyWorkers', 'No worker node is Ready: experiments cannot start.');
   else set(TrainingClusterConditions.Ready, 'True', 'Ready', `Experiments can start on ${ready.length} ready worker node(s).${note}`);
+
+  if (o.ledger?.condition) set(o.ledger.condition.type, o.ledger.condition.status, o.ledger.condition.reason, o.ledger.condition.message);
+  else conditions = removeCondition(conditions, TrainingClusterConditions.CreditsAvailable);
 
   if (spec.platform) {
     const p = o.platform ?? { status: 'Unknown', reason: 'HeartbeatPending', message: 'No heartbeat has been sent to the platform yet.' };
