@@ -10,7 +10,7 @@ export PATH := $(TOOLS)/node/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(TOOLS)/node/bin/node
 TSX := $(NODE) --import tsx
 
-UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts' 'e2e/node/*.test.ts' 'e2e/realnode/*.test.ts' 'bundle/**/*.test.ts' 'images/**/*.test.ts'
+UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'e2e/cluster/*.test.ts' 'e2e/node/*.test.ts' 'e2e/realnode/*.test.ts' 'e2e/chaos/*.test.ts' 'bundle/**/*.test.ts' 'images/**/*.test.ts'
 E2E_TESTS := 'e2e/*.e2e.test.ts'
 # Cluster tests start control planes of their own; two at a time keeps a 2-core machine responsive.
 TEST_CONCURRENCY ?= 2
@@ -21,7 +21,7 @@ PYTHON_LOCK_HASH := $(shell sha256sum python/requirements.lock | cut -c1-16)
 VENV := $(CURDIR)/.venv
 export ARENA_PYTHON := $(VENV)/bin/python
 
-.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e test-real-node demo cluster-up cluster-down bundle images images-check clean
+.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e test-real-node chaos demo cluster-up cluster-down bundle images images-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ test-e2e: setup ## cluster tests only
 test-real-node: setup images ## the product on a real node: the built images imported into its containerd, the chart installed, an experiment trained there
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_NODE_BIN_DIR="$$(bash e2e/toolchain/build-node.sh)" \
 	  $(NODE) --import tsx --test --test-reporter=spec e2e/product-on-real-node.check.ts
+
+chaos: setup ## the chaos suite: operator kills, leader failover, control-plane restarts, floods; one line of figures per scenario (ARGS='--only operator-kills --scale 0.2 --seed 7')
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(TSX) e2e/chaos/run.ts $(ARGS)
 
 conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec e2e/conformance.e2e.test.ts

@@ -87,6 +87,11 @@ export class Arena {
     await this.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'experiments', namespace: ns, name, body: { spec } }, mergePatch);
   }
 
+  async listExperiments(ns: string): Promise<Experiment[]> {
+    const list = (await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'experiments', namespace: ns })) as { items: Experiment[] };
+    return list.items;
+  }
+
   async getExperiment(ns: string, name: string): Promise<Experiment> {
     return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'experiments', namespace: ns, name })) as Experiment;
   }
@@ -136,11 +141,17 @@ export class FakeRuntime {
   private seq = 0;
 
   constructor(
-    private readonly operatorUrl: string,
+    private operatorUrl: string,
     private readonly exp: Experiment,
     private readonly token: string,
     private readonly worker = 0,
   ) {}
+
+  /** Sends to another operator from now on (a restarted one), keeping the sequence, as the runtime's journal does. */
+  retarget(operatorUrl: string): this {
+    this.operatorUrl = operatorUrl;
+    return this;
+  }
 
   async post(events: Unstamped[], token = this.token): Promise<{ status: number; body: unknown }> {
     const report: Report = {

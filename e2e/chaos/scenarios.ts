@@ -1,0 +1,5 @@
+// Every scenario of `make chaos`, in the order they run.
+import type { ChaosScenario } from './scenario.ts';
+import { operatorKills } from './operator-kills.ts';
+
+export const scenarios: ChaosScenario[] = [operatorKills];
