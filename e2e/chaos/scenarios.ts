@@ -1,5 +1,6 @@
 // Every scenario of `make chaos`, in the order they run.
 import type { ChaosScenario } from './scenario.ts';
 import { operatorKills } from './operator-kills.ts';
+import { leaderFailover } from './leader-failover.ts';
 
-export const scenarios: ChaosScenario[] = [operatorKills];
+export const scenarios: ChaosScenario[] = [operatorKills, leaderFailover];

@@ -11,7 +11,7 @@ import {
   type HttpLibrary,
 } from '@kubernetes/client-node';
 import { FakeClock } from './clock.ts';
-import { FencedError, RateLimitedKubeConfig, TokenBucket, apiVerbAndResource, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
+import { FencedError, RateLimitedKubeConfig, TokenBucket, apiVerbAndResource, fenceInterceptor, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
 import { createMetrics } from '../observability/metrics.ts';
 
 /** Resolves each wait() in a list as it completes, stamped with the fake time. */
@@ -188,4 +188,30 @@ test('a write that passed the fence and then waited in the limiter is refused if
   await clock.advance(1000);
   await queued;
   assert.deepEqual(sent, ['PATCH'], 'the queued write never reached the API server');
+});
+
+test('the HTTP client asks the fence again as it puts a write on a connection, and a refused write is never written', () => {
+  let open = true;
+  const started: string[] = [];
+  const aborted: Error[] = [];
+  // Plays undici's part: onRequestStart comes just before the request is written to the socket.
+  const dispatch = ((opts: { method: string }, handler: { onRequestStart?: (c: unknown, x: unknown) => void; marker?: string }) => {
+    const controller = { abort: (reason: Error) => aborted.push(reason) };
+    handler.onRequestStart?.(controller, null);
+    started.push(`${opts.method} ${handler.marker ?? ''}`);
+    return true;
+  }) as never;
+  const fenced = fenceInterceptor(() => open)(dispatch) as unknown as (o: object, h: object) => boolean;
+  const handler = (name: string, seen: string[]) => ({ marker: name, onRequestStart: () => seen.push(name) });
+  const reached: string[] = [];
+  fenced({ method: 'GET', path: '/api/v1/pods', origin: 'https://api.test' }, handler('read', reached));
+  fenced({ method: 'PATCH', path: '/api/v1/pods/p', origin: 'https://api.test' }, handler('write-open', reached));
+  open = false;
+  fenced({ method: 'DELETE', path: '/api/v1/pods/p', origin: 'https://api.test' }, handler('write-fenced', reached));
+  fenced({ method: 'GET', path: '/api/v1/pods', origin: 'https://api.test' }, handler('read-fenced', reached));
+  assert.deepEqual(reached, ['read', 'write-open', 'read-fenced'], 'the fenced write never reached its own onRequestStart');
+  assert.equal(aborted.length, 1);
+  assert.ok(aborted[0] instanceof FencedError && /DELETE \/api\/v1\/pods\/p/.test(aborted[0].message), aborted[0]?.message);
+  assert.equal(started.length, 4, 'the handler forwards every other callback (the marker field read through the wrapper)');
+  assert.ok(started.includes('DELETE write-fenced'));
 });

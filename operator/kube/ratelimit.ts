@@ -161,6 +161,37 @@ function withTransport<T extends ApiType>(ApiClass: ApiConstructor<T>, httpApi: 
 }
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+type Dispatch = Dispatcher['dispatch'];
+type DispatchOptions = Parameters<Dispatch>[0];
+type DispatchHandler = Parameters<Dispatch>[1];
+
+/**
+ * The fence once more, at the last moment: when the HTTP client puts a write on a connection. A write that passed
+ * the transport's checks can still wait inside the client (every kept-alive connection busy) and, if this process
+ * is frozen meanwhile, go out after it thaws, when another replica may lead. undici calls onRequestStart just
+ * before it writes the request; aborting there sends nothing.
+ */
+export function fenceInterceptor(mayWrite: () => boolean): (dispatch: Dispatch) => Dispatch {
+  return (dispatch) => (opts: DispatchOptions, handler: DispatchHandler) => {
+    if (!MUTATING.has(String(opts.method).toUpperCase())) return dispatch(opts, handler);
+    const fenced = new Proxy(handler, {
+      get(target, prop) {
+        if (prop === 'onRequestStart') {
+          return (controller: { abort(reason: Error): void }, context: unknown) => {
+            if (!mayWrite()) {
+              controller.abort(new FencedError(String(opts.method), new URL(opts.path, String(opts.origin ?? 'http://api')).toString()));
+              return;
+            }
+            (target.onRequestStart as ((c: unknown, x: unknown) => void) | undefined)?.call(target, controller, context);
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return dispatch(opts, fenced);
+  };
+}
 
 /**
  * A KubeConfig (sharing the given one's clusters, users and contexts) whose API clients all send through one
@@ -175,9 +206,11 @@ type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 export class RateLimitedKubeConfig extends KubeConfig {
   readonly transport: HttpLibrary;
   private shared?: { key: string; dispatcher: Dispatcher };
+  private readonly mayWrite?: () => boolean;
 
   constructor(base: KubeConfig, opts: TransportOptions) {
     super();
+    this.mayWrite = opts.mayWrite;
     this.loadFromOptions({
       clusters: base.clusters,
       users: base.users,
@@ -198,7 +231,7 @@ export class RateLimitedKubeConfig extends KubeConfig {
     const key = this.connectionKey();
     if (this.shared?.key !== key) {
       const old = this.shared?.dispatcher;
-      this.shared = { key, dispatcher: fresh };
+      this.shared = { key, dispatcher: this.mayWrite ? (fresh.compose(fenceInterceptor(this.mayWrite)) as Dispatcher) : fresh };
       void old?.close().catch(() => undefined);
     }
     context.setDispatcher(this.shared.dispatcher);
