@@ -2,5 +2,7 @@
 import type { ChaosScenario } from './scenario.ts';
 import { operatorKills } from './operator-kills.ts';
 import { leaderFailover } from './leader-failover.ts';
+import { controlPlaneRestarts } from './control-plane-restarts.ts';
+import { floods } from './floods.ts';
 
-export const scenarios: ChaosScenario[] = [operatorKills, leaderFailover];
+export const scenarios: ChaosScenario[] = [operatorKills, leaderFailover, controlPlaneRestarts, floods];

@@ -10,6 +10,8 @@ import { cartpoleDqn } from '../support/manifests.ts';
 import type { Experiment, ExperimentPhase } from '../../operator/api/v1alpha1/experiment.ts';
 import { labels } from '../../operator/controllers/experiment/workers.ts';
 import { seeded } from './scenario.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { OperatorProcess } from '../support/operator-process.ts';
 
 /** What a user does with an experiment, and the phase it must end in. */
 export type Plan = 'finish' | 'stop' | 'stop-resume-finish';
@@ -262,5 +264,60 @@ export class Workload {
     const s = this.stopWatch;
     this.stopWatch = undefined;
     s?.();
+  }
+}
+
+/**
+ * The operator as its Deployment runs it: a process that exits (it steps down when it cannot renew its lease, as
+ * controller-runtime's managers do) is started again, as the kubelet restarts the container.
+ */
+export class SupervisedOperator {
+  current!: OperatorProcess;
+  restarts = 0;
+  private stopped = false;
+  private loop?: Promise<void>;
+
+  private constructor(
+    private readonly start: () => Promise<OperatorProcess>,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  static async start(start: () => Promise<OperatorProcess>, log: (line: string) => void): Promise<SupervisedOperator> {
+    const s = new SupervisedOperator(start, log);
+    s.current = await start();
+    s.loop = s.watch();
+    return s;
+  }
+
+  get url(): string {
+    return this.current.url;
+  }
+
+  private async watch(): Promise<void> {
+    while (!this.stopped) {
+      const p = this.current;
+      if (p.child.exitCode === null && p.child.signalCode === null) await new Promise((r) => p.child.once('exit', r));
+      if (this.stopped) return;
+      this.log(`operator ${p.identity} exited (${p.child.exitCode ?? p.child.signalCode}); starting it again`);
+      await sleep(1000);
+      for (;;) {
+        try {
+          this.current = await this.start();
+          this.restarts++;
+          break;
+        } catch (err) {
+          // The API may still be down; the kubelet would back off and try again.
+          this.log(`restart failed: ${(err as Error).message.split('\n')[0]}`);
+          if (this.stopped) return;
+          await sleep(2000);
+        }
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.current.kill('SIGKILL').catch(() => undefined);
+    await this.loop;
   }
 }

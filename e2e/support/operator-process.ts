@@ -22,7 +22,7 @@ export interface OperatorProcess {
 
 export async function startOperatorProcess(
   cluster: LocalCluster,
-  opts: { identity: string; leaseDurationMs?: number; extraEnv?: NodeJS.ProcessEnv } = { identity: 'op' },
+  opts: { identity: string; leaseDurationMs?: number; extraEnv?: NodeJS.ProcessEnv; extraArgs?: string[] } = { identity: 'op' },
 ): Promise<OperatorProcess> {
   const [port, metricsPort] = await freePorts(2);
   const url = `http://127.0.0.1:${port}`;
@@ -43,6 +43,7 @@ export async function startOperatorProcess(
       '--insecure-plain-http',
       '--lease-namespace=default',
       `--lease-duration-ms=${opts.leaseDurationMs ?? 3000}`,
+      ...(opts.extraArgs ?? []),
     ],
     { cwd: repoRoot, env: { ...cluster.env(), POD_NAME: opts.identity, LOG_LEVEL: 'debug', ...opts.extraEnv }, stdio: ['ignore', fd, fd] },
   );

@@ -1,0 +1,103 @@
+// The API server restarted, then etcd restarted, in the middle of a fleet's run. The operator must catch up on
+// its own (its watches end; it lists again and carries on): an experiment created right after each restart is
+// admitted, and every experiment of the fleet still ends where its plan says, so no transition was missed while
+// the API was gone.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalCluster } from '../cluster/control-plane.ts';
+import { installCrds } from '../cluster/crds.ts';
+import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
+import { Arena, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
+import { startOperatorProcess } from '../support/operator-process.ts';
+import { emptyResult, type ChaosScenario } from './scenario.ts';
+import { SupervisedOperator, Workload } from './workload.ts';
+
+const downMs = 5000;
+
+export const controlPlaneRestarts: ChaosScenario = {
+  name: 'control-plane-restarts',
+  description: 'kube-apiserver restarted, then etcd restarted, mid-run: time to catch up, and no transition missed',
+  async run(o) {
+    const result = emptyResult();
+    const count = Math.max(10, Math.round(200 * o.scale));
+    const cluster = await LocalCluster.start({ name: `chaos-restarts-${o.seed}` });
+    let op: SupervisedOperator | undefined;
+    try {
+      await installCrds(cluster);
+      const kc = cluster.kubeConfig();
+      const arena = new Arena(kc);
+      await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(count / 8) + 3, gpus: 8, gpu: gpuProducts.H100 });
+      await arena.apply(trainingCluster('onprem'));
+      await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+      await arena.namespace('probe');
+      const supervised = (op = await SupervisedOperator.start(() => startOperatorProcess(cluster, { identity: 'op' }), o.log));
+      const work = new Workload({ kc, namespace: 'chaos', resourceClass: 'solo', count, seed: o.seed, operatorUrl: () => supervised.url });
+      await work.create();
+
+      let driving = true;
+      let done = 0;
+      const driver = (async () => {
+        while (driving) {
+          const s = await work.step().catch(() => undefined);
+          if (s) done = s.done;
+          await sleep(500);
+        }
+      })();
+
+      /** Stops a component, starts it again, and times until a new experiment is admitted (pods created). */
+      const bounce = async (component: 'kube-apiserver' | 'etcd', probe: string): Promise<{ restartMs: number; catchUpMs: number }> => {
+        await sleep(3000);
+        await cluster.stopComponent(component);
+        o.log(`${component} stopped`);
+        await sleep(downMs);
+        const t = Date.now();
+        await cluster.startComponent(component);
+        const healthyAt = Date.now();
+        o.log(`${component} healthy again after ${healthyAt - t} ms`);
+        // The API answers writes again once etcd is back; retry the create until it does.
+        for (;;) {
+          try {
+            await arena.apply(experiment('probe', probe, 'solo'));
+            break;
+          } catch {
+            if (Date.now() - healthyAt > 60_000) throw new Error(`cannot create ${probe} 60 s after ${component} came back`);
+            await sleep(250);
+          }
+        }
+        const deadline = Date.now() + 180_000;
+        for (;;) {
+          const e = await arena.getExperiment('probe', probe).catch(() => undefined);
+          if (e?.status?.phase === 'Running') break;
+          if (Date.now() > deadline) throw new Error(`${probe} not Running 180 s after ${component} came back: ${JSON.stringify(e?.status)}`);
+          await sleep(100);
+        }
+        return { restartMs: healthyAt - t, catchUpMs: Date.now() - healthyAt };
+      };
+      const api = await bounce('kube-apiserver', 'after-apiserver');
+      const etcd = await bounce('etcd', 'after-etcd');
+
+      const deadline = Date.now() + 900_000 * Math.max(0.3, o.scale);
+      while (done < count && Date.now() < deadline) await sleep(500);
+      driving = false;
+      await driver;
+      await sleep(5000);
+      const audit = await work.audit();
+      work.stop();
+      Object.assign(result, { lost: audit.lost, duplicates: audit.duplicates, leaked: audit.leaked });
+      result.failures.push(...audit.failures.slice(0, 20));
+      result.figures = {
+        experiments: count,
+        downMs,
+        apiserverRestartMs: api.restartMs,
+        apiserverCatchUpMs: api.catchUpMs,
+        etcdRestartMs: etcd.restartMs,
+        etcdCatchUpMs: etcd.catchUpMs,
+        operatorRestarts: supervised.restarts,
+        atTheirEnd: done,
+      };
+      return result;
+    } finally {
+      await op?.stop();
+      await cluster.stop();
+    }
+  },
+};
