@@ -16,7 +16,7 @@ import { LocalCluster, repoRoot } from './cluster/control-plane.ts';
 import { logTail } from './cluster/processes.ts';
 import { waitFor } from './cluster/wait.ts';
 import { RealNode } from './realnode/real-node.ts';
-import { Arena, experiment, resourceClass } from './support/fixtures.ts';
+import { Agents, Arena, deployment, experiment, resourceClass } from './support/fixtures.ts';
 import { quickDqn } from './support/manifests.ts';
 import { ok, sh, type Result } from './support/sh.ts';
 import { imageArchives, type ImageArchive } from '../bundle/build.ts';
@@ -33,6 +33,32 @@ const nodeName = 'real-0';
 const workerLabel = { 'arena.agilerl.com/worker': 'true' };
 const className = 'real-cpu';
 
+/** A trainer (runtime/PROTOCOL.md) that only proves the gang's rendezvous: gloo over the pod network. */
+const rendezvousTrainer = `import datetime, json, os
+import torch
+import torch.distributed as dist
+
+events = os.fdopen(int(os.environ["ARENA_EVENTS_FD"]), "w", buffering=1)
+dist.init_process_group("gloo", init_method="env://", timeout=datetime.timedelta(seconds=120))
+rank, world = dist.get_rank(), dist.get_world_size()
+total = torch.tensor([rank + 1.0])
+dist.all_reduce(total)
+print(f"rendezvous: rank {rank} of {world} at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}, all_reduce {total.item()}", flush=True)
+seen = {"rank": rank, "world": world, "master": os.environ["MASTER_ADDR"], "node": os.environ["NODE_NAME"], "all_reduce": total.item()}
+with open(os.path.join(os.environ["ARENA_CHECKPOINT_DIR"], f"rendezvous-rank-{rank}.json"), "w") as f:
+    json.dump(seen, f)
+if rank == 0:
+    folder = os.path.join(os.environ["ARENA_CHECKPOINT_DIR"], f"run-{os.environ['ARENA_RUN']}", "rendezvous")
+    os.makedirs(folder + ".tmp", exist_ok=True)
+    with open(os.path.join(folder + ".tmp", "sum.json"), "w") as f:
+        json.dump({"all_reduce": total.item(), "world": world}, f)
+    os.replace(folder + ".tmp", folder)
+    events.write(json.dumps({"event": "checkpoint", "step": 1, "path": folder}) + "\\n")
+events.write(json.dumps({"event": "progress", "step": 1, "max_steps": 1}) + "\\n")
+events.write(json.dumps({"event": "finished", "step": 1}) + "\\n")
+dist.destroy_process_group()
+`;
+
 /** What the chart takes for an image: the bundle's own way (bundle/build.ts), pinned by digest. */
 function imageValues(a: ImageArchive) {
   const ref = parseImageRef(a.reference);
@@ -47,6 +73,7 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
   let archives: Record<string, ImageArchive>;
   /** The runtime image (3.6 GB) imports while the chart installs and the operator starts. */
   let runtimeImport: Promise<number>;
+  const extraNodes: RealNode[] = [];
   const figures: Record<string, number> = {};
   const t0 = Date.now();
 
@@ -77,9 +104,9 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     }
   }
 
-  async function restrictedNamespace(name: string): Promise<void> {
+  async function restrictedNamespace(name: string, extra: Record<string, string> = {}): Promise<void> {
     await core.createNamespace({
-      body: { metadata: { name, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } } },
+      body: { metadata: { name, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest', ...extra } } },
     });
     await waitFor(() => core.readNamespacedServiceAccount({ namespace: name, name: 'default' }).then(() => true), {
       timeoutMs: 60_000,
@@ -97,20 +124,22 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
    * attempt's pods) and the latest one's log through `kubectl logs`.
    */
   function watchWorkers(name: string) {
-    const state = { logs: '', pods: [] as V1Pod[], polling: true };
+    const state = { logs: '', pods: [] as V1Pod[], polling: true, byPod: new Map<string, string>() };
     const done = (async () => {
       while (state.polling) {
         try {
-          for (const p of await arena.workerPods(team, await arena.getExperiment(team, name))) {
+          const current = await arena.workerPods(team, await arena.getExperiment(team, name));
+          for (const p of current) {
             const i = state.pods.findIndex((q) => q.metadata!.uid === p.metadata!.uid);
             if (i < 0) state.pods.push(p);
             else state.pods[i] = p;
           }
-          const latest = state.pods.at(-1);
-          if (latest) {
-            const r = await kubectl(['logs', '-n', team, latest.metadata!.name!]);
-            if (r.code === 0) state.logs = r.stdout;
+          for (const p of current) {
+            const r = await kubectl(['logs', '-n', team, p.metadata!.name!]);
+            if (r.code === 0) state.byPod.set(p.metadata!.name!, r.stdout);
           }
+          const latest = state.pods.at(-1);
+          if (latest) state.logs = state.byPod.get(latest.metadata!.name!) ?? state.logs;
         } catch {
           // A pod went between the list and the read: what was seen last stays.
         }
@@ -123,11 +152,15 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
         return state.logs;
       },
       pods: state.pods,
+      /** Each pod's log as last read, by pod name. */
+      logsByPod: state.byPod,
       stop: () => {
         state.polling = false;
       },
     };
   }
+
+  const checkpointStorage = () => join(c.dir, 'checkpoints');
 
   before(async () => {
     // Fails here, naming the fix, when the images were never built: this suite is about those images.
@@ -147,7 +180,8 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     // Awaited by the training test; until then a failure must not be an unhandled rejection.
     runtimeImport.catch(() => undefined);
     await restrictedNamespace(system);
-    await restrictedNamespace(team);
+    // A tenant namespace, labelled as the chart's NetworkPolicy asks for the namespaces whose workers report.
+    await restrictedNamespace(team, { 'arena.agilerl.com/workloads': 'true' });
   });
 
   after(async () => {
@@ -155,6 +189,7 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     console.log(`# product on a real node, figures: ${JSON.stringify(figures)}`);
     // containerd may still be importing; the node's stop ends it by pid either way.
     await runtimeImport?.catch(() => undefined);
+    for (const n of extraNodes) await n.stop();
     await node?.stop();
     await c?.stop();
   });
@@ -206,7 +241,7 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
   test('/readyz answers through the API server, and the operator holds the Lease', async () => {
     const pod = (await operatorPod())!;
     // The API server's service proxy dials the Service's endpoint: the pod's address inside the node's namespace.
-    const ready = await kubectl(['get', '--raw', `/api/v1/namespaces/${system}/services/http:${release}:http/proxy/readyz`]);
+    const ready = await kubectl(['get', '--raw', `/api/v1/namespaces/${system}/services/http:${release}-metrics:metrics/proxy/readyz`]);
     ok(ready, 'GET /readyz through the service proxy');
     const coordination = c.kubeConfig().makeApiClient(CoordinationV1Api);
     let holder: string | undefined;
@@ -219,7 +254,7 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
       60_000,
       system,
     );
-    const metrics = await kubectl(['get', '--raw', `/api/v1/namespaces/${system}/services/http:${release}:http/proxy/metrics`]);
+    const metrics = await kubectl(['get', '--raw', `/api/v1/namespaces/${system}/services/http:${release}-metrics:metrics/proxy/metrics`]);
     ok(metrics, 'GET /metrics');
     assert.match(metrics.stdout, /^leader_election_master_status\{[^}]*\} 1$/m);
   });
@@ -252,9 +287,12 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
 
   test('an AgileRL DQN experiment trains in a runtime container on the real node and reaches Succeeded with checkpoints', async () => {
     await runtimeImport;
-    // The checkpoint volume: a local PersistentVolume under the node's folder, bound to the claim the chart's
-    // TrainingCluster names. The worker (uid 1000, fsGroup 1000) writes it; the machine reads it afterwards.
-    const storage = join(node.dir, 'checkpoints');
+    // The checkpoint volume: a local PersistentVolume on this machine, bound to the claim the chart's
+    // TrainingCluster names, usable from both real nodes (they run on the same machine, so it is the shared
+    // storage, an NFS export's part, that a gang spread over nodes needs). A local volume, unlike a hostPath one,
+    // takes the pod's fsGroup, so the worker (uid 1000, fsGroup 1000) can write the folder the kubelet makes for
+    // its subPath; the machine reads it afterwards.
+    const storage = checkpointStorage();
     mkdirSync(storage, { recursive: true });
     chownSync(storage, 1000, 1000);
     await core.createPersistentVolume({
@@ -266,7 +304,7 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
           persistentVolumeReclaimPolicy: 'Retain',
           storageClassName: '',
           local: { path: storage },
-          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [nodeName] }] }] } },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [nodeName, 'real-1'] }] }] } },
         },
       },
     });
@@ -321,6 +359,68 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     assert.equal(statSync(dir).uid, 1000, `owner of ${dir}`);
   });
 
+  test('the best checkpoint serves as an agent on the real node, and the platform\'s client plays CartPole through its Service', async () => {
+    const agents = new Agents(arena);
+    const created = Date.now();
+    await agents.create(deployment(team, 'cartpole-agent', 'cartpole', { connected: true, source: { experiment: 'cartpole', checkpoint: 'best' } }));
+    const deployed = await agents.waitPhase(team, 'cartpole-agent', 'Deployed', 300_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await diagnose(team)}`);
+    });
+    figures.agentCreateToDeployedMs = Date.now() - created;
+    const [serving] = await agents.pods(team, deployed);
+    assert.ok(serving, 'an inference pod');
+    assert.equal(serving.spec?.nodeName, nodeName);
+    assert.equal(serving.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
+    assert.match(serving.spec!.containers[0]!.image!, new RegExp(`@${archives.runtime!.digest}$`));
+    const serviceURL = deployed.status!.endpoint!.serviceURL;
+    assert.match(serviceURL, new RegExp(`^http://[a-z0-9-]+\\.${team}\\.svc[.:/]`), serviceURL);
+
+    // The platform's Python client, in a pod of the runtime image (it ships agilerl-arena), calls the agent by
+    // its Service name: cluster DNS, kube-proxy and the inference server on the real node.
+    const client = 'agent-client';
+    await core.createNamespacedPod({
+      namespace: team,
+      body: {
+        metadata: { name: client },
+        spec: {
+          nodeName,
+          restartPolicy: 'Never',
+          securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: 'client',
+              image: serving.spec!.containers[0]!.image!,
+              imagePullPolicy: 'Never',
+              command: ['/opt/arena-python/bin/python', '/opt/arena/runtime/serve/play_cartpole.py', '--url', serviceURL, '--episodes', '3', '--seed', '7'],
+              env: [{ name: 'ARENA_API_KEY', valueFrom: { secretKeyRef: { name: deployed.status!.apiKeySecretName!, key: 'key' } } }],
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              resources: { limits: { cpu: '1', memory: '2Gi' } },
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    });
+    let phase = '';
+    await waitWith(
+      async () => {
+        phase = (await core.readNamespacedPod({ namespace: team, name: client })).status?.phase ?? '';
+        return phase === 'Succeeded' || phase === 'Failed';
+      },
+      'the client pod to finish',
+      300_000,
+      team,
+    );
+    const logs = await kubectl(['logs', '-n', team, client]);
+    assert.equal(phase, 'Succeeded', `${logs.stdout}${logs.stderr}`);
+    const result = JSON.parse(logs.stdout.trim().split('\n').at(-1)!) as { policy: string; episodes: number; lengths: number[]; requests: number; mean_length: number };
+    console.log(`# agent on the real node: ${JSON.stringify(result)}`);
+    assert.equal(result.policy, 'served');
+    assert.equal(result.lengths.length, 3);
+    assert.ok(result.requests >= Math.max(...result.lengths), `one batched request per step: ${JSON.stringify(result)}`);
+  });
+
   test('a killed worker container is retried from the last checkpoint; Stop then ends the run with a final checkpoint', async () => {
     const name = 'long';
     await arena.apply(experiment(team, name, className, { manifest: quickDqn(200_000), maxRetries: 2, stopGracePeriodSeconds: 30 }));
@@ -351,13 +451,72 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
       assert.equal(stopped.status?.phase, 'Stopped', `${stopped.status?.reason}: ${stopped.status?.message}\nworker log:\n${watch.logs.slice(-3000)}`);
       const final = stopped.status!.latestCheckpoint!;
       assert.match(final.location, /-final$/, 'the last checkpoint is the final one, written on the stop');
-      assert.ok(readdirSync(join(node.dir, 'checkpoints', final.location.slice('/checkpoints/'.length))).some((f) => f.endsWith('.pt')));
+      assert.ok(readdirSync(join(checkpointStorage(), final.location.slice('/checkpoints/'.length))).some((f) => f.endsWith('.pt')));
       assert.match(watch.logs, /Stop requested: asking the trainer for a final checkpoint/);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await diagnose(team)}\nworker log:\n${watch.logs.slice(-2000)}`);
     } finally {
       watch.stop();
       await watch.done;
+    }
+  });
+
+  test('a two-worker gang on two real nodes rendezvouses through its headless Service name', async () => {
+    // A second node, with the runtime image, joined to the first (each node's pods reach the other's).
+    let t = Date.now();
+    const second = await RealNode.start({ cluster: c, name: 'real-1', labels: workerLabel });
+    extraNodes.push(second);
+    figures.secondNodeStartMs = Date.now() - t;
+    figures.secondNodeRuntimeImportMs = await second.importOciArchive(archives.runtime!.path, archives.runtime!.reference);
+    // A trainer of the image's user's own (runtime/PROTOCOL.md: ARENA_TRAINER_COMMAND), since AgileRL's classic RL
+    // trains in one process: torch.distributed over gloo, rendezvous at MASTER_ADDR (rank 0 by the gang's
+    // headless Service name), one all-reduce, then rank 0 writes a checkpoint. It sits in the experiment's own
+    // checkpoint folder, the only part of the volume its workers mount.
+    const name = 'gang';
+    const folder = join(checkpointStorage(), team, name);
+    mkdirSync(folder, { recursive: true });
+    chownSync(folder, 1000, 1000);
+    writeFileSync(join(folder, 'rendezvous.py'), rendezvousTrainer);
+    const trainer = JSON.stringify(['/opt/arena-python/bin/python', `/checkpoints/${team}/${name}/rendezvous.py`]);
+    const tc = (patch: unknown) => kubectl(['patch', 'trainingclusters.arena.agilerl.com', 'onprem', '--type', 'merge', '-p', JSON.stringify(patch)]);
+    ok(await tc({ spec: { setupBundle: { runtimeCommand: ['sh', '-c', `export ARENA_TRAINER_COMMAND='${trainer}'; exec arena-runtime train`] } } }), 'set the runtime command');
+    try {
+      await arena.apply(resourceClass('real-gang', 'onprem', { nodes: 2, worker: { cpu: '500m', memory: '2Gi', gpus: 0 }, nodeSelector: workerLabel }));
+      t = Date.now();
+      await arena.apply(experiment(team, name, 'real-gang', { manifest: quickDqn(2000), maxRetries: 0 }));
+      const watch = watchWorkers(name);
+      const done = await arena
+        .waitExperiment(team, name, (s) => s.phase === 'Succeeded' || s.phase === 'Failed', 'the gang to finish', 300_000)
+        .catch(async (err: Error) => {
+          throw new Error(`${err.message}\n${await diagnose(team)}\nlogs: ${JSON.stringify([...watch.logsByPod])}`);
+        })
+        .finally(() => watch.stop());
+      await watch.done;
+      figures.gangCreateToSucceededMs = Date.now() - t;
+      assert.equal(done.status?.phase, 'Succeeded', `${done.status?.reason}: ${done.status?.message} ${JSON.stringify(done.status?.lastFailure)}\n${await diagnose(team)}`);
+      // Each rank's own log line: it reached the other through the Service name and summed both ranks (1 + 2).
+      const placed = new Map(watch.pods.map((p) => [p.metadata!.labels!['arena.agilerl.com/rank']!, p.spec!.nodeName!]));
+      assert.deepEqual(new Set(placed.keys()), new Set(['0', '1']), `both ranks seen: ${JSON.stringify([...placed])}`);
+      assert.deepEqual(new Set(placed.values()), new Set([nodeName, 'real-1']), `one rank per node: ${JSON.stringify([...placed])}`);
+      // What each rank saw, written to the shared volume: the master by the gang's headless Service name, and
+      // the sum of both ranks (1 + 2), so each reached the other. The pod logs say the same where the poll caught
+      // them before the operator removed the finished pods.
+      const seen = ['0', '1'].map((r) => JSON.parse(readFileSync(join(folder, `rendezvous-rank-${r}.json`), 'utf8')) as { rank: number; world: number; master: string; node: string; all_reduce: number });
+      for (const r of seen) {
+        assert.equal(r.world, 2);
+        assert.equal(r.all_reduce, 3);
+        assert.match(r.master, new RegExp(`^w0\\.[a-z0-9-]+\\.${team}\\.svc$`));
+        assert.equal(r.node, placed.get(String(r.rank)));
+      }
+      console.log(`# gang rendezvous: ${JSON.stringify(seen)}`);
+      for (const p of watch.pods) {
+        const log = watch.logsByPod.get(p.metadata!.name!);
+        const rank = p.metadata!.labels!['arena.agilerl.com/rank']!;
+        if (log) assert.match(log, new RegExp(`rendezvous: rank ${rank} of 2 at w0\\.[a-z0-9-]+\\.${team}\\.svc:\\d+, all_reduce 3\\.0`), log.slice(-2000));
+      }
+      assert.equal(done.status?.latestCheckpoint?.step, 1);
+    } finally {
+      ok(await tc({ spec: { setupBundle: { runtimeCommand: null } } }), 'restore the runtime command');
     }
   });
 
