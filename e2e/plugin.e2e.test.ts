@@ -117,8 +117,8 @@ describe('kubectl arena', { timeout: 600_000 }, () => {
     await waitFor(async () => /True/.test((await plugin(['status'])).out.split('\n')[1] ?? ''), { timeoutMs: 30_000, what: 'the cluster to be Ready' });
     const r = await plugin(['status']);
     ok(r, 'status');
-    assert.match(r.out, /^TRAINING CLUSTER +ENABLED +READY +WORKERS +GPUS FREE +BUNDLE +AGE$/m);
-    assert.match(r.out, /^onprem +true +True +3\/3 +18\/18 +1\.0\.0 \(\w+\)/m);
+    assert.match(r.out, /^TRAINING CLUSTER +ENABLED +READY +WORKERS +GPUS FREE +BUNDLE +CREDITS +BURN\/H +TIME LEFT +AGE$/m);
+    assert.match(r.out, /^onprem +true +True +3\/3 +18\/18 +1\.0\.0 \(\w+\) +unlimited/m);
     assert.match(r.out, /^a100-x1 +onprem +1 +8 +NVIDIA-A100-SXM4-80GB +true/m);
     assert.match(r.out, /^h100-x4 +onprem +4 +8 +NVIDIA-H100-80GB-HBM3 +false/m);
     assert.match(r.out, /Experiments \(namespace ml\): none/);
