@@ -75,6 +75,15 @@ export const SIGNATURES: readonly Signature[] = [
     retryable: false,
   },
   {
+    // AgileRL's GRPO family generates with vLLM, colocated in the trainer or on rollout engines; there is no
+    // transformers-generate path through the manifest (agilerl/algorithms/core/base.py _configure_vllm).
+    reason: 'MissingDependency',
+    pattern: /vLLM is required for colocated generation/,
+    message: 'AgileRL generates GRPO-family rollouts with vLLM, and this runtime image has no vLLM.',
+    hint: 'Use a runtime image with vLLM installed (agilerl[llm] on a CUDA GPU); SFT and DPO train without it.',
+    retryable: false,
+  },
+  {
     reason: 'RayRuntimeEnvHook',
     pattern: /Failed to generate package metadata for '[^']*editable/,
     message: "Ray's uv runtime-env hook tried to replicate an editable install that Ray workers cannot see.",

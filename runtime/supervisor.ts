@@ -246,7 +246,9 @@ export class Supervisor {
         'refused',
       );
     }
-    const gpuRefusal = gpuRequirement(manifest.algorithm.name, host.gpu, e.nodeName);
+    // ARENA_DEVICE=cpu is an image's (or a test node's) explicit choice to fine-tune on CPU: tiny models only.
+    const cpuChosen = (this.opts.processEnv ?? process.env).ARENA_DEVICE === 'cpu';
+    const gpuRefusal = cpuChosen ? undefined : gpuRequirement(manifest.algorithm.name, host.gpu, e.nodeName);
     if (gpuRefusal) return this.fail({ ...gpuRefusal, retryable: false }, EXIT_CODES.refused, 'refused');
 
     let trainer = this.opts.trainer;
