@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { OutputTail, SIGNATURES, diagnose, lastMeaningfulLine, memoryPhase } from './diagnosis.ts';
 
 const OOM =
@@ -144,9 +145,16 @@ test('known failure signatures become a reason, a message and a one-line hint', 
   }
 });
 
+// The LLM worker's lines as the libraries print them (the supervisor's test feeds them through a whole run).
+const LIBRARY_LINES = (JSON.parse(readFileSync(new URL('./testing/llm-failure-lines.json', import.meta.url), 'utf8')) as { lines: { line: string; reason: string }[] }).lines;
+
+test('the library lines of an LLM worker get their reason', () => {
+  for (const c of LIBRARY_LINES) assert.equal(diagnose({ lines: [c.line], exitCode: 1 }).reason, c.reason, c.line);
+});
+
 test('every signature is covered by a case', () => {
   for (const sig of SIGNATURES) {
-    const covered = CASES.some((c) => text(c.output).some((l) => sig.pattern.test(l)));
+    const covered = CASES.some((c) => text(c.output).some((l) => sig.pattern.test(l))) || LIBRARY_LINES.some((c) => sig.pattern.test(c.line));
     assert.ok(covered, `${sig.reason} ${sig.pattern} has a case`);
   }
 });

@@ -77,6 +77,15 @@ export const SIGNATURES: readonly Signature[] = [
     retryable: false,
   },
   {
+    // AgileRL's GRPO family generates with vLLM, colocated in the trainer or on rollout engines; there is no
+    // transformers-generate path through the manifest (agilerl/algorithms/core/base.py _configure_vllm).
+    reason: 'MissingDependency',
+    pattern: /vLLM is required for colocated generation/,
+    message: 'AgileRL generates GRPO-family rollouts with vLLM, and this runtime image has no vLLM.',
+    hint: 'Use a runtime image with vLLM installed (agilerl[llm] on a CUDA GPU); SFT and DPO train without it.',
+    retryable: false,
+  },
+  {
     reason: 'RayRuntimeEnvHook',
     pattern: /Failed to generate package metadata for '[^']*editable/,
     message: "Ray's uv runtime-env hook tried to replicate an editable install that Ray workers cannot see.",
@@ -113,9 +122,11 @@ export const SIGNATURES: readonly Signature[] = [
   },
   {
     reason: 'InvalidGroupSize',
-    pattern: /DAPO requires n_samples_per_prompt >= 2|GRPO advantage estimator requires group size > 1/,
-    message: (m) => `${m[0]}.`,
-    hint: 'Set generator.n_samples_per_prompt (algorithm.group_size on Arena) to 2 or more, e.g. 8.',
+    // SkyRL's two lines (the guide), and AgileRL's GRPO family (agilerl/algorithms/grpo.py), which the Arena
+    // manifest lets through: its algorithm.group_size only has to be >= 1.
+    pattern: /DAPO requires n_samples_per_prompt >= 2|GRPO advantage estimator requires group size > 1|group_size must be >= 2 for GRPO-style group-relative advantages; got (\d+)/,
+    message: (m) => (m[1] !== undefined ? `GRPO compares the samples of a group: algorithm.group_size must be 2 or more, got ${m[1]}.` : `${m[0]}.`),
+    hint: 'Set algorithm.group_size (generator.n_samples_per_prompt in SkyRL) to 2 or more, e.g. 8.',
     retryable: false,
   },
   {
@@ -130,6 +141,15 @@ export const SIGNATURES: readonly Signature[] = [
     pattern: /Dataset has no '(\w+)' field|KeyError: '(env_class|prompt|reward_spec)'|(reward_spec) field is required/,
     message: (m) => `The dataset has no '${m[1] ?? m[2] ?? m[3]}' field.`,
     hint: datasetHint,
+    retryable: false,
+  },
+  {
+    // AgileRL's DatasetEnv (agilerl/llm_envs/dataset_env.py) for SFT (prompt + response_column) and DPO
+    // (prompt, chosen, rejected).
+    reason: 'DatasetMissingField',
+    pattern: /(Train|Test) dataset must contain columns \[([^\]]*)\]/,
+    message: (m) => `The ${m[1]!.toLowerCase()} dataset lacks one of the columns the objective needs: ${m[2]}.`,
+    hint: "Give every row those columns (a prompt, and the response_column for SFT or chosen/rejected for DPO), or map yours onto them with environment.columns.",
     retryable: false,
   },
   {
@@ -169,15 +189,23 @@ export const SIGNATURES: readonly Signature[] = [
   },
   {
     reason: 'TokenizerMissingPadToken',
-    pattern: /Tokenizer has no pad_token/,
+    // The guide's line; transformers' own refusal to pad (tokenization_utils_base.py); AgileRL's when it cannot even
+    // fall back to the EOS token (agilerl/utils/llm_utils.py resolve_pad_token_id).
+    pattern: /Tokenizer has no pad_token|Asking to pad but the tokenizer does not have a padding token|Tokenizer has no eos_token_id; cannot resolve a pad token id/,
     message: "The model's tokenizer has no pad token.",
-    hint: 'Set model.tokenizer_config.pad_token (e.g. to the EOS token, <|endoftext|>).',
+    hint: 'Give the base model\'s tokenizer a pad token (tokenizer.pad_token = tokenizer.eos_token, saved with the model), or set model.tokenizer_config.pad_token (e.g. <|endoftext|>).',
     retryable: false,
   },
   {
     reason: 'CheckpointMismatch',
-    pattern: /Checkpoint architecture mismatch|size mismatch for ([\w.]+)|Error\(s\) in loading state_dict.*size mismatch|Unexpected keys in LoRA adapter state dict/,
-    message: (m) => (m[1] ? `The checkpoint does not fit the model: size mismatch for ${m[1]}.` : 'The checkpoint does not fit the model being trained.'),
+    // The guide's lines, torch's load_state_dict, and AgileRL's LLM checkpoint loading (algorithms/core/base.py
+    // load_checkpoint and utils/llm_utils.py): another LoRA config, another algorithm, adapters of another model.
+    pattern: /Checkpoint architecture mismatch|size mismatch for ([\w.]+)|Error\(s\) in loading state_dict.*size mismatch|Unexpected keys in LoRA adapter state dict|LoRA configs differ; refusing to load the checkpoint|Loaded registry does not match the algorithm's registry|Adapter '\w+' at \S+ has no tensor for \d+ live parameters/,
+    message: (m) => {
+      // torch names the first tensor that does not fit after "Error(s) in loading state_dict", on the same line or the next.
+      const tensor = m[1] ?? /size mismatch for ([\w.]+)/.exec(m.input)?.[1];
+      return tensor ? `The checkpoint does not fit the model: size mismatch for ${tensor}.` : 'The checkpoint does not fit the model being trained.';
+    },
     hint: 'Resume with the base model and LoRA rank (trainer.policy.model.lora.rank) the checkpoint was trained with, or start without ARENA_RESUME_FROM.',
     retryable: false,
   },
@@ -208,6 +236,14 @@ export const SIGNATURES: readonly Signature[] = [
     message: 'FSDP could not find the transformer layer class of this model.',
     hint: 'Set trainer.policy.fsdp_config.transformer_layer_cls_to_wrap to the model\'s decoder layer class (e.g. Qwen2DecoderLayer).',
     retryable: false,
+  },
+  {
+    // AgileRL's colocated vLLM (algorithms/core/base.py): waking the engine from sleep mode ran out of GPU memory.
+    reason: 'CudaOutOfMemoryDuringGeneration',
+    pattern: /vLLM wake_up failed \(GPU OOM\)/,
+    message: 'The GPU ran out of memory while the inference engine woke up for generation.',
+    hint: 'Lower the vLLM gpu_memory_utilization or max_model_len, unset kv_cache_memory_bytes, or lower algorithm.group_size.',
+    retryable: true,
   },
   {
     reason: 'CudaOutOfMemory',
@@ -258,7 +294,8 @@ export const SIGNATURES: readonly Signature[] = [
   },
   {
     reason: 'WeightSyncFailed',
-    pattern: /IPC weight update failed/,
+    // The guide's line, and AgileRL's check after exporting LoRA weights to vLLM (utils/llm_utils.py).
+    pattern: /IPC weight update failed|trainable LoRA parameters of adapter '\w+' have no tensor in the vLLM export/,
     message: 'The CUDA IPC weight update failed.',
     hint: 'CUDA IPC only works within a node: set trainer.placement.colocate_all: false to sync by broadcast.',
     retryable: true,
@@ -347,9 +384,8 @@ const MAX_MESSAGE = 2000;
 
 const clip = (s: string) => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s);
 
-/** Finds the known failure in the output; otherwise TrainerKilled (by signal) or TrainerCrashed. */
-export function diagnose(input: CrashInput): Diagnosis {
-  const lines = input.lines;
+/** The first known failure signature in the lines (table order), or undefined. */
+export function matchSignature(lines: readonly string[]): Diagnosis | undefined {
   for (const sig of SIGNATURES) {
     for (let i = 0; i < lines.length; i++) {
       const m = sig.pattern.exec(lines[i]!);
@@ -364,6 +400,14 @@ export function diagnose(input: CrashInput): Diagnosis {
       return { ...base, ...sig.refine?.(lines, i) };
     }
   }
+  return undefined;
+}
+
+/** Finds the known failure in the output; otherwise TrainerKilled (by signal) or TrainerCrashed. */
+export function diagnose(input: CrashInput): Diagnosis {
+  const lines = input.lines;
+  const known = matchSignature(lines);
+  if (known) return known;
   const how = input.signal ? `was killed by ${input.signal}` : `exited with code ${input.exitCode ?? 'unknown'}`;
   const last = lastMeaningfulLine(lines);
   if (input.signal === 'SIGKILL' && input.oomKilled) {

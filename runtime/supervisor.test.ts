@@ -336,3 +336,51 @@ test('a trainer that ignores SIGTERM is killed within the grace period; without 
     const [checkpoint] = op.eventsOfType('checkpoint');
     assert.equal(checkpoint!.sizeBytes, 1234, 'without size_bytes the supervisor measures the file');
   }));
+
+interface FailureLine {
+  name: string;
+  source: string;
+  line: string;
+  reason: string;
+  message?: string;
+  hint?: string;
+}
+const LLM_FAILURE_LINES = (JSON.parse(readFileSync(new URL('./testing/llm-failure-lines.json', import.meta.url), 'utf8')) as { lines: FailureLine[] }).lines;
+
+test('an LLM worker\'s failure lines, as the libraries print them, become the status reason with the guide\'s fix', () =>
+  withOperator(async (op) => {
+    for (const c of LLM_FAILURE_LINES) {
+      // The way a Python trainer dies: a traceback on stderr, the exception line last, exit 1.
+      const crash = `console.log('arena-agilerl: GRPO on gsm8k, population 1'); console.error(${JSON.stringify(
+        ['Traceback (most recent call last):', '  File "/app/arena_agilerl/llm.py", line 120, in train', '    self.trainer.train()', c.line].join('\n'),
+      )}); process.exit(1);`;
+      const { supervisor } = inProcess(op, crash);
+      const result = await supervisor.run();
+      assert.equal(result.exitCode, EXIT_CODES.failed, c.name);
+      const failed = op.eventsOfType('failed').at(-1)!;
+      assert.equal(failed.reason, c.reason, `${c.name}: ${c.line}`);
+      assert.ok(failed.hint && !failed.hint.includes('\n'), `${c.name}: a one-line hint`);
+      if (c.hint) assert.ok(failed.hint.includes(c.hint), `${c.name}: hint ${failed.hint}`);
+      if (c.message) assert.ok(failed.message.includes(c.message), `${c.name}: message ${failed.message}`);
+    }
+  }));
+
+test('the AgileRL trainer\'s catch-all reason gives way to the known signature its message carries', () =>
+  withOperator(async (op) => {
+    const fromAgileRl = LLM_FAILURE_LINES.filter((c) => c.source.startsWith('agilerl/'));
+    assert.ok(fromAgileRl.length >= 5);
+    for (const c of fromAgileRl) {
+      const message = `AgileRL could not build the run from the manifest: ${c.line}`;
+      const script = `${EMIT} emit({ event: 'error', reason: 'InvalidHyperparameter', message: ${JSON.stringify(message)}, hint: 'Check the algorithm settings.', retryable: false }); process.exit(1);`;
+      const { supervisor } = inProcess(op, script);
+      await supervisor.run();
+      const failed = op.eventsOfType('failed').at(-1)!;
+      assert.equal(failed.reason, c.reason, c.name);
+      assert.equal(failed.message, message, `${c.name}: the trainer's own message is kept`);
+      if (c.hint) assert.ok(failed.hint?.includes(c.hint), `${c.name}: hint ${failed.hint}`);
+    }
+    // A specific reason of the trainer's own stays, whatever its message says.
+    const { supervisor } = inProcess(op, `${EMIT} emit({ event: 'error', reason: 'CudaOutOfMemoryDuringTraining', message: 'CUDA out of memory in loss.backward()', retryable: true }); process.exit(1);`);
+    await supervisor.run();
+    assert.equal(op.eventsOfType('failed').at(-1)!.reason, 'CudaOutOfMemoryDuringTraining');
+  }));

@@ -14,7 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'winston';
 import { createLogger, forObject } from '../operator/observability/log.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
-import { diagnose, OutputTail, type Diagnosis } from './diagnosis.ts';
+import { diagnose, matchSignature, OutputTail, type Diagnosis } from './diagnosis.ts';
 import { memoryCgroup, oomKilledBetween, type MemoryCgroup } from './oom.ts';
 import type { WorkerEnv } from './env.ts';
 import { checkpointReport, EVENTS_FD, EVENTS_FD_ENV, parseTrainerEvent, progressReport, type TrainerError, type TrainerEvent } from './events.ts';
@@ -65,6 +65,9 @@ export interface SupervisorOptions {
   /** The container's memory cgroup (OOM-kill count and limit); default oom.ts reading /sys/fs/cgroup. */
   memory?: () => MemoryCgroup;
 }
+
+/** The AgileRL trainer's reasons for "an exception of this kind, in this phase" (trainers/agilerl/arena_agilerl/errors.py). */
+const CATCH_ALL_TRAINER_REASONS: ReadonlySet<string> = new Set(['InvalidHyperparameter', 'TrainingFailed']);
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 
@@ -243,7 +246,9 @@ export class Supervisor {
         'refused',
       );
     }
-    const gpuRefusal = gpuRequirement(manifest.algorithm.name, host.gpu, e.nodeName);
+    // ARENA_DEVICE=cpu is an image's (or a test node's) explicit choice to fine-tune on CPU: tiny models only.
+    const cpuChosen = (this.opts.processEnv ?? process.env).ARENA_DEVICE === 'cpu';
+    const gpuRefusal = cpuChosen ? undefined : gpuRequirement(manifest.algorithm.name, host.gpu, e.nodeName);
     if (gpuRefusal) return this.fail({ ...gpuRefusal, retryable: false }, EXIT_CODES.refused, 'refused');
 
     let trainer = this.opts.trainer;
@@ -369,6 +374,10 @@ export class Supervisor {
     const found: Diagnosis = diagnose({ lines: this.tail.lines(), exitCode: code, signal, oomKilled });
     const own = this.trainerError;
     if (own) {
+      // A catch-all reason of the trainer's whose message carries a known signature (AgileRL's ValueError for a
+      // GRPO group of one is 'InvalidHyperparameter' to the trainer) takes the signature's reason and hint.
+      const named = own.reason === undefined || CATCH_ALL_TRAINER_REASONS.has(own.reason) ? matchSignature(own.message.split('\n')) : undefined;
+      if (named) return { reason: named.reason, message: own.message, hint: named.hint, retryable: named.retryable };
       // The trainer's own word wins; the log diagnosis fills in what it left out.
       return { reason: own.reason ?? found.reason, message: own.message, hint: own.hint ?? found.hint, retryable: own.retryable ?? found.retryable };
     }

@@ -15,6 +15,8 @@ export interface ServeConfig {
   noAuth: boolean;
   /** The LLM inference engine of an LLM image. */
   engineUrl: string;
+  /** --engine-url or ENGINE_URL was given; without it an LLM checkpoint gets the in-pod transformers engine. */
+  engineUrlGiven?: boolean;
   deploymentId: string;
   instanceId: string;
   maxBodyBytes: number;
@@ -35,7 +37,8 @@ options:
   --checkpoint PATH     an AgileRL checkpoint: a step-N folder, or an AgileRL .pt file    [$ARENA_CHECKPOINT]
   --manifest PATH       the experiment's training manifest (JSON or YAML)                 [$ARENA_MANIFEST]
   --api-key-file PATH   file holding the deployment's API key, re-read when it changes   [$ARENA_API_KEY_FILE]
-  --engine-url URL      LLM inference engine (default ${DEFAULT_ENGINE_URL})               [$ENGINE_URL]
+  --engine-url URL      LLM inference engine (default ${DEFAULT_ENGINE_URL}; unset with an
+                        LLM checkpoint of the AgileRL trainer: transformers in this pod)  [$ENGINE_URL]
   --deployment-id ID    reported by /status                                               [$ARENA_DEPLOYMENT_ID]
   --max-body-bytes N    largest request body (default ${DEFAULT_MAX_BODY_BYTES})
   --max-connections N   open connections in all (default ${DEFAULT_CONNECTION_LIMITS.maxConnections})
@@ -108,6 +111,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       apiKeyFile: nonEmpty(values['api-key-file'] ?? env.ARENA_API_KEY_FILE),
       noAuth: values['no-auth'] === true,
       engineUrl,
+      engineUrlGiven: values['engine-url'] !== undefined || env.ENGINE_URL !== undefined,
       deploymentId: values['deployment-id'] ?? env.ARENA_DEPLOYMENT_ID ?? '',
       instanceId: nonEmpty(env.POD_NAME) ?? nonEmpty(env.HOSTNAME) ?? hostname(),
       maxBodyBytes: maxBody,

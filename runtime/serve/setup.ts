@@ -11,6 +11,7 @@ import { AgileRlActionModel, notAgileRlCheckpoint } from './agilerl-model.ts';
 import { ApiKeyFile } from './api-keys.ts';
 import type { ServeConfig } from './config.ts';
 import { EngineClient } from './engine.ts';
+import { isLlmCheckpoint, startLocalLlmEngine } from './llm-engine.ts';
 import type { InferenceServerOptions } from './server.ts';
 
 /** Why the process cannot serve: `refused` for settings to correct (exit 2), `failed` for a checkpoint that cannot be loaded (exit 1). */
@@ -53,6 +54,7 @@ function exitWithReason(logger: Logger, reason: string): void {
  */
 export async function setupServeReady(config: ServeConfig, logger: Logger, hooks: SetupHooks = {}): Promise<SetupResult> {
   const r = setupServe(config, logger, hooks);
+  if (r.ok && r.options.route === 'generate' && config.checkpoint && !config.engineUrlGiven) return withLocalLlmEngine(r, config.checkpoint, logger, hooks);
   if (!r.ok || !(r.options.actions instanceof AgileRlActionModel)) return r;
   const model = r.options.actions;
   try {
@@ -135,5 +137,25 @@ export function setupServe(config: ServeConfig, logger: Logger, hooks: SetupHook
     case 'generate':
       // The engine loads the weights itself; the server proxies to it and reports ready when it is.
       return { ok: true, options: { ...base, engine: new EngineClient({ url: config.engineUrl, logger }) } };
+  }
+}
+
+/**
+ * An LLM checkpoint of the AgileRL trainer with no engine URL given: the in-pod transformers engine serves it (where
+ * no vLLM or SGLang runs), and the server proxies to it as to any engine; /readyz follows its /health.
+ */
+async function withLocalLlmEngine(r: SetupResult & { ok: true }, checkpoint: string, logger: Logger, hooks: SetupHooks): Promise<SetupResult> {
+  if (!isLlmCheckpoint(checkpoint)) {
+    return { ok: false, kind: 'failed', reason: `the checkpoint ${checkpoint} cannot be loaded: it is not an LLM checkpoint of the AgileRL trainer (no arena-checkpoint.json with llm: true); give --engine-url for an engine that loads it itself` };
+  }
+  try {
+    const engine = await startLocalLlmEngine(checkpoint, {
+      logger,
+      onExit: (reason) => (hooks.onModelExit ?? ((m: string) => exitWithReason(logger, m)))(`the checkpoint ${checkpoint} cannot be served: ${reason}`),
+    });
+    (r.options.engine as EngineClient | undefined)?.stop();
+    return { ok: true, options: { ...r.options, engine: new EngineClient({ url: engine.url, logger }) } };
+  } catch (err) {
+    return { ok: false, kind: 'failed', reason: `the checkpoint ${checkpoint} cannot be loaded: ${(err as Error).message}` };
   }
 }

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+import { LLM_ALGORITHMS, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
 import { readFileSync } from 'node:fs';
-import { AGILERL_VERSION, resolveTrainer } from './registry.ts';
+import { AGILERL_VERSION, resolveTrainer, torchrunArgs } from './registry.ts';
 import { sftAlpaca } from '../../e2e/support/manifests.ts';
 
 const cartpole: Manifest = { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } };
@@ -37,18 +37,32 @@ test('a configured command wins; what no trainer covers is refused with the reas
 
   const multi = resolveTrainer({ algorithm: { name: 'MADDPG' }, environment: { name: 'simple_spread_v3' } }, {});
   assert.equal(multi.ok, false);
-  if (!multi.ok) assert.match(multi.message, /no trainer for MADDPG on simple_spread_v3: the AgileRL trainer here runs DQN, .*multi-agent, bandit, offline and LLM training are not in this image yet\.$/);
+  if (!multi.ok) assert.match(multi.message, /no trainer for MADDPG on simple_spread_v3: the AgileRL trainer here runs DQN, .*multi-agent, bandit and offline training are not in this image yet\.$/);
   const bandit = resolveTrainer({ algorithm: { name: 'DQN' }, environment: { name: 'iris', env_type: 'bandit' } }, {});
   if (!bandit.ok) assert.match(bandit.message, /runs Gymnasium environments, not env_type bandit/);
   assert.equal(bandit.ok, false);
 
-  // An LLM dataset environment has no name; the refusal names the dataset.
-  const sft = resolveTrainer(sftAlpaca(), {});
-  assert.equal(sft.ok, false);
-  if (!sft.ok) assert.match(sft.message, /no trainer for SFT on alpaca/);
-  const unnamed = resolveTrainer({ algorithm: { name: 'SFT', pretrained_model_name_or_path: 'm' }, environment: { dataset: 'tatsu-lab/alpaca' } }, {});
-  if (!unnamed.ok) assert.match(unnamed.message, /no trainer for SFT on tatsu-lab\/alpaca/);
-  assert.equal(unnamed.ok, false);
+  // The platform's LLM algorithms go to AgileRL's LLM trainers: one process, or torchrun for several GPUs or workers.
+  for (const name of LLM_ALGORITHMS) {
+    const one = resolveTrainer({ ...sftAlpaca(), algorithm: { name } }, {});
+    assert.ok(one.ok && one.trainer.name === 'agilerl-llm', name);
+    assert.deepEqual(one.trainer.args, ['-m', 'arena_agilerl.llm']);
+  }
+  const gang = resolveTrainer(sftAlpaca(), { NNODES: '2', NODE_RANK: '1', NPROC_PER_NODE: '4', MASTER_ADDR: 'w0.exp-r1.ml.svc', MASTER_PORT: '29400' });
+  assert.ok(gang.ok);
+  assert.deepEqual(gang.trainer.args, [
+    '-m',
+    'torch.distributed.run',
+    '--nnodes=2',
+    '--node-rank=1',
+    '--nproc-per-node=4',
+    '--master-addr=w0.exp-r1.ml.svc',
+    '--master-port=29400',
+    '-m',
+    'arena_agilerl.llm',
+  ]);
+  assert.equal(torchrunArgs({ NNODES: '1', NPROC_PER_NODE: '1' }), undefined);
+  assert.ok(torchrunArgs({ NNODES: '1', NPROC_PER_NODE: '2' }));
 
   for (const bad of ['python -m x', '[]', '[1]', '{"cmd":"x"}']) {
     const r = resolveTrainer(cartpole, { ARENA_TRAINER_COMMAND: bad });

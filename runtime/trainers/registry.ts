@@ -3,7 +3,7 @@
 // trainers names its command in ARENA_TRAINER_COMMAND.
 import { fileURLToPath } from 'node:url';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
-import type { Manifest } from '../../operator/api/v1alpha1/manifest.ts';
+import { algorithmFamily, isAlgorithmName, type Manifest } from '../../operator/api/v1alpha1/manifest.ts';
 
 export interface TrainerCommand {
   /** For logs. */
@@ -47,8 +47,9 @@ function multiWorkerRefusal(manifest: Manifest, env: NodeJS.ProcessEnv): string 
 export const AGILERL_VERSION = '2.58.0';
 
 function agilerlCovers(manifest: Manifest): string | undefined {
+  if (isAlgorithmName(manifest.algorithm.name) && algorithmFamily(manifest.algorithm.name) === 'llm') return undefined;
   if (!AGILERL_GYM_ALGORITHMS.has(manifest.algorithm.name)) {
-    return `the AgileRL trainer here runs ${[...AGILERL_GYM_ALGORITHMS].join(', ')}; multi-agent, bandit, offline and LLM training are not in this image yet`;
+    return `the AgileRL trainer here runs ${[...AGILERL_GYM_ALGORITHMS].join(', ')}; multi-agent, bandit and offline training are not in this image yet`;
   }
   const envType = manifest.environment.env_type;
   if (envType !== undefined && envType !== 'gym') return `the AgileRL trainer here runs Gymnasium environments, not env_type ${String(envType)}`;
@@ -72,6 +73,7 @@ export function resolveTrainer(manifest: Manifest, env: NodeJS.ProcessEnv = proc
   }
   const why = agilerlCovers(manifest);
   if (why) return { ok: false, message: `This runtime image has no trainer for ${manifest.algorithm.name} on ${environmentLabel(manifest.environment)}: ${why}.` };
+  if (isAlgorithmName(manifest.algorithm.name) && algorithmFamily(manifest.algorithm.name) === 'llm') return llmTrainer(env);
   const gang = multiWorkerRefusal(manifest, env);
   if (gang) return { ok: false, message: `${gang}.`, hint: 'Train classic RL on a resource class with nodes: 1 (all of that worker\'s GPUs are its own).' };
   try {
@@ -88,4 +90,38 @@ function environmentLabel(environment: Record<string, unknown>): string {
     if (typeof value === 'string' && value.length > 0) return value;
   }
   return `an environment of type ${String(environment.env_type ?? 'gym')}`;
+}
+
+/**
+ * The platform's LLM algorithms train with AgileRL's LLM trainers (trainers/agilerl/arena_agilerl/llm.py). AgileRL's
+ * LLM path is torch.distributed, launched by torchrun, not Accelerate: a worker with several GPUs, or a gang of
+ * several workers, runs it under torchrun with the pod's rendezvous (MASTER_ADDR/MASTER_PORT, NNODES, NODE_RANK,
+ * NPROC_PER_NODE, which the operator sets on every worker pod).
+ */
+function llmTrainer(env: NodeJS.ProcessEnv): { ok: true; trainer: TrainerCommand } | { ok: false; message: string; hint?: string } {
+  let base: TrainerCommand;
+  try {
+    base = agilerlCommand(env);
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
+  const llm = { ...base, name: 'agilerl-llm', args: ['-m', 'arena_agilerl.llm'] };
+  const launch = torchrunArgs(env);
+  return { ok: true, trainer: launch ? { ...llm, name: 'agilerl-llm (torchrun)', args: [...launch, ...llm.args] } : llm };
+}
+
+/** torchrun's arguments (python -m torch.distributed.run) for this worker, or undefined for a single process. */
+export function torchrunArgs(env: NodeJS.ProcessEnv): string[] | undefined {
+  const nnodes = Number(env.NNODES ?? env.WORLD_SIZE ?? 1);
+  const nproc = Number(env.NPROC_PER_NODE ?? 1);
+  if (!(Number.isInteger(nnodes) && nnodes >= 1 && Number.isInteger(nproc) && nproc >= 1) || nnodes * nproc <= 1) return undefined;
+  return [
+    '-m',
+    'torch.distributed.run',
+    `--nnodes=${nnodes}`,
+    `--node-rank=${env.NODE_RANK ?? env.RANK ?? '0'}`,
+    `--nproc-per-node=${nproc}`,
+    `--master-addr=${env.MASTER_ADDR ?? '127.0.0.1'}`,
+    `--master-port=${env.MASTER_PORT ?? '29500'}`,
+  ];
 }

@@ -59,6 +59,8 @@ describe('worker pods', () => {
     assert.equal(e.MASTER_ADDR, `w0.${names(exp(), { run: 1, attempt: 2 }).service}.ml.svc`);
     assert.equal(e.MASTER_PORT, '29500');
     assert.equal(e.NCCL_PORT_RANGE, '29400-29500');
+    // torchrun's rendezvous for AgileRL's LLM path: the gang's pods are its nodes, the worker's GPUs its processes.
+    assert.deepEqual([e.NNODES, e.NODE_RANK, e.NPROC_PER_NODE], ['2', '1', '2']);
     assert.equal(e.ARENA_RESUME_FROM, 'run-1/step-9.json');
     assert.equal(e.ARENA_CHECKPOINT_DIR, '/ckpt/ml/cartpole');
     assert.equal(e.ARENA_RUN_TOKEN_FILE, '/var/run/arena/run-token/token');
@@ -104,15 +106,17 @@ describe('worker pods', () => {
     assert.equal(pods[0]!.metadata?.ownerReferences?.[0]?.controller, true);
   });
 
-  test('a worker mounts its own experiment\'s checkpoint folder, and a resume source\'s read-only, never the whole storage', () => {
+  test('a worker mounts its own experiment\'s checkpoint folder, the namespace\'s shared models and datasets and a resume source\'s read-only, never the whole storage', () => {
     const mountsOf = (e: Experiment, storage: TrainingCluster['spec']['checkpointStorage']) =>
       workerPods({ experiment: e, cls: cls(), cluster: cluster({ checkpointStorage: storage }), attempt: { run: 1, attempt: 1 }, nodes: ['n'], reportUrl: 'http://op' })[0]!.spec!.containers[0]!.volumeMounts!.filter(
         (m) => m.name === 'checkpoints',
       );
     for (const storage of [{ mountPath: '/ckpt', persistentVolumeClaim: { claimName: 'shared' } }, { mountPath: '/ckpt', hostPath: { path: '/srv/arena' } }]) {
-      assert.deepEqual(mountsOf(exp(), storage), [{ name: 'checkpoints', mountPath: '/ckpt/ml/cartpole', subPath: 'ml/cartpole' }]);
+      const shared = { name: 'checkpoints', mountPath: '/ckpt/ml/_shared', subPath: 'ml/_shared', readOnly: true };
+      assert.deepEqual(mountsOf(exp(), storage), [{ name: 'checkpoints', mountPath: '/ckpt/ml/cartpole', subPath: 'ml/cartpole' }, shared]);
       assert.deepEqual(mountsOf(exp('next', { resumeFrom: { experiment: 'cartpole', checkpoint: 'best' } }), storage), [
         { name: 'checkpoints', mountPath: '/ckpt/ml/next', subPath: 'ml/next' },
+        shared,
         { name: 'checkpoints', mountPath: '/ckpt/ml/cartpole', subPath: 'ml/cartpole', readOnly: true },
       ]);
     }

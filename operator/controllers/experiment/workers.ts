@@ -141,10 +141,18 @@ export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly stri
  * read-write, at the path it would have in the whole volume (checkpoint locations do not change), and the folder
  * of the experiment it resumes from, read-only.
  */
+/** The folder of the checkpoint storage, per namespace, that holds what its runs read: base models, datasets. */
+export const SHARED_ASSETS = '_shared';
+
 function checkpointMounts(exp: Experiment, mountPath: string): V1VolumeMount[] {
   const ns = exp.metadata!.namespace!;
   const own = `${ns}/${exp.metadata!.name!}`;
-  const mounts: V1VolumeMount[] = [{ name: 'checkpoints', mountPath: `${mountPath}/${own}`, subPath: own }];
+  const mounts: V1VolumeMount[] = [
+    { name: 'checkpoints', mountPath: `${mountPath}/${own}`, subPath: own },
+    // The namespace's base models and datasets (an LLM manifest names them by this path); no experiment can be
+    // called _shared, since a Kubernetes name has no underscore.
+    { name: 'checkpoints', mountPath: `${mountPath}/${ns}/${SHARED_ASSETS}`, subPath: `${ns}/${SHARED_ASSETS}`, readOnly: true },
+  ];
   const source = exp.spec.resumeFrom?.experiment;
   if (source && source !== exp.metadata!.name) mounts.push({ name: 'checkpoints', mountPath: `${mountPath}/${ns}/${source}`, subPath: `${ns}/${source}`, readOnly: true });
   return mounts;
@@ -208,6 +216,10 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'MASTER_PORT', value: String(MASTER_PORT) },
     { name: 'WORLD_SIZE', value: String(world) },
     { name: 'RANK', value: String(rank) },
+    // torchrun's view of the gang (AgileRL's LLM path): one node per worker pod, one process per GPU.
+    { name: 'NNODES', value: String(world) },
+    { name: 'NODE_RANK', value: String(rank) },
+    { name: 'NPROC_PER_NODE', value: String(Math.max(1, gpus)) },
     { name: 'NCCL_PORT_RANGE', value: NCCL_PORT_RANGE },
     { name: 'NCCL_SOCKET_IFNAME', value: '^lo,docker' },
   ];

@@ -23,7 +23,7 @@ Event = dict[str, Any]
 
 
 class TrainerProcess:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], module: str = "arena_agilerl") -> None:
         read_fd, write_fd = os.pipe()
         full_env = {
             **os.environ,
@@ -33,7 +33,7 @@ class TrainerProcess:
         }
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "arena_agilerl"],
+            [sys.executable, "-m", module],
             env=full_env,
             pass_fds=(write_fd,),
             stdout=subprocess.PIPE,
