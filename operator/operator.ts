@@ -3,7 +3,7 @@
 // binary (main.ts), the end-to-end tests and the demo run.
 import os from 'node:os';
 import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { GROUP, VERSION, kinds } from './api/v1alpha1/index.ts';
 import type { Experiment, ExperimentStatus } from './api/v1alpha1/experiment.ts';
 import type { ResourceClass } from './api/v1alpha1/resourceclass.ts';
@@ -19,6 +19,7 @@ import { createMetrics } from './observability/metrics.ts';
 import { CapacityModel } from './scheduler/capacity.ts';
 import { nodeInfoFromNode, podUsageFromPod } from './scheduler/from-kube.ts';
 import { AdmissionService } from './controllers/experiment/admission-service.ts';
+import { runningGangs } from './controllers/experiment/running-gangs.ts';
 import { ExperimentReconciler } from './controllers/experiment/reconcile.ts';
 import { creditsVerdict } from './controllers/trainingcluster/credits.ts';
 import { ReportInbox } from './controllers/experiment/reports.ts';
@@ -64,6 +65,12 @@ export interface OperatorOptions {
   starvationMs?: number;
   /** How long a worker's node may be NotReady before its gang is retried elsewhere; default 60 s. */
   nodeLostAfterMs?: number;
+  /**
+   * Checkpoint-aware preemption (controllers/experiment/running-gangs.ts, scheduler/preemption.ts): a victim must
+   * have run its attempt `minRunTimeSeconds` (default 300) and gets `checkpointDeadlineSeconds` (default 120, or its
+   * own stopGracePeriodSeconds when lower) to write a checkpoint and exit. `enabled: false` turns it off.
+   */
+  preemption?: { enabled?: boolean; minRunTimeSeconds?: number; checkpointDeadlineSeconds?: number };
   logger?: Logger;
   registry?: Registry;
   /** Called when leadership is lost; the binary exits so a fresh process starts clean. Default: stop. */
@@ -195,6 +202,19 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     }
   };
 
+  // PriorityClasses give spec.priorityClassName its value.
+  const priorityClasses = new Informer<KubernetesObject & { value?: number }>({ ...informerBase, group: 'scheduling.k8s.io', version: 'v1', plural: 'priorityclasses' });
+  const priorityClassValue = (name: string) => priorityClasses.get(name)?.value;
+  const preemptionOn = opts.preemption?.enabled !== false;
+  const deadlineSeconds = opts.preemption?.checkpointDeadlineSeconds ?? 120;
+  const preemptionsTotal = new Counter({ name: 'arena_preemptions_total', help: 'Running experiments chosen as preemption victims.', registers: [registry] });
+  const preemptionLostSteps = new Histogram({
+    name: 'arena_preemption_lost_steps',
+    help: 'Steps a preempted experiment trained past the checkpoint it resumes from (work lost per preemption).',
+    buckets: [0, 1, 10, 100, 1_000, 10_000, 100_000],
+    registers: [registry],
+  });
+
   const inbox = new ReportInbox({ wake: (key) => controller.enqueue(key), progressIntervalMs: opts.progressIntervalMs });
   const admission = new AdmissionService({
     capacity,
@@ -202,6 +222,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     starvationMs: opts.starvationMs,
     wake: (keys) => keys.forEach((k) => controller.enqueue(k)),
     onCycle: (s) => cycleSeconds.set(s.durationMs / 1000),
+    running: () => runningGangs({ experiments: experiments.list(), podsOf: (uid) => pods.byIndex('experiment', uid) as unknown as V1Pod[], priorityClassValue, nowMs: Date.now() }),
+    preemption: preemptionOn ? { minRunTimeMs: (opts.preemption?.minRunTimeSeconds ?? 300) * 1000, deadlineSeconds } : undefined,
+    onPreempt: () => preemptionsTotal.inc(),
   });
   const readyCondition = (name: string) => nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
   const nodeState = (name: string): 'ready' | 'notReady' | 'missing' => {
@@ -224,6 +247,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     nodeNotReadySince,
     nodeLostAfterMs: opts.nodeLostAfterMs,
     admission,
+    priorityClassValue,
+    preemptionDeadlineSeconds: deadlineSeconds,
+    onPreemptionRequeued: (lost) => preemptionLostSteps.observe(lost),
     inbox,
     runTokens: async (exp, a, workers) => {
       const key = await signingKey.ensure();
@@ -283,6 +309,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (JSON.stringify(n.status?.conditions) !== JSON.stringify(old.status?.conditions) || n.metadata?.resourceVersion !== old.metadata?.resourceVersion) onNode(n);
   });
   nodes.on('delete', (n) => (capacity.removeNode(n.metadata!.name!), onNode(n)));
+  const byPriorityClass = (pc: KubernetesObject) => experiments.list().filter((e) => e.spec.priorityClassName === pc.metadata?.name).forEach(enqueueExp);
+  priorityClasses.on('add', byPriorityClass);
+  priorityClasses.on('update', byPriorityClass);
+  priorityClasses.on('delete', byPriorityClass);
   const byClass = (className: string) => experiments.list().filter((e) => e.spec.resourceClass === className).forEach(enqueueExp);
   const onClass = (c: ResourceClass) => byClass(c.metadata!.name!);
   classes.on('add', onClass);
@@ -359,7 +389,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const apiTls = opts.http?.tls
     ? wireApiTls({ core, informerBase, namespace: operatorNamespace, server: http, workerNamespaces, metrics, registry, logger }, opts.http.tls)
     : undefined;
-  const informers = [experiments, classes, clusters, pods, nodes, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers, ...(apiTls?.informers ?? [])];
+  const informers = [experiments, classes, clusters, pods, nodes, priorityClasses, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers, ...(apiTls?.informers ?? [])];
   ready = () => {
     const pending = informers.filter((i) => !i.hasSynced()).length;
     if (pending > 0) return { ready: false, reason: `${pending} cache(s) not synced yet` };
