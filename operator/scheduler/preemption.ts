@@ -11,7 +11,7 @@
  *   lower priorities; then keys, so the answer is deterministic.
  *
  * The search is exact for small candidate sets (every subset of size 1, 2, … until one fits, within a budget of
- * subsets looked at); beyond the budget it falls back to greedy (least lost work first until it fits) and then drops
+ * 5,000 subsets looked at); beyond the budget it falls back to greedy (least lost work first until it fits) and then drops
  * every victim the fit does not need. Fit is per node: a worker needs one distinct node whose free capacity, plus
  * what its victims there would free, holds the per-worker request.
  */
@@ -48,7 +48,7 @@ export interface VictimInput {
   candidates: readonly Candidate[];
   nowMs: number;
   minRunTimeMs: number;
-  /** Subsets the exact search may look at before it goes greedy. Default 20,000. */
+  /** Subsets the exact search may look at before it goes greedy. Default 5,000. */
   searchBudget?: number;
 }
 
@@ -56,7 +56,7 @@ export type VictimChoice =
   | { ok: true; victims: Candidate[]; lostMs: number }
   | { ok: false; why: 'FitsAlready' | 'NoCandidates' | 'StillWouldNotFit'; message: string };
 
-const DEFAULT_BUDGET = 20_000;
+const DEFAULT_BUDGET = 5_000;
 
 /** The work a victim would lose if stopped now: time since its last checkpoint, or since it started. */
 export function lostWorkMs(c: Candidate, nowMs: number): number {
@@ -96,13 +96,22 @@ export function chooseVictims(input: VictimInput): VictimChoice {
   return { ok: true, victims: best, lostMs: best.reduce((sum, c) => sum + lostWorkMs(c, nowMs), 0) };
 }
 
-/** Whether the gang fits once the given victims are gone. */
+/**
+ * Whether the gang fits once the given victims are gone. Nodes that hold a worker already are counted once; a call
+ * then only looks at the nodes its victims free something on, so the search costs O(victims' workers) per subset.
+ */
 function fitter(gang: Preemptor, nodes: readonly FreeNode[]): (victims: readonly Candidate[]) => boolean {
   const r = gang.perWorker;
+  const holds = (gpus: number, cpu: number, mem: number, pods: number) => gpus >= r.gpus && cpu >= r.cpuMilli && mem >= r.memoryBytes && pods >= 1;
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  let fitsNow = 0;
+  for (const n of nodes) if (holds(n.free.gpus, n.free.cpuMilli, n.free.memoryBytes, n.free.pods)) fitsNow++;
   return (victims) => {
+    if (fitsNow >= gang.workers) return true;
     const freed = new Map<string, Resources & { pods: number }>();
     for (const v of victims) {
       for (const f of v.frees) {
+        if (!byName.has(f.node)) continue;
         const acc = freed.get(f.node) ?? { cpuMilli: 0, memoryBytes: 0, gpus: 0, pods: 0 };
         acc.cpuMilli += f.resources.cpuMilli;
         acc.memoryBytes += f.resources.memoryBytes;
@@ -111,14 +120,11 @@ function fitter(gang: Preemptor, nodes: readonly FreeNode[]): (victims: readonly
         freed.set(f.node, acc);
       }
     }
-    let fits = 0;
-    for (const n of nodes) {
-      const extra = freed.get(n.name);
-      const gpus = n.free.gpus + (extra?.gpus ?? 0);
-      const cpu = n.free.cpuMilli + (extra?.cpuMilli ?? 0);
-      const mem = n.free.memoryBytes + (extra?.memoryBytes ?? 0);
-      const pods = n.free.pods + (extra?.pods ?? 0);
-      if (gpus >= r.gpus && cpu >= r.cpuMilli && mem >= r.memoryBytes && pods >= 1 && ++fits >= gang.workers) return true;
+    let fits = fitsNow;
+    for (const [name, extra] of freed) {
+      const n = byName.get(name)!;
+      if (holds(n.free.gpus, n.free.cpuMilli, n.free.memoryBytes, n.free.pods)) continue;
+      if (holds(n.free.gpus + extra.gpus, n.free.cpuMilli + extra.cpuMilli, n.free.memoryBytes + extra.memoryBytes, n.free.pods + extra.pods) && ++fits >= gang.workers) return true;
     }
     return false;
   };

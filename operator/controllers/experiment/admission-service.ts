@@ -42,6 +42,10 @@ export interface PreemptionOptions {
 
 /** At most this many waiting gangs (in queue order) get a start estimate: the replay is per event and per gang. */
 export const ESTIMATED_GANGS = 32;
+/** Waiting gangs per cycle that may look for victims (the first in queue order); the rest try in later cycles. */
+export const PREEMPTION_TRIES_PER_CYCLE = 4;
+/** After a search found no victims for a gang, it looks again only this much later (a search can take 0.1 s at scale). */
+const PREEMPTION_RETRY_MS = 10_000;
 /** How often the start estimates are recomputed at most. */
 const ESTIMATE_EVERY_MS = 5_000;
 
@@ -82,6 +86,8 @@ export class AdmissionService implements Admission {
   private waiters: (() => void)[] = [];
   /** Preemptor → the victims chosen for it, until it is admitted or leaves the queue. */
   private readonly plans = new Map<string, Plan>();
+  /** Gang → when it may look for victims again after a search that found none, and what that search said. */
+  private readonly noVictims = new Map<string, { untilMs: number; message?: string }>();
   /** Victim → what its reconcile is told. */
   private readonly victims = new Map<string, PreemptionView>();
   /** Start estimates, kept while they move less than the hysteresis so status is not rewritten every cycle. */
@@ -215,6 +221,7 @@ export class AdmissionService implements Admission {
     const opts = this.opts.preemption;
     const byKey = new Map(running.map((r) => [r.key, r]));
     const waiting = new Set(queued.map((w) => w.key));
+    for (const key of this.noVictims.keys()) if (!waiting.has(key)) this.noVictims.delete(key);
     for (const [preemptor, plan] of this.plans) {
       const live = plan.victims.some((v) => byKey.get(v.key)?.attemptId === v.attemptId);
       if (!waiting.has(preemptor) || !live) this.plans.delete(preemptor);
@@ -228,6 +235,7 @@ export class AdmissionService implements Admission {
     }
     if (!opts) return notes;
     const lowest = Math.min(...running.filter((r) => r.preemptible).map((r) => r.priority));
+    let tries = 0;
     for (const w of queued) {
       const g = this.gangs.get(w.key);
       if (!g) continue;
@@ -237,6 +245,12 @@ export class AdmissionService implements Admission {
         continue;
       }
       if (!(g.priority > lowest)) continue;
+      const last = this.noVictims.get(w.key);
+      if (last && last.untilMs > nowMs) {
+        if (last.message) notes.set(w.key, { message: last.message });
+        continue;
+      }
+      if (tries++ >= PREEMPTION_TRIES_PER_CYCLE) continue;
       const nodes = [];
       for (const st of this.opts.capacity.states()) {
         if (st.info === undefined || !g.eligible(st.info)) continue;
@@ -247,9 +261,12 @@ export class AdmissionService implements Admission {
         .map((r) => ({ key: r.key, priority: r.priority, startedAtMs: r.startedAtMs, lastCheckpointAtMs: r.lastCheckpointAtMs, frees: r.frees }));
       const choice = chooseVictims({ gang: { key: w.key, priority: g.priority, workers: g.workers, perWorker: g.perWorker }, nodes, candidates, nowMs, minRunTimeMs: opts.minRunTimeMs });
       if (!choice.ok) {
-        if (choice.why !== 'FitsAlready') notes.set(w.key, { message: `Preemption: ${choice.message}` });
+        const message = choice.why === 'FitsAlready' ? undefined : `Preemption: ${choice.message}`;
+        if (message) notes.set(w.key, { message });
+        this.noVictims.set(w.key, { untilMs: nowMs + PREEMPTION_RETRY_MS, ...(message ? { message } : {}) });
         continue;
       }
+      this.noVictims.delete(w.key);
       const victims = choice.victims.map((v) => ({ key: v.key, attemptId: byKey.get(v.key)!.attemptId }));
       this.plans.set(w.key, { priority: g.priority, victims });
       for (const v of victims) {
