@@ -215,7 +215,8 @@ class Step {
     if (alive.length > 0) {
       this.deleteAll();
       const reason = credits ? CREDITS_EXHAUSTED : cause === 'preempted' ? PREEMPTED : 'StopRequested';
-      this.setPhase('Stopping', reason, `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`);
+      const waiting = `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`;
+      this.setPhase('Stopping', reason, cause === 'preempted' ? `${this.s.lastInterruption?.message ?? 'Preempted.'} ${waiting}` : waiting);
       this.requeueAfterMs = 2_000;
       return;
     }

@@ -61,6 +61,13 @@ test('a preempted Running attempt is stopped through the Stop path with the chec
   assert.deepEqual(events(d.actions), ['Preempted']);
 });
 
+test('while the victim\'s workers exit, the message still names the preemptor', () => {
+  const first = decide(observe(exp(running), { workers: [worker(0, 'Running')], preemption: byHigh }));
+  const d = decide(observe(exp(first.status), { workers: [worker(0, 'Running', { deleting: true })], preemption: byHigh }));
+  assert.equal(d.status.phase, 'Stopping');
+  assert.match(d.status.message!, /^Preempted by ns\/high \(priority 100\).*Waiting for 1 worker\(s\)/);
+});
+
 test('a choice made for an earlier attempt does not preempt the current one', () => {
   const d = decide(observe(exp({ ...running, attempt: 2 }), { workers: [worker(0, 'Running', { attemptId: '1-2' })], preemption: byHigh }));
   assert.equal(d.status.phase, 'Running');
