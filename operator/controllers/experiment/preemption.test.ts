@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, type Observed, type WorkerView, type Action, type PreemptionView } from './lifecycle.ts';
 import type { Experiment, ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
+import { experimentPriority } from './gating.ts';
 
 const now = new Date('2026-11-23T10:00:00Z');
 const iso = (offsetS: number) => new Date(now.getTime() + offsetS * 1000).toISOString();
@@ -159,4 +160,16 @@ test('status from before failedAttempts: earlier attempts count as failed, as th
   delete old.failedAttempts;
   const d = decide(observe(exp(old), { workers: [worker(0, 'Failed', { attemptId: '1-2', exitCode: 1 })] }));
   assert.equal(d.status.phase, 'Failed');
+});
+
+test('the priority: spec.priority, or a PriorityClass value clamped to its range; a missing class gives none', () => {
+  const withSpec = (spec: Partial<Experiment['spec']>) => ({ ...exp({}), spec: { ...exp({}).spec, ...spec } }) as Experiment;
+  const classes: Record<string, number> = { high: 1_000_000, low: -5, mid: 42 };
+  const value = (name: string) => classes[name];
+  assert.equal(experimentPriority(withSpec({}), value), 0);
+  assert.equal(experimentPriority(withSpec({ priority: 7 }), value), 7);
+  assert.equal(experimentPriority(withSpec({ priorityClassName: 'mid' }), value), 42);
+  assert.equal(experimentPriority(withSpec({ priorityClassName: 'high' }), value), 1000);
+  assert.equal(experimentPriority(withSpec({ priorityClassName: 'low' }), value), -5);
+  assert.equal(experimentPriority(withSpec({ priorityClassName: 'gone' }), value), undefined);
 });
