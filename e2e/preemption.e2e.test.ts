@@ -10,6 +10,7 @@ import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import { createGpuNodes, finishPod, gpuProducts } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
+import { SchedulingV1Api } from '@kubernetes/client-node';
 import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
@@ -111,6 +112,22 @@ describe('preemption and start estimates on simulated GPU nodes', () => {
     assert.ok(resumed.status?.lastInterruption?.resumedAt, 'the resume is recorded');
     const reasons = (await arena.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.involvedObject.name === 'fresh').map((e) => e.reason);
     for (const r of ['Preempted', 'Requeued', 'ResumedAfterPreemption']) assert.ok(reasons.includes(r), `a ${r} event: ${reasons.join(', ')}`);
+  });
+
+  test('spec.priorityClassName takes its PriorityClass\'s value; a missing one keeps the run Pending, naming it', async () => {
+    const ns = 'prioclass';
+    await arena.namespace(ns);
+    await arena.apply(experiment(ns, 'orphan', 'est-one', { priorityClassName: 'no-such-class' }));
+    const orphan = await arena.waitExperiment(ns, 'orphan', (s) => s.reason === 'PriorityClassNotFound', 'Pending/PriorityClassNotFound');
+    assert.equal(orphan.status?.phase, 'Pending');
+    assert.match(orphan.status!.message!, /PriorityClass no-such-class does not exist: create it .* or set spec\.priority/);
+    // Created afterwards: the experiment is looked at again and queued.
+    const scheduling = cluster.kubeConfig().makeApiClient(SchedulingV1Api);
+    await scheduling.createPriorityClass({ body: { metadata: { name: 'no-such-class' }, value: 50 } });
+    await arena.waitPhase(ns, 'orphan', 'Running');
+    // Its node goes back to the next test (with no runtime to write a final checkpoint, the stop ends it Failed).
+    await arena.patchExperiment(ns, 'orphan', { action: 'Stop' });
+    await arena.waitExperiment(ns, 'orphan', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'orphan stopped');
   });
 
   test('a waiting experiment gets an estimated start that moves as the running one advances', async () => {
