@@ -3,6 +3,8 @@
 // ordered by cause before consequence: an out-of-memory error on one rank shows up as an NCCL timeout or a dead
 // Ray actor elsewhere, so the earlier entries win when several match.
 
+import { formatBytes } from './oom.ts';
+
 export interface Diagnosis {
   /** CamelCase, as status reasons are. */
   reason: string;
@@ -343,16 +345,6 @@ export interface CrashInput {
 
 const MAX_MESSAGE = 2000;
 
-/** 268435456 → "256 MiB", as a resource class writes memory. */
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && n % 1024 === 0 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n} ${units[i]}`;
-}
 const clip = (s: string) => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s);
 
 /** Finds the known failure in the output; otherwise TrainerKilled (by signal) or TrainerCrashed. */

@@ -42,3 +42,14 @@ export function memoryCgroup(root = '/sys/fs/cgroup'): MemoryCgroup {
 export function oomKilledBetween(before: MemoryCgroup, after: MemoryCgroup): boolean {
   return before.oomKills !== undefined && after.oomKills !== undefined && after.oomKills > before.oomKills;
 }
+
+/** A memory limit as people write it: 256 MiB, 2 GiB; bytes when it is not a whole number of a unit. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && n % 1024 === 0 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n} ${units[i]}`;
+}

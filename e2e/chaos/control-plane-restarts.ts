@@ -4,12 +4,10 @@
 // the API was gone.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster } from '../cluster/control-plane.ts';
-import { installCrds } from '../cluster/crds.ts';
-import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
-import { Arena, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
+import { experiment } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { emptyResult, type ChaosScenario } from './scenario.ts';
-import { SupervisedOperator, Workload } from './workload.ts';
+import { prepareFleet, SupervisedOperator, Workload } from './workload.ts';
 
 const downMs = 5000;
 
@@ -22,12 +20,7 @@ export const controlPlaneRestarts: ChaosScenario = {
     const cluster = await LocalCluster.start({ name: `chaos-restarts-${o.seed}` });
     let op: SupervisedOperator | undefined;
     try {
-      await installCrds(cluster);
-      const kc = cluster.kubeConfig();
-      const arena = new Arena(kc);
-      await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(count / 8) + 3, gpus: 8, gpu: gpuProducts.H100 });
-      await arena.apply(trainingCluster('onprem'));
-      await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+      const { kc, arena } = await prepareFleet(cluster, count, 3);
       await arena.namespace('probe');
       const supervised = (op = await SupervisedOperator.start(() => startOperatorProcess(cluster, { identity: 'op' }), o.log));
       const work = new Workload({ kc, namespace: 'chaos', resourceClass: 'solo', count, seed: o.seed, operatorUrl: () => supervised.url });

@@ -4,13 +4,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { LocalCluster } from '../cluster/control-plane.ts';
-import { installCrds } from '../cluster/crds.ts';
 import { freePorts } from '../cluster/net.ts';
-import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
-import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
+import { FakeRuntime, experiment } from '../support/fixtures.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { GROUP, VERSION } from '../../operator/api/v1alpha1/common.ts';
 import { emptyResult, type ChaosScenario } from './scenario.ts';
+import { prepareFleet } from './workload.ts';
 
 const token = 'flood-status-token';
 
@@ -24,15 +23,10 @@ export const floods: ChaosScenario = {
     const cluster = await LocalCluster.start({ name: `chaos-floods-${o.seed}` });
     const procs: OperatorProcess[] = [];
     try {
-      await installCrds(cluster);
-      const kc = cluster.kubeConfig();
-      const arena = new Arena(kc);
+      const { kc, arena } = await prepareFleet(cluster, running, 1);
       const core = kc.makeApiClient(CoreV1Api);
       const custom = kc.makeApiClient(CustomObjectsApi);
       const leases = kc.makeApiClient(CoordinationV1Api);
-      await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(running / 8) + 1, gpus: 8, gpu: gpuProducts.H100 });
-      await arena.apply(trainingCluster('onprem'));
-      await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
       await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'arena-status-api-tokens' }, stringData: { platform: token } } });
       const [webhookPort] = await freePorts(1);
       // The leader serves the admission webhook the API server calls for every Experiment write.

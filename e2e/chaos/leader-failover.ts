@@ -6,13 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { LocalCluster } from '../cluster/control-plane.ts';
-import { installCrds } from '../cluster/crds.ts';
-import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
-import { Arena, resourceClass, trainingCluster } from '../support/fixtures.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { emptyResult, type ChaosScenario } from './scenario.ts';
 import { readAuditWrites, replicaKubeconfig, writeAuditPolicy } from './identities.ts';
-import { Workload } from './workload.ts';
+import { prepareFleet, Workload } from './workload.ts';
 
 const leaseName = 'arena-operator';
 
@@ -29,14 +26,9 @@ export const leaderFailover: ChaosScenario = {
     });
     const procs: OperatorProcess[] = [];
     try {
-      await installCrds(cluster);
-      const kc = cluster.kubeConfig();
-      const arena = new Arena(kc);
+      const { kc } = await prepareFleet(cluster, count, 2);
       const leases = kc.makeApiClient(CoordinationV1Api);
       const holder = async () => (await leases.readNamespacedLease({ namespace: 'default', name: leaseName }).catch(() => undefined))?.spec;
-      await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(count / 8) + 2, gpus: 8, gpu: gpuProducts.H100 });
-      await arena.apply(trainingCluster('onprem'));
-      await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
       const start = async (id: string) => {
         const p = await startOperatorProcess(cluster, { identity: id, extraEnv: { KUBECONFIG: await replicaKubeconfig(cluster, `arena-op-${id}`) } });
         procs.push(p);

@@ -4,12 +4,9 @@
 // for, with every acknowledged checkpoint kept, no rank ever given two pods, and no pod left behind.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster } from '../cluster/control-plane.ts';
-import { installCrds } from '../cluster/crds.ts';
-import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
-import { Arena, resourceClass, trainingCluster } from '../support/fixtures.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { emptyResult, percentile, seeded, type ChaosScenario } from './scenario.ts';
-import { Workload } from './workload.ts';
+import { prepareFleet, Workload } from './workload.ts';
 
 export const operatorKills: ChaosScenario = {
   name: 'operator-kills',
@@ -21,12 +18,7 @@ export const operatorKills: ChaosScenario = {
     const cluster = await LocalCluster.start({ name: `chaos-kills-${o.seed}` });
     const procs: OperatorProcess[] = [];
     try {
-      await installCrds(cluster);
-      const kc = cluster.kubeConfig();
-      const arena = new Arena(kc);
-      await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(count / 8) + 2, gpus: 8, gpu: gpuProducts.H100 });
-      await arena.apply(trainingCluster('onprem'));
-      await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+      const { kc } = await prepareFleet(cluster, count, 2);
       let op = await startOperatorProcess(cluster, { identity: 'op' });
       procs.push(op);
       const work = new Workload({ kc, namespace: 'chaos', resourceClass: 'solo', count, seed: o.seed, operatorUrl: () => op.url });

@@ -4,8 +4,10 @@
 // acknowledged is recorded, so the end state can be checked for lost checkpoints; every worker pod ever created is
 // recorded, so duplicates (two pods of one rank and attempt) and leftovers show.
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { Arena, FakeRuntime, experiment } from '../support/fixtures.ts';
-import { finishPod } from '../cluster/gpu-nodes.ts';
+import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
+import { createGpuNodes, finishPod, gpuProducts } from '../cluster/gpu-nodes.ts';
+import { installCrds } from '../cluster/crds.ts';
+import type { LocalCluster } from '../cluster/control-plane.ts';
 import { cartpoleDqn } from '../support/manifests.ts';
 import type { Experiment, ExperimentPhase } from '../../operator/api/v1alpha1/experiment.ts';
 import { labels } from '../../operator/controllers/experiment/workers.ts';
@@ -27,6 +29,17 @@ interface Tracked {
   stopAsked: boolean;
   resumed: boolean;
   nextStep: number;
+}
+
+/** The scenarios' cluster: the CRDs, 8-GPU simulated nodes for `pods` one-GPU workers plus `spare`, TrainingCluster onprem and the one-GPU class `solo`. */
+export async function prepareFleet(cluster: LocalCluster, pods: number, spare: number): Promise<{ kc: KubeConfig; arena: Arena }> {
+  await installCrds(cluster);
+  const kc = cluster.kubeConfig();
+  const arena = new Arena(kc);
+  await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(pods / 8) + spare, gpus: 8, gpu: gpuProducts.H100 });
+  await arena.apply(trainingCluster('onprem'));
+  await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+  return { kc, arena };
 }
 
 export interface WorkloadOptions {
@@ -75,15 +88,7 @@ export class Workload {
 
   private async watchPods(): Promise<void> {
     const w = new Watch(this.o.kc);
-    const seen = (pod: V1Pod) => {
-      const l = pod.metadata?.labels ?? {};
-      const uid = l[labels.experimentUid];
-      if (!uid) return;
-      const key = `${uid}/${l[labels.run]}-${l[labels.attempt]}/${l[labels.rank]}`;
-      let set = this.podsByRank.get(key);
-      if (!set) this.podsByRank.set(key, (set = new Set()));
-      set.add(pod.metadata!.uid!);
-    };
+    const seen = (pod: V1Pod) => this.record(pod);
     const start = async (): Promise<void> => {
       const req = await w.watch(
         `/api/v1/namespaces/${this.o.namespace}/pods`,
@@ -104,15 +109,18 @@ export class Workload {
 
   private async resync(): Promise<void> {
     const list = await this.core.listNamespacedPod({ namespace: this.o.namespace });
-    for (const p of list.items) {
-      const l = p.metadata?.labels ?? {};
-      const uid = l[labels.experimentUid];
-      if (!uid) continue;
-      const key = `${uid}/${l[labels.run]}-${l[labels.attempt]}/${l[labels.rank]}`;
-      let set = this.podsByRank.get(key);
-      if (!set) this.podsByRank.set(key, (set = new Set()));
-      set.add(p.metadata!.uid!);
-    }
+    for (const p of list.items) this.record(p);
+  }
+
+  /** Notes a worker pod under its experiment, attempt and rank. */
+  private record(pod: V1Pod): void {
+    const l = pod.metadata?.labels ?? {};
+    const uid = l[labels.experimentUid];
+    if (!uid) return;
+    const key = `${uid}/${l[labels.run]}-${l[labels.attempt]}/${l[labels.rank]}`;
+    let set = this.podsByRank.get(key);
+    if (!set) this.podsByRank.set(key, (set = new Set()));
+    set.add(pod.metadata!.uid!);
   }
 
   /** One pass over every experiment: each moves one step of its plan, as far as the operator lets it now. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import { resolvePython } from '../../operator/api/platform/verdict.ts';
+import { formatBytes, memoryCgroup, oomKilledBetween, type MemoryCgroup } from '../oom.ts';
 import { NdArray, formatShape, type NpyData, type NpyDtype } from '../npy/npy.ts';
 import { childPath, isNdArray, isTreeDict, type NpyTree } from '../npy/tree.ts';
 import { badRequest } from './errors.ts';
@@ -48,6 +49,8 @@ export interface AgileRlModelOptions {
   logger?: Logger;
   /** Called once when the process ends for any reason other than close(): a load failure or a crash. */
   onExit?: (reason: string) => void;
+  /** The container's memory cgroup, read at spawn and at a SIGKILL to tell the OOM killer apart; default oom.ts. */
+  memory?: () => MemoryCgroup;
 }
 
 /**
@@ -232,6 +235,8 @@ export class AgileRlActionModel implements ActionModel {
     }
     const env = { ...process.env, ...opts.env };
     env.PYTHONPATH = [TRAINER_ROOT, env.PYTHONPATH].filter(Boolean).join(':');
+    const memory = opts.memory ?? (() => memoryCgroup());
+    const memoryAtStart = memory();
     this.child = spawn(python, ['-m', 'arena_agilerl.serve', '--checkpoint', checkpoint], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     (this.child.stderr as unknown as Socket).unref();
     void this.ready.then(
@@ -254,6 +259,13 @@ export class AgileRlActionModel implements ActionModel {
     this.child.stdin.on('error', () => undefined);
     this.child.on('error', (err) => this.onEnd(`the model process cannot run: ${err.message}`));
     this.child.on('exit', (code, signal) => {
+      const now = signal === 'SIGKILL' ? memory() : undefined;
+      if (now && oomKilledBetween(memoryAtStart, now)) {
+        // Loading torch and AgileRL alone takes about 1 GB: a pod limit below that kills every load, silently.
+        const limit = now.limitBytes ? ` of ${formatBytes(now.limitBytes)}` : '';
+        this.onEnd(`the model process was killed by the kernel's out-of-memory killer: the pod went over its memory limit${limit}; raise the Deployment's spec.resources.memory`);
+        return;
+      }
       const last = this.stderrTail.filter((l) => l.trim()).at(-1);
       this.onEnd(`the model process ended (${signal ?? `exit ${code}`})${last ? `: ${last}` : ''}`);
     });

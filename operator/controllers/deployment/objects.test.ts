@@ -95,12 +95,12 @@ describe('inference workload', () => {
   });
 
   const resources: { algorithm: AlgorithmName; spec?: Deployment['spec']['resources']; want: { cpu: string; memory: string; gpus: number } }[] = [
-    { algorithm: 'DQN', want: { cpu: '500m', memory: '512Mi', gpus: 0 } },
-    { algorithm: 'MATD3', want: { cpu: '500m', memory: '1Gi', gpus: 0 } },
-    { algorithm: 'NeuralUCB', want: { cpu: '500m', memory: '512Mi', gpus: 0 } },
+    { algorithm: 'DQN', want: { cpu: '500m', memory: '1536Mi', gpus: 0 } },
+    { algorithm: 'MATD3', want: { cpu: '500m', memory: '2Gi', gpus: 0 } },
+    { algorithm: 'NeuralUCB', want: { cpu: '500m', memory: '1536Mi', gpus: 0 } },
     { algorithm: 'GRPO', want: { cpu: '4', memory: '32Gi', gpus: 1 } },
     { algorithm: 'GRPO', spec: { gpus: 2, memory: '80Gi' }, want: { cpu: '4', memory: '80Gi', gpus: 2 } },
-    { algorithm: 'PPO', spec: { cpu: 2 }, want: { cpu: '2', memory: '512Mi', gpus: 0 } },
+    { algorithm: 'PPO', spec: { cpu: 2 }, want: { cpu: '2', memory: '1536Mi', gpus: 0 } },
   ];
   for (const r of resources) {
     test(`resources for ${r.algorithm}${r.spec ? ` with ${JSON.stringify(r.spec)}` : ''}`, () => assert.deepEqual(podResources(r.algorithm, r.spec), r.want));
@@ -250,6 +250,12 @@ describe('inference pods', () => {
   const cases: { name: string; message?: string; exitCode: number; want?: string; reason?: string }[] = [
     { name: 'the log-tail fallback carries the reason as a JSON line', message: `{"msg":"starting"}\n${cannotServe}\n`, exitCode: 1, want: 'the checkpoint /c/s.json cannot be loaded: Unexpected token', reason: 'CheckpointLoadFailed' },
     { name: 'the termination log holds the plain reason', message: 'the checkpoint /c/s.json cannot be loaded: ENOENT', exitCode: 1, want: 'the checkpoint /c/s.json cannot be loaded: ENOENT', reason: 'CheckpointLoadFailed' },
+    {
+      name: "the model process killed by the OOM killer while loading (the runtime read the cgroup's count)",
+      message: "the checkpoint /c/s cannot be loaded: the model process was killed by the kernel's out-of-memory killer: the pod went over its memory limit of 512 MiB; raise the Deployment's spec.resources.memory",
+      exitCode: 1,
+      reason: 'OOMKilled',
+    },
     { name: 'settings the server refuses (exit 2)', message: 'no checkpoint: give --checkpoint (ARENA_CHECKPOINT)', exitCode: 2, reason: 'ServeRefused' },
     { name: 'a port that cannot be bound', message: JSON.stringify({ msg: 'Cannot serve', reason: 'cannot listen on 0.0.0.0:8000: EADDRINUSE' }), exitCode: 1, reason: 'InferenceServerFailed' },
     { name: 'a crash while serving (a log tail without the line) is not a refusal', message: '{"msg":"Serving"}\n{"msg":"request"}', exitCode: 1 },

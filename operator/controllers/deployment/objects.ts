@@ -180,8 +180,10 @@ export interface PodResources {
 }
 
 const familyDefaults: Record<AlgorithmFamily, PodResources> = {
-  'single-agent': { cpu: '500m', memory: '512Mi', gpus: 0 },
-  'multi-agent': { cpu: '500m', memory: '1Gi', gpus: 0 },
+  // The model process imports torch and AgileRL before it loads a checkpoint: about 950 MB at its peak for a small
+  // DQN (measured with /usr/bin/time -v), with the Node server beside it. Below that every load is OOM-killed.
+  'single-agent': { cpu: '500m', memory: '1536Mi', gpus: 0 },
+  'multi-agent': { cpu: '500m', memory: '2Gi', gpus: 0 },
   // An LLM is served by its engine on a GPU; the host side holds the tokenizer and request queue.
   llm: { cpu: '4', memory: '32Gi', gpus: 1 },
 };

@@ -37,7 +37,7 @@ export function leanInferencePod(obj: KubernetesObject): InferencePod {
   };
 }
 
-export type StartFailureReason = 'CheckpointLoadFailed' | 'ServeRefused' | 'InferenceServerFailed';
+export type StartFailureReason = 'CheckpointLoadFailed' | 'OOMKilled' | 'ServeRefused' | 'InferenceServerFailed';
 
 export interface PodView {
   name: string;
@@ -88,7 +88,15 @@ export function startFailureOf(t: Terminated | undefined): PodView['startFailure
   if (!t || (t.exitCode !== 1 && t.exitCode !== 2)) return undefined;
   const why = serveFailureReason(t.message);
   if (!why) return undefined;
-  const reason: StartFailureReason = /cannot be loaded/i.test(why) ? 'CheckpointLoadFailed' : t.exitCode === 2 ? 'ServeRefused' : 'InferenceServerFailed';
+  // The runtime names the OOM killer when the cgroup counted a kill of the model process (runtime/serve/agilerl-model.ts):
+  // a bigger memory limit fixes that, not another checkpoint.
+  const reason: StartFailureReason = /out-of-memory killer/i.test(why)
+    ? 'OOMKilled'
+    : /cannot be loaded/i.test(why)
+      ? 'CheckpointLoadFailed'
+      : t.exitCode === 2
+        ? 'ServeRefused'
+        : 'InferenceServerFailed';
   return { reason, message: why };
 }
 

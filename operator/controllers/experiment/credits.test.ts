@@ -1,44 +1,14 @@
 // The experiment lifecycle when its cluster's credits run out and are topped up (lifecycle.ts, credits rule).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, type Observed, type WorkerView, type Action } from './lifecycle.ts';
-import type { Experiment, ExperimentStatus, ExperimentAction } from '../../api/v1alpha1/experiment.ts';
+import { decide, type Action, type Observed } from './lifecycle.ts';
+import type { ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
+import { exp, iso, now, observe, types, worker } from './lifecycle-testing.ts';
 import type { CreditsVerdict } from '../trainingcluster/credits.ts';
-
-const now = new Date('2026-11-23T10:00:00Z');
-const iso = (offsetS: number) => new Date(now.getTime() + offsetS * 1000).toISOString();
-
-function exp(action: ExperimentAction, status: ExperimentStatus = {}): Experiment {
-  return {
-    metadata: { name: 'e', namespace: 'ns', uid: 'u', generation: 3 },
-    spec: { action, run: 1, resourceClass: 'c', manifest: { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } } },
-    status,
-  } as Experiment;
-}
-
-function worker(rank: number, phase: WorkerView['phase'], more: Partial<WorkerView> = {}): WorkerView {
-  return { rank, name: `e-w${rank}`, attemptId: '1-1', phase, ready: phase === 'Running', deleting: false, nodeLost: false, ...more };
-}
 
 const zero = (policy: CreditsVerdict['policy'] = 'Stop'): CreditsVerdict => ({ exhausted: true, policy, balance: 0, message: 'The credit balance of TrainingCluster onprem is 0.' });
 const left: CreditsVerdict = { exhausted: false, policy: 'Stop', balance: 50, message: '' };
 
-function observe(e: Experiment, more: Partial<Observed> = {}): Observed {
-  return {
-    now,
-    experiment: e,
-    spec: { action: e.spec.action ?? 'Draft', run: 1, maxRetries: 2, stopGracePeriodSeconds: 30, partialGangTimeoutSeconds: 300 },
-    gangSize: 2,
-    gpusPerWorker: 4,
-    creditsPerNodeHour: 10,
-    admission: { state: 'unknown' },
-    workers: [],
-    reports: { completed: false, finalCheckpointAfterStop: false },
-    ...more,
-  };
-}
-
-const types = (actions: Action[]) => actions.map((a) => a.type).filter((t) => t !== 'event');
 const events = (actions: Action[]) => actions.flatMap((a) => (a.type === 'event' ? [a.reason] : []));
 const running: ExperimentStatus = { phase: 'Running', reason: 'Training', run: 1, attempt: 1, startedAt: iso(-600), attemptStartedAt: iso(-600), latestCheckpoint: { step: 400, location: 'ns/e/400' } };
 const both = [worker(0, 'Running'), worker(1, 'Running')];

@@ -1,45 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, retryBackoffMs, type Observed, type WorkerView, type Action } from './lifecycle.ts';
-import { USAGE_DAYS_KEPT, type Experiment, type ExperimentStatus, type ExperimentAction } from '../../api/v1alpha1/experiment.ts';
+import { decide, retryBackoffMs, type Observed } from './lifecycle.ts';
+import { USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
+import { exp, iso, now, observe, types, worker } from './lifecycle-testing.ts';
 
-const now = new Date('2026-11-23T10:00:00Z');
-const iso = (offsetS: number) => new Date(now.getTime() + offsetS * 1000).toISOString();
-
-function exp(action: ExperimentAction, status: ExperimentStatus = {}, run = 1): Experiment {
-  return {
-    metadata: { name: 'e', namespace: 'ns', uid: 'u', generation: 3 },
-    spec: { action, run, resourceClass: 'c', manifest: { algorithm: { name: 'DQN' }, environment: { name: 'CartPole-v1' } } },
-    status,
-  } as Experiment;
-}
-
-function worker(rank: number, phase: WorkerView['phase'], more: Partial<WorkerView> = {}): WorkerView {
-  return { rank, name: `e-w${rank}`, attemptId: '1-1', phase, ready: phase === 'Running', deleting: false, nodeLost: false, ...more };
-}
-
-function observe(e: Experiment, more: Partial<Observed> = {}): Observed {
-  return {
-    now,
-    experiment: e,
-    spec: {
-      action: e.spec.action ?? 'Draft',
-      run: e.spec.run ?? 1,
-      maxRetries: 2,
-      stopGracePeriodSeconds: 30,
-      partialGangTimeoutSeconds: 300,
-    },
-    gangSize: 2,
-    gpusPerWorker: 4,
-    creditsPerNodeHour: 10,
-    admission: { state: 'unknown' },
-    workers: [],
-    reports: { completed: false, finalCheckpointAfterStop: false },
-    ...more,
-  };
-}
-
-const types = (actions: Action[]) => actions.map((a) => a.type).filter((t) => t !== 'event');
 
 test('completing a half-created gang names the missing ranks and keeps the attempt', () => {
   const d = decide(observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { gangSize: 3, workers: [worker(1, 'Pending', { gangNodes: ['a', 'b', 'c'] })] }));
