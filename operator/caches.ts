@@ -30,6 +30,8 @@ export interface SharedCaches {
   /** Every pod of the cluster (each counts against its node), indexed by `experiment` uid and by `node`. */
   pods: Informer<WorkerPod>;
   nodes: Informer<LeanNode>;
+  /** scheduling.k8s.io PriorityClasses: the value of an experiment's spec.priorityClassName. */
+  priorityClasses: Informer<KubernetesObject & { value?: number }>;
 }
 
 export function informerBase(kc: RateLimitedKubeConfig, logger: Logger, registry: Registry): InformerBase {
@@ -80,5 +82,6 @@ export function sharedCaches(base: InformerBase): SharedCaches {
     return n ? [n] : [];
   });
   const nodes = new Informer<LeanNode>({ ...base, group: '', version: 'v1', plural: 'nodes', transform: leanNode });
-  return { experiments, classes, clusters, pods, nodes };
+  const priorityClasses = new Informer<KubernetesObject & { value?: number }>({ ...base, group: 'scheduling.k8s.io', version: 'v1', plural: 'priorityclasses' });
+  return { experiments, classes, clusters, pods, nodes, priorityClasses };
 }

@@ -33,6 +33,13 @@ Runs the Arena on-prem operator against the cluster of $KUBECONFIG (or in-cluste
   --node-lost-after-seconds N
                             how long a worker's node may be NotReady before its gang is retried on other nodes
                             (default 60; a deleted node counts at once)
+  --preemption-min-run-seconds N
+                            a running experiment may be preempted for a higher-priority one only after its
+                            attempt has run this long (default 300)
+  --preemption-deadline-seconds N
+                            the time a preempted experiment's workers get to write a checkpoint and exit
+                            (default 120, or its stopGracePeriodSeconds when lower)
+  --no-preemption           never preempt: higher priority only goes first in the queue
   --signing-key-secret N    Secret (in the Lease's namespace) holding the key run tokens and agent API keys
                             derive from; created on first use (env ARENA_SIGNING_KEY_SECRET,
                             default arena-operator-signing-key)
@@ -93,6 +100,9 @@ async function main(): Promise<void> {
       burst: { type: 'string' },
       workers: { type: 'string' },
       'node-lost-after-seconds': { type: 'string' },
+      'preemption-min-run-seconds': { type: 'string' },
+      'preemption-deadline-seconds': { type: 'string' },
+      'no-preemption': { type: 'boolean' },
       'signing-key-secret': { type: 'string' },
       'webhook-service-name': { type: 'string' },
       'webhook-url': { type: 'string' },
@@ -140,6 +150,11 @@ async function main(): Promise<void> {
     burst: intOption(values, 'burst'),
     workers: intOption(values, 'workers'),
     nodeLostAfterMs: nodeLostAfterSeconds === undefined ? undefined : nodeLostAfterSeconds * 1000,
+    preemption: {
+      enabled: values['no-preemption'] !== true,
+      minRunTimeSeconds: intOption(values, 'preemption-min-run-seconds'),
+      checkpointDeadlineSeconds: intOption(values, 'preemption-deadline-seconds'),
+    },
     webhook: webhookOptions(values),
     signingKey: { name: values['signing-key-secret'] ?? process.env.ARENA_SIGNING_KEY_SECRET },
     // A replica that lost the lease exits; its restart starts from clean caches as a standby.

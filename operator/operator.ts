@@ -16,7 +16,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import type { CapacityModel } from './scheduler/capacity.ts';
 import type { AdmissionService } from './controllers/experiment/admission-service.ts';
 import type { ReportInbox } from './controllers/experiment/reports.ts';
-import { wireExperiments, type ExperimentDeps } from './controllers/experiment/wiring.ts';
+import { wireExperiments, type ExperimentControllerConfig, type ExperimentDeps } from './controllers/experiment/wiring.ts';
 import { labels } from './controllers/experiment/workers.ts';
 import { SigningKey } from './credentials/signing-key.ts';
 import { agentApiKey } from './credentials/derive.ts';
@@ -58,6 +58,8 @@ export interface OperatorOptions {
   starvationMs?: number;
   /** How long a worker's node may be NotReady before its gang is retried elsewhere; default 60 s. */
   nodeLostAfterMs?: number;
+  /** Checkpoint-aware preemption (controllers/experiment/wiring.ts). */
+  preemption?: ExperimentControllerConfig['preemption'];
   logger?: Logger;
   registry?: Registry;
   /** Called when leadership is lost; the binary exits so a fresh process starts clean. Default: stop. */
@@ -135,7 +137,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       reportCa: opts.http?.tls ? { configMap: opts.http.tls.caConfigMapName ?? DEFAULT_CA_CONFIGMAP, ensure: (ns) => apiTls!.ensureCa(ns) } : undefined,
       manifestErrors: (manifest) => manifestErrors(manifest, { at: 'spec.manifest', validator: manifestValidator }),
     },
-    { workers: opts.workers, progressIntervalMs: opts.progressIntervalMs, starvationMs: opts.starvationMs, nodeLostAfterMs: opts.nodeLostAfterMs },
+    { workers: opts.workers, progressIntervalMs: opts.progressIntervalMs, starvationMs: opts.starvationMs, nodeLostAfterMs: opts.nodeLostAfterMs, preemption: opts.preemption },
   );
   const clusterStatus = wireClusterStatus({ informerBase: base, custom, core, experiments, classes, clusters, nodes, pods, capacity: exps.capacity, metrics, registry, logger, isLeader }, opts.clusterStatus);
   const webhook = opts.webhook ? await wireWebhook({ kc, informerBase: base, experiments, classes, clusters, metrics, registry, logger, manifestValidator }, opts.webhook) : undefined;
@@ -149,7 +151,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     for (const p of pods.list()) if (p.metadata?.labels?.[labels.component] === 'worker' && p.metadata.namespace) yield p.metadata.namespace;
   };
   const apiTls = opts.http?.tls ? wireApiTls({ core, informerBase: base, namespace: operatorNamespace, server: http, workerNamespaces, metrics, registry, logger }, opts.http.tls) : undefined;
-  const informers = [experiments, classes, clusters, pods, nodes, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers, ...(apiTls?.informers ?? [])];
+  const informers = [experiments, classes, clusters, pods, nodes, caches.priorityClasses, signingKey.informer, ...clusterStatus.informers, ...(webhook?.informers ?? []), ...deployments.informers, ...(apiTls?.informers ?? [])];
   health.ready = () => {
     const pending = informers.filter((i) => !i.hasSynced()).length;
     if (pending > 0) return { ready: false, reason: `${pending} cache(s) not synced yet` };

@@ -187,7 +187,7 @@ describe('withDefaults', () => {
     const { spec } = withDefaults('Experiment', exp);
     assert.equal(spec.action, 'Draft');
     assert.equal(spec.run, 1);
-    assert.equal(spec.priority, 0);
+    assert.equal(spec.priority, undefined, 'no default: spec.priorityClassName may name it instead');
     assert.equal(spec.maxRetries, 3);
     assert.equal(spec.stopGracePeriodSeconds, 120);
     assert.equal(spec.partialGangTimeoutSeconds, 300);

@@ -11,7 +11,9 @@ export async function deletePodSeen(core: CoreV1Api, pod: V1Pod, gracePeriodSeco
   const { namespace, name, uid } = pod.metadata ?? {};
   if (!namespace || !name || !uid) throw new Error('deletePodSeen needs the pod as read from the API (namespace, name and uid)');
   try {
-    await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds, body: { preconditions: { uid } } });
+    // In the body: the API server reads a DELETE's options from its body when there is one, and the query's
+    // gracePeriodSeconds is then ignored (the pod's own terminationGracePeriodSeconds applies instead).
+    await core.deleteNamespacedPod({ namespace, name, body: { preconditions: { uid }, ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}) } });
     return true;
   } catch (err) {
     // 409: the name now belongs to another pod (its precondition failed); 404: nothing of that name.

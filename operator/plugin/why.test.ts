@@ -116,6 +116,44 @@ describe('why, with credits', () => {
   });
 });
 
+describe('why, with priorities, preemption and the start estimate', () => {
+  test('a preempted run waiting again: the preemptor, the checkpoint it resumes from, the steps lost, the estimate', () => {
+    const preempted: Experiment = {
+      ...pending,
+      spec: { ...pending.spec, priority: 0 },
+      status: {
+        phase: 'Pending',
+        reason: 'Preempted',
+        message: 'Preempted by ml/urgent (priority 100), which needs this run\'s capacity. It resumes from its checkpoint at step 150 when capacity returns.',
+        run: 1,
+        attempt: 2,
+        estimatedStartTime: '2026-01-01T01:10:00.000Z',
+        conditions: [
+          cond('Admitted', 'False', 'Preempted', 'Preempted by ml/urgent. Waiting for capacity. Estimated start 2026-01-01T01:10:00.000Z, when ml/urgent finishes (at 20 steps/s toward 5000 steps) (a replay of the queue at the running experiments\' current speed).'),
+        ],
+        lastInterruption: { reason: 'Preempted', message: 'Preempted by ml/urgent.', at: '2026-01-01T00:58:00Z', run: 1, preemptedBy: 'ml/urgent', checkpointStep: 150, stepAtStop: 155, lostSteps: 5 },
+      },
+    };
+    const r = explain(preempted, cls, cluster);
+    assert.equal(r.waiting, true);
+    assert.deepEqual(r.priority, { value: 0 });
+    assert.equal(r.estimate?.at, '2026-01-01T01:10:00.000Z');
+    const text = renderWhy(r, now);
+    assert.match(text, /^Experiment ml\/big: Pending \(Preempted\), run 1 attempt 2$/m);
+    assert.match(text, /^Priority: +0; higher-priority runs go first and may preempt lower ones$/m);
+    assert.match(text, /^Estimate: +starts in about 10m, at 2026-01-01T01:10:00.000Z: when ml\/urgent finishes \(at 20 steps\/s toward 5000 steps\)/m);
+    assert.match(text, /^Preempted by ml\/urgent \(run 1\) 2m ago with the checkpoint at step 150 \(5 step\(s\) past it lost\)$/m);
+  });
+
+  test('a PriorityClass is named; no estimate once it is not Pending', () => {
+    const running: Experiment = { ...pending, spec: { ...pending.spec, priorityClassName: 'research-high' }, status: { ...pending.status, phase: 'Running', estimatedStartTime: '2026-01-01T01:10:00Z' } };
+    const r = explain(running, cls, cluster);
+    assert.deepEqual(r.priority, { className: 'research-high' });
+    assert.equal(r.estimate, undefined);
+    assert.match(renderWhy(r, now), /^Priority: +PriorityClass research-high;/m);
+  });
+});
+
 describe('formatting', () => {
   test('tables pad columns by three and print <none> for empty cells', () => {
     assert.equal(table(['name', 'phase'], [['a', 'Running'], ['longer', undefined]]), 'NAME     PHASE\na        Running\nlonger   <none>\n');

@@ -32,8 +32,12 @@ export interface WhyReport {
   lastFailure?: { reason: string; message: string; hint?: string; at: string; attempt: number };
   /** The cluster's credits, while they are enforced. */
   credits?: CreditsView;
-  /** The last time the operator stopped the run (credits), and its resume. */
+  /** The last time the operator stopped the run (credits or a preemption), and its resume. */
   lastInterruption?: NonNullable<Experiment['status']>['lastInterruption'];
+  /** What admission orders and preempts by. */
+  priority?: { value?: number; className?: string };
+  /** While Pending: when it is estimated to start, and how the operator got there (the Admitted condition). */
+  estimate?: { at: string; reasoning?: string };
   conditions: Condition[];
 }
 
@@ -152,6 +156,14 @@ export function explain(exp: Experiment, cls: ResourceClass | undefined, cluster
   const credits = creditsView(cluster);
   if (credits) report.credits = credits;
   if (s.lastInterruption) report.lastInterruption = s.lastInterruption;
+  if (exp.spec.priority !== undefined || exp.spec.priorityClassName !== undefined) {
+    report.priority = { ...(exp.spec.priority !== undefined ? { value: exp.spec.priority } : {}), ...(exp.spec.priorityClassName ? { className: exp.spec.priorityClassName } : {}) };
+  }
+  if (s.estimatedStartTime && phase === 'Pending') {
+    const admitted = s.conditions?.find((c) => c.type === 'Admitted')?.message;
+    const reasoning = admitted?.match(/Estimated start [^,]*, (.*)$/)?.[1];
+    report.estimate = { at: s.estimatedStartTime, ...(reasoning ? { reasoning } : {}) };
+  }
   return report;
 }
 
@@ -190,12 +202,20 @@ export function renderWhy(r: WhyReport, now = new Date()): string {
     );
     if (t.ready !== 'True' && t.readyMessage) out.push(`           ${t.readyMessage}`);
   }
+  if (r.priority) out.push(`Priority:  ${r.priority.className ? `PriorityClass ${r.priority.className}` : r.priority.value}; higher-priority runs go first and may preempt lower ones`);
+  if (r.estimate) {
+    const inMs = Date.parse(r.estimate.at) - now.getTime();
+    const when = inMs > 0 ? `in about ${duration(inMs / 1000)}` : 'any moment (the estimate has passed)';
+    out.push(`Estimate:  starts ${when}, at ${r.estimate.at}${r.estimate.reasoning ? `: ${r.estimate.reasoning}` : ''}`);
+  }
   if (r.credits) out.push(`Credits:   ${creditsLine(r.credits)}`);
   if (r.lastInterruption) {
     const i = r.lastInterruption;
     const at = i.checkpointStep !== undefined ? ` with the checkpoint at step ${i.checkpointStep}` : '';
+    const lost = i.lostSteps !== undefined ? ` (${i.lostSteps} step(s) past it lost)` : '';
     const resumed = i.resumedAt ? `; resumed ${age(i.resumedAt, now)} ago` : '';
-    out.push(`Stopped by the operator (${i.reason}, run ${i.run}) ${age(i.at, now)} ago${at}${resumed}`);
+    const who = i.reason === 'Preempted' && i.preemptedBy ? `Preempted by ${i.preemptedBy}` : `Stopped by the operator (${i.reason}`;
+    out.push(`${who}${i.reason === 'Preempted' && i.preemptedBy ? ' (' : ', '}run ${i.run}) ${age(i.at, now)} ago${at}${lost}${resumed}`);
   }
   if (r.lastFailure) {
     const f = r.lastFailure;

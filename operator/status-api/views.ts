@@ -93,6 +93,8 @@ const listedStatus = [
   'run',
   'attempt',
   'queuePosition',
+  'estimatedStartTime',
+  'failedAttempts',
   'admittedAt',
   'startedAt',
   'finishedAt',
@@ -111,6 +113,8 @@ export function experimentItem(e: Experiment): ExperimentItem {
     ...(e.spec.resourceClass ? { class: e.spec.resourceClass } : {}),
     ...(e.spec.manifest?.algorithm?.name ? { algorithm: String(e.spec.manifest.algorithm.name) } : {}),
     action: e.spec.action ?? 'Draft',
+    ...(e.spec.priority !== undefined ? { priority: e.spec.priority } : {}),
+    ...(e.spec.priorityClassName ? { priorityClassName: e.spec.priorityClassName } : {}),
     phase: experimentPhase(e),
     ...pick(e.status, listedStatus),
   };

@@ -94,6 +94,7 @@ export const invalidObjects: InvalidObject[] = [
   invalid('Experiment', 'exp-resume-step-missing', 'spec.resumeFrom.step', spec({ resumeFrom: { experiment: 'older-run', checkpoint: 'step' } })),
   invalid('Experiment', 'exp-resume-step-with-best', 'spec.resumeFrom.step', spec({ resumeFrom: { experiment: 'older-run', checkpoint: 'best', step: 100 } })),
   invalid('Experiment', 'exp-resume-from-itself', 'spec.resumeFrom.experiment', spec({ resumeFrom: { experiment: 'exp-resume-from-itself' } })),
+  invalid('Experiment', 'exp-priority-and-class', 'spec.priorityClassName', spec({ priority: 5, priorityClassName: 'high' })),
   invalid('Experiment', 'exp-manifest-missing', 'spec.manifest', spec({ manifest: null })),
   invalid('Experiment', 'exp-environment-missing', 'spec.manifest.environment', manifest({ environment: null })),
   invalid('Experiment', 'exp-unknown-algorithm', 'spec.manifest.algorithm.name', algorithm({ name: 'PPO2' })),

@@ -82,7 +82,7 @@ export const experiment: Experiment = {
 
 // The defaults the apiserver fills into every Experiment spec. Samples spell them out so an object read back
 // from the apiserver equals the one sent.
-const experimentDefaults = { action: 'Draft', run: 1, priority: 0, maxRetries: 3, stopGracePeriodSeconds: 120, partialGangTimeoutSeconds: 300 } as const;
+const experimentDefaults = { action: 'Draft', run: 1, maxRetries: 3, stopGracePeriodSeconds: 120, partialGangTimeoutSeconds: 300 } as const;
 
 /** An LLM fine-tuning experiment: GRPO over dataset rows scored by a rubric. */
 export const llmExperiment: Experiment = {

@@ -64,7 +64,15 @@ export const ExperimentSpec = withRules(
     ),
     run: Type.Optional(Run),
     resourceClass: Type.Optional(Name('The ResourceClass to train on; required to Train.')),
-    priority: Type.Optional(Int('Queue order on the resource class: higher runs first, equal priorities in order of creation.', { minimum: -1000, maximum: 1000, default: 0 })),
+    priority: Type.Optional(
+      Int(
+        'Queue order and preemption: higher runs first, equal priorities in order of creation (0 when unset). A Pending gang of higher priority that does not fit may preempt running ones of lower priority, which resume from their checkpoint. Set this or spec.priorityClassName, not both.',
+        { minimum: -1000, maximum: 1000 },
+      ),
+    ),
+    priorityClassName: Type.Optional(
+      Name('A scheduling.k8s.io PriorityClass whose value is the priority (clamped to -1000..1000); instead of spec.priority.'),
+    ),
     maxRetries: Type.Optional(
       Int('How many times a failed attempt (crashed worker, lost node) is retried from the last checkpoint before the run fails.', { minimum: 0, maximum: 20, default: 3 }),
     ),
@@ -85,6 +93,12 @@ export const ExperimentSpec = withRules(
       fieldPath: '.resourceClass',
       reason: 'FieldValueRequired',
       check: (s) => s.action !== 'Train' || s.resourceClass !== undefined,
+    },
+    {
+      cel: '!has(self.priority) || !has(self.priorityClassName)',
+      message: 'set priority or priorityClassName, not both: the PriorityClass names the priority',
+      fieldPath: '.priorityClassName',
+      check: (s) => s.priority === undefined || s.priorityClassName === undefined,
     },
     {
       cel: '!has(oldSelf.resumeFrom) || (has(self.resumeFrom) && self.resumeFrom == oldSelf.resumeFrom)',
@@ -127,7 +141,13 @@ export const ExperimentStatus = Obj('The observed state of the experiment, as th
   message: Type.Optional(Message('the phase')),
   conditions: Type.Optional(Conditions('Current state: Valid, Admitted, WorkersReady and Progressing.')),
   run: Type.Optional(Int('The run (spec.run) this status describes.', { minimum: 1 })),
-  attempt: Type.Optional(Int('The attempt of this run, from 1; each retry after a failure adds one.', { minimum: 1 })),
+  attempt: Type.Optional(Int('The attempt of this run, from 1; each retry after a failure, and each resume after a preemption or a credits stop, adds one.', { minimum: 1 })),
+  failedAttempts: Type.Optional(
+    Int('Failed attempts of this run so far; spec.maxRetries counts these. A preemption or a credits stop is not a failure.', { minimum: 0 }),
+  ),
+  estimatedStartTime: Type.Optional(
+    Timestamp('While Pending: when it is estimated to start, from the running experiments\' speed towards their max_steps and the queue ahead (the Admitted condition\'s message says how). Absent when no estimate can be made.'),
+  ),
   queuePosition: Type.Optional(Int('Place in the resource class queue while Pending; 1 runs next.', { minimum: 1 })),
   admittedAt: Type.Optional(Timestamp('When the scheduler admitted the current attempt.')),
   startedAt: Type.Optional(Timestamp('When every worker of the current run first ran.')),
@@ -192,13 +212,16 @@ export const ExperimentStatus = Obj('The observed state of the experiment, as th
     }),
   ),
   lastInterruption: Type.Optional(
-    Obj('The last time the operator, not the user, stopped this run (CreditsExhausted), and when it resumed. Kept after the resume.', {
-      reason: Reason('the interruption (CreditsExhausted)'),
+    Obj('The last time the operator, not the user, stopped this run (CreditsExhausted or Preempted), and when it resumed. Kept after the resume.', {
+      reason: Reason('the interruption (CreditsExhausted or Preempted)'),
       message: Message('the interruption'),
       at: Timestamp('When the stop was requested.'),
       run: Int('The run that was stopped.', { minimum: 1 }),
       checkpointStep: Type.Optional(Step('The step of the final checkpoint it stopped with, which the resume starts from.')),
-      resumedAt: Type.Optional(Timestamp('When it was queued again (after a top-up), with no one re-applying it.')),
+      resumedAt: Type.Optional(Timestamp('When it was queued again (after a top-up), or admitted again after a preemption, with no one re-applying it.')),
+      preemptedBy: Type.Optional(Str('Preempted: the namespace/name of the higher-priority experiment it made room for.', { maxLength: 317 })),
+      stepAtStop: Type.Optional(Step('The last step the workers reported before they exited.')),
+      lostSteps: Type.Optional(Step('Steps trained that the resume does not keep: stepAtStop minus checkpointStep.')),
     }),
   ),
   usage: Type.Optional(

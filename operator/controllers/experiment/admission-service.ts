@@ -10,7 +10,44 @@ import { GangScheduler, type GangRequest as SchedulerGang } from '../../schedule
 import { classEligibility, DEFAULT_GPU_TAINT_KEY, type NodeEligibility } from '../../scheduler/eligibility.ts';
 import { parseCpuMilli, parseMemoryBytes } from '../../scheduler/quantity.ts';
 import type { Admission, GangRequest } from './reconcile.ts';
-import type { AdmissionView } from './lifecycle.ts';
+import type { AdmissionView, PreemptionView, StartEstimate } from './lifecycle.ts';
+import type { Resources } from '../../scheduler/capacity.ts';
+import { chooseVictims, type Candidate } from '../../scheduler/preemption.ts';
+import { estimateStarts, type QueuedGang, type RunningWork } from '../../scheduler/estimate.ts';
+
+/** An experiment whose worker pods hold capacity now (Running, or Stopping while they exit). */
+export interface RunningGang {
+  key: string;
+  priority: number;
+  /** `<run>-<attempt>` of the attempt whose pods these are. */
+  attemptId: string;
+  /** Only a Running attempt may be preempted; one that is already stopping is not. */
+  preemptible: boolean;
+  startedAtMs: number;
+  lastCheckpointAtMs?: number;
+  /** Its pods' requests, per node. */
+  frees: { node: string; resources: Resources }[];
+  /** ms until max_steps at its reported speed; undefined without one. */
+  remainingMs?: number;
+  /** For the estimate's reasoning, e.g. "at 20 steps/s toward 5000 steps". */
+  speed?: string;
+}
+
+export interface PreemptionOptions {
+  /** A victim must have run its current attempt at least this long. */
+  minRunTimeMs: number;
+  /** The grace period a victim's workers get to write their checkpoint and exit (capped by its stopGracePeriodSeconds). */
+  deadlineSeconds: number;
+}
+
+/** At most this many waiting gangs (in queue order) get a start estimate: the replay is per event and per gang. */
+export const ESTIMATED_GANGS = 32;
+/** Waiting gangs per cycle that may look for victims (the first in queue order); the rest try in later cycles. */
+export const PREEMPTION_TRIES_PER_CYCLE = 4;
+/** After a search found no victims for a gang, it looks again only this much later (a search can take 0.1 s at scale). */
+const PREEMPTION_RETRY_MS = 10_000;
+/** How often the start estimates are recomputed at most. */
+const ESTIMATE_EVERY_MS = 5_000;
 
 export interface AdmissionServiceOptions {
   capacity: CapacityModel;
@@ -23,6 +60,17 @@ export interface AdmissionServiceOptions {
   periodMs?: number;
   now?: () => number;
   onCycle?: (stats: { durationMs: number; admitted: number; waiting: number }) => void;
+  /** The gangs running now, for preemption and start estimates; without it neither is done. */
+  running?: () => RunningGang[];
+  /** Checkpoint-aware preemption; off when absent. */
+  preemption?: PreemptionOptions;
+  /** A victim was chosen. */
+  onPreempt?: (victim: string, preemptor: string) => void;
+}
+
+interface Plan {
+  priority: number;
+  victims: { key: string; attemptId: string }[];
 }
 
 export class AdmissionService implements Admission {
@@ -36,6 +84,17 @@ export class AdmissionService implements Admission {
   private running = false;
   /** Callers of settled(), resolved by the next cycle. */
   private waiters: (() => void)[] = [];
+  /** Preemptor → the victims chosen for it, until it is admitted or leaves the queue. */
+  private readonly plans = new Map<string, Plan>();
+  /** Gang → when it may look for victims again after a search that found none, and what that search said. */
+  private readonly noVictims = new Map<string, { untilMs: number; message?: string }>();
+  /** Victim → what its reconcile is told. */
+  private readonly victims = new Map<string, PreemptionView>();
+  /** Start estimates, kept while they move less than the hysteresis so status is not rewritten every cycle. */
+  private readonly estimates = new Map<string, StartEstimate & { atMs: number }>();
+  private estimatedAtMs = -Infinity;
+  /** Expected run time of queued gangs that trained before, by key. */
+  private readonly durations = new Map<string, number>();
 
   constructor(private readonly opts: AdmissionServiceOptions) {
     this.scheduler = new GangScheduler(opts.capacity, { starvationMs: opts.starvationMs });
@@ -68,6 +127,8 @@ export class AdmissionService implements Admission {
 
   queue(req: GangRequest): void {
     const prev = this.gangs.get(req.key);
+    if (req.expectedDurationMs !== undefined) this.durations.set(req.key, req.expectedDurationMs);
+    else this.durations.delete(req.key);
     const next = this.toGang(req, prev?.arrivalMs);
     if (prev && prev.priority === next.priority && prev.workers === next.workers && prev.eligible === next.eligible && sameShape(prev, next)) return;
     this.gangs.set(req.key, next);
@@ -77,10 +138,16 @@ export class AdmissionService implements Admission {
   dequeue(key: string): void {
     if (this.gangs.delete(key)) this.trigger();
     this.verdicts.delete(key);
+    this.durations.delete(key);
+    this.estimates.delete(key);
   }
 
   view(key: string): AdmissionView {
     return this.verdicts.get(key) ?? { state: 'unknown' };
+  }
+
+  preemption(key: string): PreemptionView | undefined {
+    return this.victims.get(key);
   }
 
   placed(key: string): void {
@@ -88,6 +155,8 @@ export class AdmissionService implements Admission {
     // reservation stays until release(), once the pod cache shows them.
     this.gangs.delete(key);
     this.verdicts.delete(key);
+    this.durations.delete(key);
+    this.estimates.delete(key);
   }
 
   release(key: string): void {
@@ -112,19 +181,150 @@ export class AdmissionService implements Admission {
   /** One admission cycle over every queued gang. Public for tests and benchmarks. */
   cycle(): void {
     const started = performance.now();
-    const result = this.scheduler.cycle([...this.gangs.values()], this.opts.now?.() ?? Date.now());
+    const nowMs = this.opts.now?.() ?? Date.now();
+    const result = this.scheduler.cycle([...this.gangs.values()], nowMs);
     const changed: string[] = [];
     const set = (key: string, v: AdmissionView) => {
       if (JSON.stringify(this.verdicts.get(key)) !== JSON.stringify(v)) changed.push(key);
       this.verdicts.set(key, v);
     };
     for (const a of result.admitted) set(a.key, { state: 'admitted', nodes: a.nodes });
+    const queued = result.waiting.filter((w) => w.reason !== 'NeverFits');
+    const running = queued.length > 0 || this.plans.size > 0 || this.victims.size > 0 ? (this.opts.running?.() ?? []) : [];
+    const notes = this.preempt(queued, running, nowMs, changed);
+    const estimates = this.estimate(queued, running, nowMs);
     for (const w of result.waiting) {
-      set(w.key, { state: 'waiting', reason: w.reason, message: w.message, ...(w.position > 0 ? { position: w.position } : {}) });
+      const note = notes.get(w.key);
+      const estimate = estimates.get(w.key);
+      set(w.key, {
+        state: 'waiting',
+        reason: note?.reason ?? w.reason,
+        message: note ? `${w.message} ${note.message}` : w.message,
+        ...(w.position > 0 ? { position: w.position } : {}),
+        ...(estimate ? { estimate: { at: estimate.at, reasoning: estimate.reasoning } } : {}),
+      });
     }
     this.opts.onCycle?.({ durationMs: performance.now() - started, admitted: result.admitted.length, waiting: result.waiting.length });
     if (changed.length) this.opts.wake(changed);
     this.resolveWaiters();
+  }
+
+  /**
+   * Checkpoint-aware preemption (scheduler/preemption.ts chooses): for each waiting gang in queue order that a lower-
+   * priority running gang keeps out, the victims that make room are told to stop (their reconcile reads
+   * preemption()). A plan lasts until its preemptor is admitted or leaves the queue; once all its victims have
+   * exited and it still does not fit (something else took the room), a new choice is made. Returns what each
+   * waiting gang's verdict adds: the Preempting reason, or why nothing was preempted for it.
+   */
+  private preempt(queued: readonly { key: string }[], running: readonly RunningGang[], nowMs: number, changed: string[]): Map<string, { reason?: string; message: string }> {
+    const notes = new Map<string, { reason?: string; message: string }>();
+    const opts = this.opts.preemption;
+    const byKey = new Map(running.map((r) => [r.key, r]));
+    const waiting = new Set(queued.map((w) => w.key));
+    for (const key of this.noVictims.keys()) if (!waiting.has(key)) this.noVictims.delete(key);
+    for (const [preemptor, plan] of this.plans) {
+      const live = plan.victims.some((v) => byKey.get(v.key)?.attemptId === v.attemptId);
+      if (!waiting.has(preemptor) || !live) this.plans.delete(preemptor);
+    }
+    const inPlans = new Set([...this.plans.values()].flatMap((p) => p.victims.map((v) => v.key)));
+    for (const [victim, view] of this.victims) {
+      if (!inPlans.has(victim) || byKey.get(victim)?.attemptId !== view.attemptId) {
+        this.victims.delete(victim);
+        changed.push(victim);
+      }
+    }
+    if (!opts) return notes;
+    const lowest = Math.min(...running.filter((r) => r.preemptible).map((r) => r.priority));
+    let tries = 0;
+    for (const w of queued) {
+      const g = this.gangs.get(w.key);
+      if (!g) continue;
+      const plan = this.plans.get(w.key);
+      if (plan) {
+        notes.set(w.key, preemptingNote(plan, opts.deadlineSeconds));
+        continue;
+      }
+      if (!(g.priority > lowest)) continue;
+      const last = this.noVictims.get(w.key);
+      if (last && last.untilMs > nowMs) {
+        if (last.message) notes.set(w.key, { message: last.message });
+        continue;
+      }
+      if (tries++ >= PREEMPTION_TRIES_PER_CYCLE) continue;
+      const nodes = [];
+      for (const st of this.opts.capacity.states()) {
+        if (st.info === undefined || !g.eligible(st.info)) continue;
+        nodes.push({ name: st.name, free: { gpus: st.freeGpus(), cpuMilli: st.freeCpuMilli(), memoryBytes: st.freeMemoryBytes(), pods: st.freePods() } });
+      }
+      const candidates: Candidate[] = running
+        .filter((r) => r.preemptible && r.key !== w.key && !inPlans.has(r.key))
+        .map((r) => ({ key: r.key, priority: r.priority, startedAtMs: r.startedAtMs, lastCheckpointAtMs: r.lastCheckpointAtMs, frees: r.frees }));
+      const choice = chooseVictims({ gang: { key: w.key, priority: g.priority, workers: g.workers, perWorker: g.perWorker }, nodes, candidates, nowMs, minRunTimeMs: opts.minRunTimeMs });
+      if (!choice.ok) {
+        const message = choice.why === 'FitsAlready' ? undefined : `Preemption: ${choice.message}`;
+        if (message) notes.set(w.key, { message });
+        this.noVictims.set(w.key, { untilMs: nowMs + PREEMPTION_RETRY_MS, ...(message ? { message } : {}) });
+        continue;
+      }
+      this.noVictims.delete(w.key);
+      const victims = choice.victims.map((v) => ({ key: v.key, attemptId: byKey.get(v.key)!.attemptId }));
+      this.plans.set(w.key, { priority: g.priority, victims });
+      for (const v of victims) {
+        inPlans.add(v.key);
+        this.victims.set(v.key, { by: w.key, byPriority: g.priority, attemptId: v.attemptId, deadlineSeconds: opts.deadlineSeconds });
+        changed.push(v.key);
+        this.opts.onPreempt?.(v.key, w.key);
+      }
+      this.opts.logger.info('preempting lower-priority experiments', { preemptor: w.key, priority: g.priority, victims: victims.map((v) => v.key), lostSeconds: Math.round(choice.lostMs / 1000) });
+      notes.set(w.key, preemptingNote({ priority: g.priority, victims }, opts.deadlineSeconds));
+    }
+    return notes;
+  }
+
+  /**
+   * Start estimates for the first ESTIMATED_GANGS waiting gangs, from a replay of the queue (scheduler/estimate.ts),
+   * at most every ESTIMATE_EVERY_MS. An estimate is replaced only when it moves by more than 30 s or a tenth of the
+   * time left, so a steady queue does not rewrite every pending experiment's status each cycle.
+   */
+  private estimate(queued: readonly { key: string }[], running: readonly RunningGang[], nowMs: number): Map<string, StartEstimate & { atMs: number }> {
+    if (this.opts.running === undefined) return this.estimates;
+    const waiting = new Set(queued.map((w) => w.key));
+    for (const key of this.estimates.keys()) if (!waiting.has(key)) this.estimates.delete(key);
+    if (nowMs - this.estimatedAtMs < ESTIMATE_EVERY_MS) return this.estimates;
+    this.estimatedAtMs = nowMs;
+    const nodes = [];
+    for (const st of this.opts.capacity.states()) {
+      if (st.info === undefined) continue;
+      nodes.push({ name: st.name, info: st.info, free: { gpus: st.freeGpus(), cpuMilli: st.freeCpuMilli(), memoryBytes: st.freeMemoryBytes(), pods: st.freePods() } });
+    }
+    const eligibleByClass = new Map<string, Set<string>>();
+    const queue: QueuedGang[] = [];
+    for (const w of queued.slice(0, ESTIMATED_GANGS)) {
+      const g = this.gangs.get(w.key);
+      if (!g) continue;
+      let eligible = eligibleByClass.get(g.classKey);
+      if (!eligible) eligibleByClass.set(g.classKey, (eligible = new Set(nodes.filter((n) => g.eligible(n.info)).map((n) => n.name))));
+      queue.push({ key: g.key, workers: g.workers, perWorker: g.perWorker, eligible, durationMs: this.durations.get(g.key) });
+    }
+    const victimDeadlineMs = (this.opts.preemption?.deadlineSeconds ?? 0) * 1000;
+    const work: RunningWork[] = running.map((r) => {
+      const victim = this.victims.get(r.key);
+      if (victim) return { key: r.key, frees: r.frees, remainingMs: victimDeadlineMs, why: `preempted for ${victim.by}` };
+      return { key: r.key, frees: r.frees, remainingMs: r.remainingMs, why: r.speed };
+    });
+    for (const e of estimateStarts({ nowMs, nodes, running: work, queue })) {
+      const prev = this.estimates.get(e.key);
+      if (e.atMs === undefined) {
+        this.estimates.delete(e.key);
+        continue;
+      }
+      const atMs = Math.ceil(e.atMs / 10_000) * 10_000;
+      const slack = Math.max(30_000, (Math.max(0, (prev?.atMs ?? atMs) - nowMs)) / 10);
+      if (prev && Math.abs(prev.atMs - atMs) <= slack) continue;
+      const at = new Date(atMs).toISOString();
+      this.estimates.set(e.key, { atMs, at, reasoning: `Estimated start ${at}, ${e.reasoning} (a replay of the queue at the running experiments' current speed).` });
+    }
+    return this.estimates;
   }
 
   private resolveWaiters(): void {
@@ -170,6 +370,16 @@ export class AdmissionService implements Admission {
     this.filters.set(name, { version, filter });
     return filter;
   }
+}
+
+/** What a preemptor's verdict adds while its victims write their checkpoints and exit. */
+function preemptingNote(plan: Plan, deadlineSeconds: number): { reason: string; message: string } {
+  const names = plan.victims.map((v) => v.key).join(', ');
+  const they = plan.victims.length === 1 ? 'it is' : 'they are';
+  return {
+    reason: 'Preempting',
+    message: `Preempting ${names} (lower priority than its ${plan.priority}): ${they} writing a checkpoint and exiting (within ${deadlineSeconds}s); it starts on the room they leave.`,
+  };
 }
 
 function sameShape(a: SchedulerGang, b: SchedulerGang): boolean {

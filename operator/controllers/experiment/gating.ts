@@ -94,3 +94,14 @@ export function listErrors(errors: readonly FieldError[], budget = MAX_LISTED_ER
   const more = errors.length - shown.length;
   return more > 0 ? `${text}; and ${more} more (kubectl arena manifest validate lists them all)` : text;
 }
+
+/**
+ * The priority admission orders and preempts by: spec.priority, or the value of spec.priorityClassName clamped to
+ * spec.priority's range; undefined while that PriorityClass does not exist.
+ */
+export function experimentPriority(experiment: Experiment, priorityClassValue?: (name: string) => number | undefined): number | undefined {
+  const name = experiment.spec.priorityClassName;
+  if (name === undefined) return experiment.spec.priority ?? 0;
+  const value = priorityClassValue?.(name);
+  return value === undefined ? undefined : Math.max(-1000, Math.min(1000, value));
+}

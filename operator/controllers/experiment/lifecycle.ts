@@ -14,8 +14,13 @@
 //          Stopped with reason CreditsExhausted, unless the cluster's exhaustedPolicy is Finish (then runs that have
 //          started, retries included, go on). While spec.action stays Train, a top-up queues it again to continue
 //          from that checkpoint, without anyone re-applying it; status.lastInterruption records both moments.
+//   Preempt a Running attempt chosen as a victim by the admission service (operator/scheduler/preemption.ts: a
+//          higher-priority gang needs its GPUs) is stopped like Stop, with the preemption's checkpoint deadline as the
+//          grace period; once its workers are gone it goes back to Pending with reason Preempted (naming the
+//          preemptor), keeps its place by priority and arrival, and resumes from that checkpoint when admitted.
 //   Retry  a failed worker, a lost node or a gang that never fully started tears the whole gang down and tries
 //          again with backoff from the latest checkpoint, up to spec.maxRetries, then Failed with the reason.
+//          status.failedAttempts counts the failures: a preemption or a credits stop is a new attempt, not a failure.
 import type { Experiment, ExperimentStatus, ExperimentPhase } from '../../api/v1alpha1/experiment.ts';
 import { ExperimentConditions, USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
 import { round6, spanDays } from '../../usage/usage.ts';
@@ -25,8 +30,25 @@ import type { CreditsVerdict } from '../trainingcluster/credits.ts';
 /** What the scheduler last decided for this experiment's current attempt. */
 export type AdmissionView =
   | { state: 'admitted'; nodes: string[] }
-  | { state: 'waiting'; reason: string; message: string; position?: number }
+  | { state: 'waiting'; reason: string; message: string; position?: number; estimate?: StartEstimate }
   | { state: 'unknown' };
+
+/** When a waiting gang is expected to start, and why (operator/scheduler/estimate.ts). */
+export interface StartEstimate {
+  at: string;
+  reasoning: string;
+}
+
+/** The admission service chose this experiment's running attempt as a preemption victim. */
+export interface PreemptionView {
+  /** namespace/name of the higher-priority experiment that needs the capacity. */
+  by: string;
+  byPriority: number;
+  /** `<run>-<attempt>` of the attempt chosen; a later attempt is not a victim of this choice. */
+  attemptId: string;
+  /** The grace period the workers get to write their checkpoint and exit. */
+  deadlineSeconds: number;
+}
 
 export interface WorkerView {
   rank: number;
@@ -74,6 +96,8 @@ export interface Observed {
   admission: AdmissionView;
   /** The credits of the class's cluster; undefined while credits are not enforced there. */
   credits?: CreditsVerdict;
+  /** Set while the current attempt is a preemption victim. */
+  preemption?: PreemptionView;
   /** Worker pods of this experiment, any attempt. */
   workers: WorkerView[];
   reports: ReportView;
@@ -94,6 +118,8 @@ export interface Decision {
 
 /** The reason of a run the operator stopped, or keeps waiting, because the cluster's credit balance is zero. */
 export const CREDITS_EXHAUSTED = 'CreditsExhausted';
+/** The reason of a run stopped (and queued again) to make room for a higher-priority one. */
+export const PREEMPTED = 'Preempted';
 
 const terminal: ReadonlySet<ExperimentPhase> = new Set(['Stopped', 'Succeeded', 'Failed']);
 
@@ -112,6 +138,8 @@ class Step {
   private requeueAfterMs?: number;
   private readonly nowIso: string;
   private readonly generation: number;
+  /** Set when this step wrote the scheduler's start estimate; any other outcome drops a stale one. */
+  private estimated = false;
 
   constructor(private readonly o: Observed) {
     this.s = structuredClone(o.experiment.status ?? {});
@@ -130,6 +158,7 @@ class Step {
     else this.draft(phase);
 
     this.validCondition();
+    if (!this.estimated) delete this.s.estimatedStartTime;
     return { status: this.s, actions: this.actions, requeueAfterMs: this.requeueAfterMs };
   }
 
@@ -166,7 +195,7 @@ class Step {
         this.event('Normal', 'Stopping', 'Stop requested: workers are writing a final checkpoint.');
         return;
       case 'Stopping':
-        this.stopping(false);
+        this.stopping('user');
         return;
       default:
         // Nothing runs, so there is nothing to stop; say so without touching the phase.
@@ -179,16 +208,23 @@ class Step {
     }
   }
 
-  /** `credits`: the operator stopped the run because the balance is zero, not the user. */
-  private stopping(credits: boolean): void {
+  /** Who stopped the run: the user, the operator because the balance is zero, or a preemption. */
+  private stopping(cause: 'user' | 'credits' | 'preempted'): void {
+    const credits = cause === 'credits';
     const alive = this.o.workers.filter((w) => w.phase === 'Pending' || w.phase === 'Running');
     if (alive.length > 0) {
       this.deleteAll();
-      this.setPhase('Stopping', credits ? CREDITS_EXHAUSTED : 'StopRequested', `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`);
+      const reason = credits ? CREDITS_EXHAUSTED : cause === 'preempted' ? PREEMPTED : 'StopRequested';
+      const waiting = `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`;
+      this.setPhase('Stopping', reason, cause === 'preempted' ? `${this.s.lastInterruption?.message ?? 'Preempted.'} ${waiting}` : waiting);
       this.requeueAfterMs = 2_000;
       return;
     }
     if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all' });
+    if (cause === 'preempted') {
+      this.requeueAfterPreemption();
+      return;
+    }
     const cleanExit = this.currentWorkers().length > 0 && this.currentWorkers().every((w) => w.exitCode === 0);
     const hadStarted = this.s.attemptStartedAt !== undefined;
     if (credits) {
@@ -238,7 +274,7 @@ class Step {
         return;
       case 'Stopping':
         // A stop in flight finishes first; Train afterwards continues the run from its final checkpoint.
-        this.stopping(this.s.reason === CREDITS_EXHAUSTED);
+        this.stopping(this.s.reason === CREDITS_EXHAUSTED ? 'credits' : this.s.reason === PREEMPTED ? 'preempted' : 'user');
         return;
       default:
         this.progressing(phase);
@@ -248,6 +284,7 @@ class Step {
   private startRun(run: number): void {
     this.s.run = run;
     this.s.attempt = 1;
+    this.s.failedAttempts = 0;
     for (const k of ['progress', 'admittedAt', 'startedAt', 'finishedAt', 'lastFailure', 'retryAt', 'stopRequestedAt', 'attemptStartedAt', 'latestCheckpoint'] as const) {
       delete this.s[k];
     }
@@ -257,7 +294,7 @@ class Step {
   }
 
   private continueRun(why?: { reason: string; message: string }): void {
-    this.s.attempt = (this.s.attempt ?? 0) + 1;
+    this.newAttempt();
     for (const k of ['finishedAt', 'retryAt', 'stopRequestedAt', 'admittedAt', 'attemptStartedAt'] as const) delete this.s[k];
     this.setPhase('Pending', 'Queued', why?.message ?? 'Queued to continue from the latest checkpoint.');
     this.event('Normal', why?.reason ?? 'Queued', why?.message ?? `Run ${this.s.run ?? 1} queued to continue from its latest checkpoint.`);
@@ -301,6 +338,65 @@ class Step {
     this.event('Warning', CREDITS_EXHAUSTED, `Stopping: ${message}`);
   }
 
+  /** A new attempt of the same run that is not a failure: failedAttempts carries over, so no retry is spent. */
+  private newAttempt(): void {
+    const attempt = this.s.attempt ?? 0;
+    // Status written before failedAttempts existed: every earlier attempt counts as failed, as it did then.
+    this.s.failedAttempts ??= Math.max(0, attempt - 1);
+    this.s.attempt = attempt + 1;
+  }
+
+  /** Stops a Running attempt that a higher-priority gang preempts, through the same path as Stop. */
+  private preemptStop(p: PreemptionView): void {
+    const message = `Preempted by ${p.by} (priority ${p.byPriority}), which needs this run's capacity.`;
+    this.s.stopRequestedAt = this.nowIso;
+    this.s.lastInterruption = { reason: PREEMPTED, message, at: this.nowIso, run: this.s.run ?? 1, preemptedBy: p.by };
+    if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: p.deadlineSeconds });
+    this.setPhase('Stopping', PREEMPTED, `${message} Workers have ${p.deadlineSeconds}s to write a checkpoint and exit; the run then waits in the queue and resumes from it.`);
+    this.condition(ExperimentConditions.Progressing, 'False', PREEMPTED, message);
+    this.event('Warning', PREEMPTED, `Stopping: ${message}`);
+  }
+
+  /** The victim's workers are gone: record what the resume keeps, and queue the run again as a new attempt. */
+  private requeueAfterPreemption(): void {
+    this.accountUsage();
+    const step = this.s.latestCheckpoint?.step;
+    const reached = Math.max(this.s.progress?.step ?? 0, step ?? 0);
+    const li = this.s.lastInterruption;
+    if (li) {
+      if (step !== undefined) li.checkpointStep = step;
+      else delete li.checkpointStep;
+      li.stepAtStop = reached;
+      li.lostSteps = reached - (step ?? 0);
+    }
+    this.newAttempt();
+    for (const k of ['finishedAt', 'retryAt', 'stopRequestedAt', 'admittedAt', 'attemptStartedAt'] as const) delete this.s[k];
+    this.setPhase('Pending', PREEMPTED, this.preemptedMessage());
+    this.event('Normal', 'Requeued', `${this.preemptedMessage()} ${li?.lostSteps ?? 0} step(s) since that checkpoint are lost.`);
+    this.pending();
+  }
+
+  /** Queued again after a preemption and not admitted since. */
+  private waitingAfterPreemption(): boolean {
+    const li = this.s.lastInterruption;
+    return li?.reason === PREEMPTED && li.run === (this.s.run ?? 1) && li.resumedAt === undefined && this.s.stopRequestedAt === undefined;
+  }
+
+  private preemptedMessage(): string {
+    return `${this.s.lastInterruption?.message ?? 'Preempted.'} It resumes from ${this.resumePoint()} when capacity returns.`;
+  }
+
+  private resumePoint(): string {
+    const step = this.s.lastInterruption?.checkpointStep;
+    return step !== undefined ? `its checkpoint at step ${step}` : 'the start (no checkpoint was written)';
+  }
+
+  /** A wait in the queue; after a preemption the reason stays Preempted and the scheduler's words follow. */
+  private queueWait(reason: string, message: string): void {
+    if (this.waitingAfterPreemption()) this.waiting(PREEMPTED, `${this.preemptedMessage()} ${message}`);
+    else this.waiting(reason, message);
+  }
+
   private pending(): void {
     const o = this.o;
     const current = this.currentWorkers();
@@ -316,7 +412,7 @@ class Step {
     // The previous attempt's pods still hold their GPUs, so admission waits until they are gone; pods stuck on a
     // lost node do not hold it up (their node is not eligible, and the kubelet that would end them is gone).
     if (stale.some((w) => !w.nodeLost)) {
-      this.waiting('CleaningUp', 'Removing the workers of the previous attempt.');
+      this.queueWait('CleaningUp', 'Removing the workers of the previous attempt.');
       this.requeueAfterMs = 1_000;
       return;
     }
@@ -338,6 +434,10 @@ class Step {
       this.actions.push({ type: 'createWorkers', run: this.s.run ?? 1, attempt: this.s.attempt ?? 1, nodes: o.admission.nodes });
       this.s.admittedAt = this.nowIso;
       delete this.s.queuePosition;
+      if (this.waitingAfterPreemption()) {
+        this.s.lastInterruption!.resumedAt = this.nowIso;
+        this.event('Normal', 'ResumedAfterPreemption', `Admitted again after the preemption; it resumes from ${this.resumePoint()}.`);
+      }
       this.condition(ExperimentConditions.Admitted, 'True', 'Admitted', `Admitted on ${o.admission.nodes.length} node(s).`);
       // Exactly what starting() says once the pods are seen and none runs yet, so their appearance writes nothing.
       this.workersStarting(0);
@@ -352,9 +452,14 @@ class Step {
     if (o.admission.state === 'waiting') {
       if (o.admission.position !== undefined) this.s.queuePosition = o.admission.position;
       else delete this.s.queuePosition;
-      this.waiting(o.admission.reason, o.admission.message);
+      const estimate = o.admission.estimate;
+      if (estimate) {
+        this.s.estimatedStartTime = estimate.at;
+        this.estimated = true;
+      }
+      this.queueWait(o.admission.reason, estimate ? `${o.admission.message} ${estimate.reasoning}` : o.admission.message);
     } else {
-      this.waiting('Queued', 'Waiting for the scheduler.');
+      this.queueWait('Queued', 'Waiting for the scheduler.');
     }
   }
 
@@ -431,6 +536,10 @@ class Step {
       this.creditsStop(o.credits.message);
       return;
     }
+    if (o.preemption && o.preemption.attemptId === this.currentId()) {
+      this.preemptStop(o.preemption);
+      return;
+    }
     this.progressing('Running');
   }
 
@@ -461,15 +570,17 @@ class Step {
 
   private failAttempt(reason: string, message: string, hint: string | undefined, retryable: boolean): void {
     const attempt = this.s.attempt ?? 1;
+    // Only failures spend retries; attempts begun by a preemption or a credits stop do not.
+    const retries = this.s.failedAttempts ?? attempt - 1;
+    this.s.failedAttempts = retries + 1;
     this.accountUsage();
     this.s.lastFailure = { reason, message, at: this.nowIso, attempt, ...(hint ? { hint } : {}) };
     this.deleteAll();
     delete this.s.attemptStartedAt;
     delete this.s.admittedAt;
     this.condition(ExperimentConditions.WorkersReady, 'False', reason, message);
-    const retries = attempt - 1;
     if (retryable && retries < this.o.spec.maxRetries) {
-      const backoff = retryBackoffMs(attempt);
+      const backoff = retryBackoffMs(retries + 1);
       this.s.attempt = attempt + 1;
       this.s.retryAt = new Date(this.o.now.getTime() + backoff).toISOString();
       this.setPhase('Pending', 'RetryBackoff', `Attempt ${attempt} failed (${reason}): ${message} Retrying from the latest checkpoint in ${Math.round(backoff / 1000)}s.`);

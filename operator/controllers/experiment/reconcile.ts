@@ -10,7 +10,7 @@ import { isAlreadyExists, isNotFound, toKubeError } from '../../kube/errors.ts';
 import { deletePodSeen } from '../../kube/delete.ts';
 import { setCondition, statusEqual } from '../../kube/conditions.ts';
 import type { ReconcileResult } from '../../kube/controller.ts';
-import { blockerFor } from './gating.ts';
+import { blockerFor, experimentPriority } from './gating.ts';
 import { decide, type Action, type Observed, type WorkerView } from './lifecycle.ts';
 import type { ReportInbox } from './reports.ts';
 import { annotations, labels, names, runObjects, workerPods, attemptId, type AttemptRef } from './workers.ts';
@@ -31,6 +31,8 @@ export interface GangRequest {
   workers: number;
   cls: ResourceClass;
   cluster: TrainingCluster;
+  /** How long it would run once admitted, when it trained before (steps left at its last speed); for estimates. */
+  expectedDurationMs?: number;
 }
 
 /** The admission scheduler as the reconciler sees it. */
@@ -45,6 +47,8 @@ export interface Admission {
   isQueued(key: string): boolean;
   /** Resolves once the gangs queued so far have a verdict (or at once when admission is not running). */
   settled?(): Promise<void>;
+  /** Set while this experiment's running attempt is a preemption victim. */
+  preemption?(key: string): Observed['preemption'];
 }
 
 export interface ExperimentReconcilerDeps {
@@ -63,6 +67,12 @@ export interface ExperimentReconcilerDeps {
    */
   nodeLostAfterMs?: number;
   admission: Admission;
+  /** The value of a scheduling.k8s.io PriorityClass, undefined when there is none of that name. */
+  priorityClassValue?: (name: string) => number | undefined;
+  /** Caps a preemption victim's grace period; the victim's own stopGracePeriodSeconds when lower. */
+  preemptionDeadlineSeconds?: number;
+  /** A preempted run was queued again: the steps since the checkpoint it resumes from are lost. */
+  onPreemptionRequeued?: (lostSteps: number) => void;
   inbox: ReportInbox;
   /** Tokens for the workers of an attempt, one per rank, and the id of the signing key that made them. */
   runTokens: (exp: Experiment, attempt: AttemptRef, workers: number) => Promise<{ key: string; tokens: string[] }>;
@@ -132,7 +142,15 @@ export class ExperimentReconciler {
 
     const resume = exp.spec.resumeFrom ? resolveCheckpoint(d.experiments.get(`${exp.metadata!.namespace}/${exp.spec.resumeFrom.experiment}`), exp.spec.resumeFrom) : undefined;
     const manifestErrors = await d.manifestErrors(exp.spec.manifest);
-    const blocker = blockerFor({ experiment: exp, cls, cluster, manifestErrors, resumeProblem: resume && !resume.ok ? resume.problem : undefined });
+    const priority = this.priority(exp);
+    const blocker =
+      blockerFor({ experiment: exp, cls, cluster, manifestErrors, resumeProblem: resume && !resume.ok ? resume.problem : undefined }) ??
+      (priority === undefined
+        ? {
+            reason: 'PriorityClassNotFound',
+            message: `PriorityClass ${exp.spec.priorityClassName} does not exist: create it (kubectl get priorityclass lists them) or set spec.priority to a number instead.`,
+          }
+        : undefined);
     const { views: workers, recheckInMs: nodeRecheckInMs } = this.workerViews(pods, now);
     const current = { run: status.run ?? exp.spec.run ?? 1, attempt: status.attempt ?? 1 };
 
@@ -152,6 +170,7 @@ export class ExperimentReconciler {
       creditsPerNodeHour: cls?.spec.creditsPerNodeHour ?? 0,
       admission: d.admission.view(key),
       credits: creditsVerdict(cluster),
+      preemption: this.preemptionView(key, exp),
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
     };
@@ -197,6 +216,9 @@ export class ExperimentReconciler {
     if (!justCreated && !d.admission.isQueued(key) && (visible === 0 || visible >= observed.gangSize)) d.admission.release(key);
     if (!justCreated && visible > 0) await this.reissueStaleTokens(exp, { run: next.run ?? 1, attempt: next.attempt ?? 1 }, observed.gangSize, next);
 
+    const lost = next.lastInterruption?.lostSteps;
+    if (lost !== undefined && next.reason === 'Preempted' && status.phase === 'Stopping' && next.phase === 'Pending') d.onPreemptionRequeued?.(lost);
+
     const phaseChanged = next.phase !== status.phase;
     const folded = d.inbox.fold(key, next, { force: phaseChanged, gangSize: observed.gangSize });
     if (!statusEqual(stored.status, next)) {
@@ -210,6 +232,17 @@ export class ExperimentReconciler {
     // stuck gang for long.
     if (next.phase === 'Running' || next.phase === 'Stopping') waits.push(60_000);
     return waits.length ? { requeueAfterMs: Math.min(...waits) } : undefined;
+  }
+
+  private priority(exp: Experiment): number | undefined {
+    return experimentPriority(exp, this.d.priorityClassValue);
+  }
+
+  private preemptionView(key: string, exp: Experiment): Observed['preemption'] {
+    const p = this.d.admission.preemption?.(key);
+    if (!p) return undefined;
+    const own = exp.spec.stopGracePeriodSeconds ?? 120;
+    return { ...p, deadlineSeconds: Math.min(own, p.deadlineSeconds, this.d.preemptionDeadlineSeconds ?? own) };
   }
 
   /** The workers as the lifecycle sees them, and when a NotReady node's grace ends (to look again then). */
@@ -256,7 +289,8 @@ export class ExperimentReconciler {
           d.admission.queue({
             key,
             className: cls.metadata!.name!,
-            priority: exp.spec.priority ?? 0,
+            priority: this.priority(exp) ?? 0,
+            expectedDurationMs: expectedDurationMs(next),
             arrivalMs: Date.parse(exp.metadata?.creationTimestamp ? String(exp.metadata.creationTimestamp) : now.toISOString()),
             workers: cls.spec.nodes,
             cls,
@@ -374,6 +408,14 @@ export class ExperimentReconciler {
       pods.map((p) => deletePodSeen(this.d.core, p, orphaned(p) ? 0 : grace)),
     );
   }
+}
+
+/** A run that trained before: its steps left at its last reported speed. */
+function expectedDurationMs(s: ExperimentStatus): number | undefined {
+  const p = s.progress;
+  if (!p?.maxSteps || !p.stepsPerSecond) return undefined;
+  const from = s.latestCheckpoint?.step ?? 0;
+  return (Math.max(0, p.maxSteps - from) / p.stepsPerSecond) * 1000;
 }
 
 function creationHint(message: string): string {

@@ -3,7 +3,7 @@
 // handlers that only enqueue keys. startOperator calls wireExperiments once; admission and the controller run on
 // the leader only.
 import type { CoreV1Api, CustomObjectsApi, V1Node, V1Pod } from '@kubernetes/client-node';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from 'winston';
 import { GROUP, VERSION, kinds } from '../../api/v1alpha1/index.ts';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
@@ -20,6 +20,7 @@ import { CapacityModel } from '../../scheduler/capacity.ts';
 import { nodeInfoFromNode, podUsageFromPod } from '../../scheduler/from-kube.ts';
 import { creditsVerdict } from '../trainingcluster/credits.ts';
 import { AdmissionService } from './admission-service.ts';
+import { runningGangs } from './running-gangs.ts';
 import { ExperimentReconciler, type ExperimentReconcilerDeps } from './reconcile.ts';
 import { ReportInbox } from './reports.ts';
 import { labels } from './workers.ts';
@@ -31,6 +32,12 @@ export interface ExperimentControllerConfig {
   starvationMs?: number;
   /** How long a worker's node may be NotReady before its gang is retried elsewhere; default 60 s. */
   nodeLostAfterMs?: number;
+  /**
+   * Checkpoint-aware preemption (running-gangs.ts, scheduler/preemption.ts): a victim must have run its attempt
+   * `minRunTimeSeconds` (default 300) and gets `checkpointDeadlineSeconds` (default 120, or its own
+   * stopGracePeriodSeconds when lower) to write a checkpoint and exit. `enabled: false` turns it off.
+   */
+  preemption?: { enabled?: boolean; minRunTimeSeconds?: number; checkpointDeadlineSeconds?: number };
 }
 
 export interface ExperimentDeps {
@@ -71,7 +78,7 @@ function creditsState(tc: TrainingCluster): 'unlimited' | 'exhausted' | 'availab
 }
 
 export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerConfig = {}): ExperimentParts {
-  const { experiments, classes, clusters, pods, nodes } = d.caches;
+  const { experiments, classes, clusters, pods, nodes, priorityClasses } = d.caches;
   const logger = d.logger;
   const cycleSeconds = new Gauge({ name: 'arena_admission_cycle_seconds', help: 'Duration of the last admission cycle.', registers: [d.registry] });
 
@@ -91,6 +98,16 @@ export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerC
     }
   };
 
+  const priorityClassValue = (name: string) => priorityClasses.get(name)?.value;
+  const deadlineSeconds = config.preemption?.checkpointDeadlineSeconds ?? 120;
+  const preemptionsTotal = new Counter({ name: 'arena_preemptions_total', help: 'Running experiments chosen as preemption victims.', registers: [d.registry] });
+  const preemptionLostSteps = new Histogram({
+    name: 'arena_preemption_lost_steps',
+    help: 'Steps a preempted experiment trained past the checkpoint it resumes from (work lost per preemption).',
+    buckets: [0, 1, 10, 100, 1_000, 10_000, 100_000],
+    registers: [d.registry],
+  });
+
   const inbox = new ReportInbox({ wake: (key) => controller.enqueue(key), progressIntervalMs: config.progressIntervalMs });
   const admission = new AdmissionService({
     capacity,
@@ -98,6 +115,9 @@ export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerC
     starvationMs: config.starvationMs,
     wake: (keys) => keys.forEach((k) => controller.enqueue(k)),
     onCycle: (s) => cycleSeconds.set(s.durationMs / 1000),
+    running: () => runningGangs({ experiments: experiments.list(), podsOf: (uid) => pods.byIndex('experiment', uid) as unknown as V1Pod[], priorityClassValue, nowMs: Date.now() }),
+    preemption: config.preemption?.enabled !== false ? { minRunTimeMs: (config.preemption?.minRunTimeSeconds ?? 300) * 1000, deadlineSeconds } : undefined,
+    onPreempt: () => preemptionsTotal.inc(),
   });
   const readyCondition = (name: string) => nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
   const reconciler = new ExperimentReconciler({
@@ -118,6 +138,9 @@ export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerC
     },
     nodeLostAfterMs: config.nodeLostAfterMs,
     admission,
+    priorityClassValue,
+    preemptionDeadlineSeconds: deadlineSeconds,
+    onPreemptionRequeued: (lost) => preemptionLostSteps.observe(lost),
     inbox,
     runTokens: d.runTokens,
     runTokenKey: d.runTokenKey,
@@ -170,6 +193,10 @@ export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerC
     if (JSON.stringify(n.status?.conditions) !== JSON.stringify(old.status?.conditions) || n.metadata?.resourceVersion !== old.metadata?.resourceVersion) onNode(n);
   });
   nodes.on('delete', (n) => (capacity.removeNode(n.metadata!.name!), onNode(n)));
+  const byPriorityClass = (pc: { metadata?: { name?: string } }) => experiments.list().filter((e) => e.spec.priorityClassName === pc.metadata?.name).forEach(enqueueExp);
+  priorityClasses.on('add', byPriorityClass);
+  priorityClasses.on('update', byPriorityClass);
+  priorityClasses.on('delete', byPriorityClass);
   const byClass = (className: string) => experiments.list().filter((e) => e.spec.resourceClass === className).forEach(enqueueExp);
   const onClass = (c: ResourceClass) => byClass(c.metadata!.name!);
   classes.on('add', onClass);
