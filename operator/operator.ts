@@ -113,7 +113,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Every write goes through the leader's fence once there is an election: a replica that is not the leader, or
   // that was paused past its renew deadline, sends nothing that changes the cluster.
   let mayWrite = () => true;
-  const kc = new RateLimitedKubeConfig(opts.kc, { limiter, metrics, mayWrite: () => mayWrite() });
+  const kc = new RateLimitedKubeConfig(opts.kc, {
+    limiter,
+    metrics,
+    mayWrite: () => mayWrite(),
+    onHung: () => logger.warn('a request to the API server got no answer within its deadline: its connections are dropped and dialled afresh'),
+  });
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const identity = opts.identity ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
@@ -137,6 +142,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     kc,
     logger,
     transport: kc.transport,
+    // A watch that went silent leaves its connection, and the kept-alive ones beside it, presumed dead.
+    onWatchHung: (sentAt: number) => {
+      if (kc.dropConnections(sentAt)) logger.warn('a watch went silent: dropped the connections to the API server', { connectionsDropped: kc.connectionsDropped });
+    },
     metrics: {
       restarted: (resource: string, reason: string) => informerRestarts.inc({ resource, reason }),
       relisted: (resource: string, reason: string) => informerRelists.inc({ resource, reason }),
