@@ -9,7 +9,7 @@ import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
 import { Arena, resourceClass, trainingCluster } from '../support/fixtures.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { emptyResult, percentile, seeded, type ChaosScenario } from './scenario.ts';
-import { Workload } from './workload.ts';
+import { Workload, auditInto } from './workload.ts';
 
 export const operatorKills: ChaosScenario = {
   name: 'operator-kills',
@@ -70,13 +70,8 @@ export const operatorKills: ChaosScenario = {
       finished = true;
       await killer;
       const allDoneAt = Date.now();
-      // The operator removes finished attempts' pods on its next reconcile; give it that moment.
-      await sleep(5000);
-      const audit = await work.audit();
-      work.stop();
-      Object.assign(result, { lost: audit.lost, duplicates: audit.duplicates, leaked: audit.leaked });
-      result.failures.push(...audit.failures.slice(0, 20));
-      if (audit.failures.length > 20) result.failures.push(`… and ${audit.failures.length - 20} more`);
+      // The operator removes finished attempts' pods on its next reconcile; auditInto gives it that moment.
+      await auditInto(work, result);
       if (killed < kills) result.failures.push(`only ${killed} of ${kills} kills happened`);
       result.figures = {
         experiments: count,
