@@ -243,12 +243,15 @@ export class LeaderElector {
 
   private async renewUntilStoppedOrLost(callbacks: LeaderCallbacks): Promise<StoppedReason> {
     const stop = this.stopping.signal;
+    let failed = false;
     for (;;) {
-      await this.sleep(this.retryPeriodMs);
+      // After a failed renewal the next try comes sooner: what is left of the renew deadline is all it has.
+      await this.sleep(failed ? this.retryPeriodMs / 2 : this.retryPeriodMs);
       if (stop.aborted) return 'released';
       const remaining = this.renewDeadlineMs - (performance.now() - this.renewedAt);
       const attempt = await this.tryAcquireOrRenew(callbacks, renewAttemptTimeoutMs(remaining, this.renewDeadlineMs));
       if (stop.aborted) return 'released';
+      failed = !attempt.ok;
       if (attempt.ok) {
         this.renewedAt = performance.now();
         continue;
