@@ -12,7 +12,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { LocalCluster } from '../cluster/control-plane.ts';
 import { installCrds } from '../cluster/crds.ts';
 import type { LocalNode } from '../node/local-node.ts';
-import { startLocalOperator, startRuntimeNode } from '../support/runtime-node.ts';
+import { runtimeImage, startLocalOperator, startRuntimeNode } from '../support/runtime-node.ts';
 import { Arena, experiment, resourceClass, trainingCluster } from '../support/fixtures.ts';
 import { quickDqn } from '../support/manifests.ts';
 import { labels } from '../../operator/controllers/experiment/workers.ts';
@@ -60,7 +60,9 @@ export const volumeFull: ChaosScenario = {
       const kc = cluster.kubeConfig();
       const arena = new Arena(kc);
       const core = kc.makeApiClient(CoreV1Api);
-      node = await startRuntimeNode(kc, { dataDir: join(cluster.dir, 'node'), labels: { pool: 'local' } });
+      // The runtime image's Python for AgileRL's trainer: the caller's ARENA_PYTHON, as an image sets it.
+      const python = process.env.ARENA_PYTHON ? { ARENA_PYTHON: process.env.ARENA_PYTHON } : undefined;
+      node = await startRuntimeNode(kc, { dataDir: join(cluster.dir, 'node'), labels: { pool: 'local' }, imageMap: [runtimeImage('registry.local/arena-runtime', python)] });
       op = await startLocalOperator(kc, { progressIntervalMs: 1000 });
       const storage = { mountPath: '/checkpoints', hostPath: { path: volume } };
       await arena.apply(trainingCluster('local', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime:1.0.0' } }, checkpointStorage: storage }));
