@@ -79,15 +79,24 @@ export const reportPartition: ChaosScenario = {
       await sleep(partitionMs);
       const pendingAtHeal = reporters.reduce((n, rep) => n + rep.pending, 0);
       const healedAt = Date.now();
+      // What was numbered before the heal is what the partition held back: the time until all of it is acknowledged.
+      const heldBack = reporters.map((rep) => rep.sequence - 1);
       r.heal();
       o.log(`healed with ${pendingAtHeal} reports pending`);
+      const drained = (async () => {
+        while (reporters.some((rep, i) => rep.acknowledged < heldBack[i]!)) {
+          if (Date.now() - healedAt > 180_000) return NaN;
+          await sleep(100);
+        }
+        return Date.now() - healedAt;
+      })();
       await sleep(8000);
       writing = false;
       await writer;
 
       // Delivered: every reporter has nothing left unacknowledged.
       const flushed = await Promise.all(reporters.map((rep) => rep.flush(180_000)));
-      const deliveredAfterHealMs = Date.now() - healedAt;
+      const deliveredAfterHealMs = await drained;
       if (!flushed.every(Boolean)) result.failures.push(`${flushed.filter((f) => !f).length} workers still have reports unacknowledged 180 s after the heal`);
 
       let checkpoints = 0;
