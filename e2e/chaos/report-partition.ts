@@ -41,9 +41,10 @@ export const reportPartition: ChaosScenario = {
 
       // Each experiment's worker 0, as the runtime runs it: its own buffer file, the run token of its attempt.
       const written = new Map<string, number[]>();
+      const running = await Promise.all(Array.from({ length: count }, (_, i) => arena.waitPhase('part', `w-${i}`, 'Running', 300_000)));
       for (let i = 0; i < count; i++) {
         const name = `w-${i}`;
-        const e = await arena.waitPhase('part', name, 'Running', 120_000);
+        const e = running[i]!;
         reporters.push(
           Reporter.open({
             baseUrl: `http://${r.url}`,
