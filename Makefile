@@ -83,7 +83,7 @@ test-real-node: setup images ## the product on a real node: the built images imp
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_NODE_BIN_DIR="$$(bash e2e/toolchain/build-node.sh)" \
 	  $(NODE) --import tsx --test --test-reporter=spec e2e/product-on-real-node.check.ts
 
-chaos: setup ## the chaos suite: operator kills, leader failover, control-plane restarts, floods; one line of figures per scenario (ARGS='--only operator-kills --scale 0.2 --seed 7')
+chaos: setup ## the chaos suite: operator kills, leader failover, control-plane restarts, floods, watch cut, report partition, full volume; one line of figures per scenario (ARGS='--only operator-kills --scale 0.2 --seed 7')
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(TSX) e2e/chaos/run.ts $(ARGS)
 
 conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements

@@ -17,6 +17,7 @@ export interface InformerBase {
   kc: KubeConfig;
   logger: Logger;
   transport?: HttpLibrary;
+  onWatchHung?: (sentAt: number) => void;
   metrics: InformerMetrics;
 }
 
@@ -42,6 +43,10 @@ export function informerBase(kc: RateLimitedKubeConfig, logger: Logger, registry
     kc,
     logger,
     transport: kc.transport,
+    // A watch that went silent leaves its connection, and the kept-alive ones beside it, presumed dead.
+    onWatchHung: (sentAt: number) => {
+      if (kc.dropConnections(sentAt)) logger.warn('a watch went silent: dropped the connections to the API server', { connectionsDropped: kc.connectionsDropped });
+    },
     metrics: {
       restarted: (resource: string, reason: string) => restarts.inc({ resource, reason }),
       relisted: (resource: string, reason: string) => relists.inc({ resource, reason }),

@@ -99,7 +99,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Every write goes through the leader's fence once there is an election: a replica that is not the leader, or
   // that was paused past its renew deadline, sends nothing that changes the cluster.
   let mayWrite = () => true;
-  const kc = new RateLimitedKubeConfig(opts.kc, { limiter: new TokenBucket({ qps: opts.qps ?? 50, burst: opts.burst ?? 100 }), metrics, mayWrite: () => mayWrite() });
+  const kc = new RateLimitedKubeConfig(opts.kc, {
+    limiter: new TokenBucket({ qps: opts.qps ?? 50, burst: opts.burst ?? 100 }),
+    metrics,
+    mayWrite: () => mayWrite(),
+    onHung: () => logger.warn('a request to the API server got no answer within its deadline: its connections are dropped and dialled afresh'),
+  });
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const identity = opts.identity ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;

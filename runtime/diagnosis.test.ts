@@ -1,7 +1,7 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { OutputTail, SIGNATURES, diagnose, lastMeaningfulLine, memoryPhase } from './diagnosis.ts';
+import { OutputTail, SIGNATURES, diagnose, lastMeaningfulLine, memoryPhase, nearlyFull, volumeFull } from './diagnosis.ts';
 
 const OOM =
   'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB of which 1.06 GiB is free. ' +
@@ -218,4 +218,29 @@ test('OutputTail keeps whole lines per stream, bounded', () => {
   const bytes = new OutputTail(100, 20);
   bytes.push('0123456789\nabcdefghij\nKLMNOPQRST\n');
   assert.deepEqual(bytes.lines(), ['abcdefghij', 'KLMNOPQRST']);
+});
+
+describe('a full checkpoint volume', () => {
+  const full = { path: '/checkpoints', freeBytes: 4096, totalBytes: 64 * 1024 * 1024 };
+  const roomy = { path: '/checkpoints', freeBytes: 40 * 1024 * 1024 * 1024, totalBytes: 100 * 1024 * 1024 * 1024 };
+  test('ENOSPC in the output is VolumeFull, with the volume and its free space, before anything it caused', () => {
+    const d = diagnose({ lines: ["OSError: [Errno 28] No space left on device: '/checkpoints/run-1/step-5.pt'", 'torch.distributed.DistBackendError: NCCL error'], exitCode: 1, volume: full });
+    assert.equal(d.reason, 'VolumeFull');
+    assert.match(d.message, /^The checkpoint volume at \/checkpoints is full \(4\.0 KiB free of 64\.0 MiB\): OSError: \[Errno 28\]/);
+    assert.equal(d.retryable, true);
+  });
+  test("torch's short-write error counts only when the volume is in fact nearly full", () => {
+    const lines = ['RuntimeError: [enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file data/0: file write failed'];
+    assert.equal(diagnose({ lines, exitCode: 1, volume: full }).reason, 'VolumeFull');
+    assert.notEqual(diagnose({ lines, exitCode: 1, volume: roomy }).reason, 'VolumeFull');
+    assert.notEqual(diagnose({ lines, exitCode: 1 }).reason, 'VolumeFull');
+  });
+  test("the trainer's own CheckpointWriteFailed on a full volume becomes VolumeFull", () => {
+    assert.equal(volumeFull({ lines: [], volume: full, also: 'CheckpointWriteFailed: A checkpoint could not be written: RuntimeError: file write failed' })?.reason, 'VolumeFull');
+    assert.equal(volumeFull({ lines: [], volume: roomy, also: 'CheckpointWriteFailed: A checkpoint could not be written: PermissionError' }), undefined);
+  });
+  test('without the volume the message still says the disk is full', () => {
+    assert.match(diagnose({ lines: ['Error: ENOSPC: no space left on device, write'], exitCode: 1 }).message, /^The trainer ran out of disk space: Error: ENOSPC/);
+    assert.equal(nearlyFull({ path: '/c', freeBytes: 2 * 1024 * 1024, totalBytes: 1024 * 1024 * 1024 * 1024 }), true, 'under 1 % of a large volume');
+  });
 });

@@ -378,11 +378,61 @@ export interface CrashInput {
    * a SIGKILL is then the kernel's out-of-memory killer for certain, not a guess.
    */
   oomKilled?: { limitBytes?: number };
+  /** The checkpoint volume's space when the trainer failed: tells a failed write on a full volume (VolumeFull). */
+  volume?: VolumeSpace;
 }
 
 const MAX_MESSAGE = 2000;
-
 const clip = (s: string) => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE - 1)}…` : s);
+
+/** The checkpoint volume as statfs saw it when the trainer failed. */
+export interface VolumeSpace {
+  path: string;
+  freeBytes: number;
+  totalBytes: number;
+}
+
+// Out of space, said outright (errno 28, Node's code, a quota), or a write failure (torch's zip writer reports a
+// short write without the errno) that only counts when the volume is in fact (nearly) full.
+const NO_SPACE = /No space left on device|\bENOSPC\b|Disk quota exceeded|\bEDQUOT\b/;
+const WRITE_FAILED = /PytorchStreamWriter failed writing|file write failed|unexpected pos \d+ vs \d+|CheckpointWriteFailed|could not be written/i;
+
+/** A volume with less than 1 MiB or 1 % left: too little for any checkpoint. */
+export function nearlyFull(v: VolumeSpace): boolean {
+  return v.freeBytes < Math.max(1024 * 1024, v.totalBytes * 0.01);
+}
+
+/** 1536 → "1.5 KiB": free space, which is rarely a round number. */
+function approxBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * VolumeFull when the trainer's output (or its own error message, `also`) says it ran out of space, or a write
+ * failed while the checkpoint volume is nearly full; the message names the volume and its free space. Checked
+ * before every other signature: a full disk surfaces as many other errors downstream.
+ */
+export function volumeFull(input: { lines: readonly string[]; volume?: VolumeSpace; also?: string }): Diagnosis | undefined {
+  const texts = [...input.lines, ...(input.also ? [input.also] : [])];
+  const v = input.volume;
+  const evidence = texts.find((l) => NO_SPACE.test(l)) ?? (v && nearlyFull(v) ? texts.find((l) => WRITE_FAILED.test(l)) : undefined);
+  if (evidence === undefined) return undefined;
+  const where = v ? `The checkpoint volume at ${v.path} is full (${approxBytes(v.freeBytes)} free of ${approxBytes(v.totalBytes)})` : 'The trainer ran out of disk space';
+  return {
+    reason: 'VolumeFull',
+    message: clip(`${where}: ${evidence.trim()}`),
+    hint: "Free space on the checkpoint volume (old runs' checkpoints) or give the TrainingCluster's checkpointStorage a larger volume; a retry continues from the latest complete checkpoint.",
+    retryable: true,
+    evidence: clip(evidence.trim()),
+  };
+}
+
 
 /** The first known failure signature in the lines (table order), or undefined. */
 export function matchSignature(lines: readonly string[]): Diagnosis | undefined {
@@ -406,6 +456,8 @@ export function matchSignature(lines: readonly string[]): Diagnosis | undefined 
 /** Finds the known failure in the output; otherwise TrainerKilled (by signal) or TrainerCrashed. */
 export function diagnose(input: CrashInput): Diagnosis {
   const lines = input.lines;
+  const full = volumeFull({ lines, volume: input.volume });
+  if (full) return full;
   const known = matchSignature(lines);
   if (known) return known;
   const how = input.signal ? `was killed by ${input.signal}` : `exited with code ${input.exitCode ?? 'unknown'}`;

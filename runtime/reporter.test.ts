@@ -2,7 +2,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createLogger } from '../operator/observability/log.ts';
 import type { ReportEvent } from '../operator/runtime-api/protocol.ts';
 import type { UnnumberedEvent } from './events.ts';
@@ -240,3 +242,34 @@ test('large backlogs go out in several reports within the protocol limits', () =
     assert.deepEqual(acceptedSeqs(op), Array.from({ length: 1_200 }, (_, i) => i));
     assert.ok(op.requests.filter((q) => q.status === 200).every((q) => q.events.length <= 500));
   }));
+
+test('a buffer whose volume fills up (ENOSPC) moves to local disk with every event, and a new reporter finds them there', { timeout: 60_000 }, async () => {
+  const volume = mkdtempSync(join(tmpdir(), 'reporter-volume-'));
+  const fallback = join(mkdtempSync(join(tmpdir(), 'reporter-fallback-')), 'attempt-1-worker-0.jsonl');
+  const script = fileURLToPath(new URL('./testing/reporter-on-full-volume.ts', import.meta.url));
+  // A real full filesystem: a 64 KiB tmpfs in a mount namespace of the child's own, gone when it exits.
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=64k arena-test "$1" && exec "$2" --import tsx "$3" "$1" "$4"', 'sh', volume, process.execPath, script, fallback]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('close', (c) => resolve({ stdout: out, stderr: err, code: c }));
+  });
+  assert.equal(code, 0, `the reporter must not crash on ENOSPC: ${stderr.slice(-2000)}`);
+  const seen = JSON.parse(stdout.trim().split('\n').at(-1)!) as { before: string; after: string; filled: number; pending: number; sequence: number };
+  assert.ok(seen.before.startsWith(volume), 'it started on the volume');
+  assert.equal(seen.after, fallback, 'the buffer moved to the fallback');
+  assert.ok(seen.filled > 0);
+  assert.ok(seen.sequence > 2 && seen.pending === seen.sequence, `every event still pending (${seen.pending} of ${seen.sequence})`);
+  // The volume is gone with the namespace (as a pod's would be after a restart elsewhere); the fallback keeps all.
+  const again = Reporter.open({ bufferPath: join(volume, 'run-1', 'reports', 'attempt-1-worker-0.jsonl'), fallbackBufferPath: fallback, identity: { experiment: { namespace: 'ml', name: 'cartpole' }, run: 1, attempt: 1, worker: 0 } });
+  try {
+    assert.equal(again.pending, seen.sequence, 'the checkpoints before the volume filled, the one it refused, those after, and the failure');
+    assert.equal(again.sequence, seen.sequence);
+  } finally {
+    await again.close();
+    rmSync(volume, { recursive: true, force: true });
+    rmSync(dirname(fallback), { recursive: true, force: true });
+  }
+});

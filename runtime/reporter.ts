@@ -33,6 +33,11 @@ export interface ReporterOptions {
   identity: ReportIdentity;
   /** The append-only buffer file; reopening it resumes the sequence and resends what is unacknowledged. */
   bufferPath: string;
+  /**
+   * Where the buffer moves when its own volume refuses it (full: ENOSPC, read-only, gone), at open or at any later
+   * write; reopening reads both. Without one, a refused write leaves the events in memory only, and says so.
+   */
+  fallbackBufferPath?: string;
   progressIntervalMs?: number;
   requestTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number };
@@ -89,17 +94,25 @@ export class Reporter {
   }
 
   private restore(): void {
-    const path = this.opts.bufferPath;
-    mkdirSync(dirname(path), { recursive: true });
+    const { bufferPath, fallbackBufferPath } = this.opts;
     const events = new Map<number, ReportEvent>();
-    if (existsSync(path)) {
-      for (const raw of readFileSync(path, 'utf8').split('\n')) {
+    // A buffer moved to the fallback by an earlier process holds what the primary lacks; both are read.
+    for (const path of [bufferPath, fallbackBufferPath]) {
+      if (path === undefined || !existsSync(path)) continue;
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        this.opts.logger?.warn('Cannot read a report buffer', { path, error: (err as Error).message });
+        continue;
+      }
+      for (const raw of text.split('\n')) {
         if (!raw) continue;
         let line: Line;
         try {
           line = JSON.parse(raw) as Line;
         } catch {
-          continue; // a line cut short by a crash mid-write
+          continue; // a line cut short by a crash mid-write, or by a full volume
         }
         if ('ack' in line) this.acked = Math.max(this.acked, line.ack);
         else if (line.event && Number.isInteger(line.event.seq)) events.set(line.event.seq, line.event);
@@ -108,18 +121,69 @@ export class Reporter {
     const seqs = [...events.keys()];
     this.nextSeq = Math.max(this.acked, ...seqs, -1) + 1;
     this.queue.push(...[...events.values()].filter((e) => e.seq > this.acked).sort((a, b) => a.seq - b.seq));
+    try {
+      this.compactInto(bufferPath);
+    } catch (err) {
+      if (fallbackBufferPath === undefined) throw err;
+      this.opts.logger?.warn('Cannot keep the report buffer with the checkpoints; using local disk', { path: bufferPath, fallback: fallbackBufferPath, error: (err as Error).message });
+      this.compactInto(fallbackBufferPath);
+      this.movedTo = fallbackBufferPath;
+    }
+  }
+
+  /** Where the buffer went after its own volume refused it, if it did. */
+  private movedTo: string | undefined;
+
+  /** The buffer file in use now. */
+  get bufferFile(): string {
+    return this.movedTo ?? this.opts.bufferPath;
+  }
+
+  /** Writes the high-water mark and what is unacknowledged (plus `extra`) to `path`, and appends there from now on. */
+  private compactInto(path: string, extra?: Line): void {
+    mkdirSync(dirname(path), { recursive: true });
     // Compact: what is acknowledged is no longer needed, only its high-water mark.
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, [JSON.stringify({ ack: this.acked }), ...this.queue.map((event) => JSON.stringify({ event }))].join('\n') + '\n');
+    const lines = [JSON.stringify({ ack: this.acked }), ...this.queue.map((event) => JSON.stringify({ event })), ...(extra ? [JSON.stringify(extra)] : [])];
+    writeFileSync(tmp, lines.join('\n') + '\n');
+    fdatasyncOf(tmp);
     renameSync(tmp, path);
-    this.linesWritten = this.queue.length + 1;
-    this.fd = openSync(path, 'a');
+    const fd = openSync(path, 'a');
+    if (this.fd >= 0) closeQuietly(this.fd);
+    this.fd = fd;
+    this.linesWritten = lines.length;
   }
 
   private append(line: Line, durable: boolean): void {
-    writeSync(this.fd, `${JSON.stringify(line)}\n`);
-    if (durable) fdatasyncSync(this.fd);
-    this.linesWritten++;
+    try {
+      const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
+      // A nearly full volume can take part of a line and refuse the rest without an error.
+      if (writeSync(this.fd, bytes) < bytes.length) throw Object.assign(new Error('short write: the volume took only part of the line'), { code: 'ENOSPC' });
+      if (durable) fdatasyncSync(this.fd);
+      this.linesWritten++;
+    } catch (err) {
+      this.bufferRefused(err as NodeJS.ErrnoException, line);
+    }
+  }
+
+  /**
+   * The buffer's volume refused a write (ENOSPC when the checkpoint volume is full): the whole buffer moves to
+   * the fallback, with this line, so nothing numbered is lost and the failure that follows can still be reported.
+   */
+  private bufferRefused(err: NodeJS.ErrnoException, line: Line): void {
+    const fallback = this.opts.fallbackBufferPath;
+    if (fallback !== undefined && this.movedTo === undefined) {
+      try {
+        this.compactInto(fallback, line);
+        this.movedTo = fallback;
+        this.opts.logger?.warn('The report buffer\'s volume refused a write; the buffer moved to local disk', { code: err.code, path: this.opts.bufferPath, fallback });
+        return;
+      } catch (moveErr) {
+        this.opts.logger?.error('Cannot move the report buffer to local disk either', { fallback, error: (moveErr as Error).message });
+      }
+    }
+    // Still sent from memory; only a restart of this process before they are acknowledged would lose them.
+    this.opts.logger?.error('Cannot write the report buffer; reports are kept in memory until acknowledged', { code: err.code, path: this.bufferFile });
   }
 
   /** Sequence number the next event will get. */
@@ -352,8 +416,26 @@ export class Reporter {
     this.inFlight?.abort();
     this.wake?.();
     await this.pumping;
-    closeSync(this.fd);
+    closeQuietly(this.fd);
     this.notifyIdle();
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // a descriptor on a volume that went away
+  }
+}
+
+/** Flushes a file just written to disk, so a rename after it never exposes an empty file after a crash. */
+function fdatasyncOf(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

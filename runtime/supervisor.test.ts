@@ -384,3 +384,36 @@ test('the AgileRL trainer\'s catch-all reason gives way to the known signature i
     await supervisor.run();
     assert.equal(op.eventsOfType('failed').at(-1)!.reason, 'CudaOutOfMemoryDuringTraining');
   }));
+
+test('a checkpoint the trainer names but that is not on disk, or is empty, is never reported', () =>
+  withOperator(async (op) => {
+    const real = join(dir, 'real-checkpoint.bin');
+    writeFileSync(real, Buffer.alloc(321));
+    const empty = join(dir, 'empty-checkpoint.bin');
+    writeFileSync(empty, '');
+    const { supervisor } = inProcess(op, `${EMIT}
+      emit({ event: 'checkpoint', step: 10, path: ${JSON.stringify(join(dir, 'never-written'))}, size_bytes: 999 });
+      emit({ event: 'checkpoint', step: 20, path: ${JSON.stringify(empty)} });
+      emit({ event: 'checkpoint', step: 30, path: ${JSON.stringify(real)} });
+      emit({ event: 'finished' });`);
+    const result = await supervisor.run();
+    assert.equal(result.exitCode, EXIT_CODES.ok);
+    assert.deepEqual(op.eventsOfType('checkpoint').map((c) => [c.step, c.sizeBytes]), [[30, 321]], 'only the checkpoint on disk is recorded');
+  }));
+
+test('a trainer that ran out of disk space fails with VolumeFull, naming the checkpoint volume and its free space', () =>
+  withOperator(async (op) => {
+    const { supervisor } = inProcess(op, `
+      console.error('Traceback (most recent call last):');
+      console.error('  File "checkpoints.py", line 80, in write_population_checkpoint');
+      console.error("OSError: [Errno 28] No space left on device: '/checkpoints/ml/cartpole/run-1/.step-500.tmp/agent_0.pt'");
+      process.exit(1);`);
+    const result = await supervisor.run();
+    assert.equal(result.exitCode, EXIT_CODES.failed);
+    const [failed] = op.eventsOfType('failed') as FailedEvent[];
+    assert.equal(failed?.reason, 'VolumeFull');
+    assert.match(failed!.message, new RegExp(`checkpoint volume at ${join(dir, 'checkpoints').replace(/[/.]/g, '\\$&')} is full \\([\\d.]+ [KMGT]?i?B free of [\\d.]+ [KMGT]?i?B\\)`));
+    assert.match(failed!.message, /Errno 28/);
+    assert.match(failed!.hint ?? '', /larger volume/);
+    assert.equal(failed!.retryable, true);
+  }));

@@ -6,7 +6,7 @@
 // final checkpoint); 2 refused before launch (invalid manifest, no usable GPU, no trainer); 3 the operator says
 // this run or attempt is no longer current; 4 the operator does not accept the run token.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,7 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'winston';
 import { createLogger, forObject } from '../operator/observability/log.ts';
 import type { Manifest } from '../operator/api/v1alpha1/manifest.ts';
-import { diagnose, matchSignature, OutputTail, type Diagnosis } from './diagnosis.ts';
+import { diagnose, matchSignature, OutputTail, volumeFull, type Diagnosis, type VolumeSpace } from './diagnosis.ts';
 import { memoryCgroup, oomKilledBetween, type MemoryCgroup } from './oom.ts';
 import type { WorkerEnv } from './env.ts';
 import { checkpointReport, EVENTS_FD, EVENTS_FD_ENV, parseTrainerEvent, progressReport, type TrainerError, type TrainerEvent } from './events.ts';
@@ -175,14 +175,20 @@ export class Supervisor {
       backoff: this.opts.backoff,
       onFatal: (kind: FatalKind, message: string) => this.onFatal(kind, message),
     };
-    const path = this.opts.bufferPath ?? reportBufferPath(e);
+    // An unwritable or full checkpoint volume must not cost the reports: the buffer moves to local disk, at open or
+    // at the first write the volume refuses, and still survives an operator restart.
+    const bufferPath = this.opts.bufferPath ?? reportBufferPath(e);
+    const fallbackBufferPath = reportBufferPath(e, join(tmpdir(), 'arena-reports', e.namespace, e.experiment));
+    return Reporter.open({ ...common, bufferPath, fallbackBufferPath: fallbackBufferPath === bufferPath ? undefined : fallbackBufferPath });
+  }
+
+  /** The checkpoint volume's space now, for telling a failed write on a full volume; undefined if it cannot be read. */
+  private volumeSpace(): VolumeSpace | undefined {
     try {
-      return Reporter.open({ ...common, bufferPath: path });
-    } catch (err) {
-      // An unwritable checkpoint volume must not cost the reports: they still survive an operator restart.
-      const fallback = reportBufferPath(e, join(tmpdir(), 'arena-reports', e.namespace, e.experiment));
-      this.log.warn('Cannot keep the report buffer with the checkpoints; using local disk', { path, fallback, error: err as Error });
-      return Reporter.open({ ...common, bufferPath: fallback });
+      const st = statfsSync(this.env.checkpointDir);
+      return { path: this.env.checkpointDir, freeBytes: st.bavail * st.bsize, totalBytes: st.blocks * st.bsize };
+    } catch {
+      return undefined;
     }
   }
 
@@ -371,8 +377,13 @@ export class Supervisor {
   private failureOf(code: number | null, signal: NodeJS.Signals | null): Failure {
     const now = this.memory();
     const oomKilled = this.memoryAtStart && oomKilledBetween(this.memoryAtStart, now) ? { limitBytes: now.limitBytes } : undefined;
-    const found: Diagnosis = diagnose({ lines: this.tail.lines(), exitCode: code, signal, oomKilled });
+    const volume = this.volumeSpace();
+    const found: Diagnosis = diagnose({ lines: this.tail.lines(), exitCode: code, signal, oomKilled, volume });
     const own = this.trainerError;
+    // A full checkpoint volume is the cause even when the trainer named the consequence (a checkpoint it could not
+    // write): the reason says so, with the volume and its free space.
+    const full = volumeFull({ lines: this.tail.lines(), volume, also: own ? `${own.reason ?? ''}: ${own.message}` : undefined });
+    if (full) return { reason: full.reason, message: full.message, hint: full.hint, retryable: full.retryable };
     if (own) {
       // A catch-all reason of the trainer's whose message carries a known signature (AgileRL's ValueError for a
       // GRPO group of one is 'InvalidHyperparameter' to the trainer) takes the signature's reason and hint.
@@ -412,15 +423,20 @@ export class Supervisor {
         this.log.debug('Trainer metrics', { step: ev.step, ...ev.values });
         return;
       case 'checkpoint': {
-        let size = ev.size_bytes;
-        if (size === undefined) {
-          try {
-            size = checkpointSize(ev.path);
-          } catch (error) {
-            this.log.warn('Cannot read the size of a checkpoint', { path: ev.path, error: error as Error });
-            size = 0;
-          }
+        // Only what is on disk is recorded: a checkpoint the trainer names but that is missing or empty (a write
+        // that failed, a full volume) would be resumed from and fail then.
+        let measured: number;
+        try {
+          measured = checkpointSize(ev.path);
+        } catch (error) {
+          this.log.error('The trainer named a checkpoint that is not on disk; it is not recorded', { step: ev.step, path: ev.path, error: error as Error });
+          return;
         }
+        if (measured === 0) {
+          this.log.error('The trainer named an empty checkpoint; it is not recorded', { step: ev.step, path: ev.path });
+          return;
+        }
+        const size = ev.size_bytes ?? measured;
         const final = ev.final === true || this.stopRequestedAt !== undefined;
         this.checkpoints++;
         if (final && this.stopRequestedAt !== undefined) this.finalCheckpoint = true;

@@ -7,7 +7,7 @@ import { LocalCluster } from '../cluster/control-plane.ts';
 import { experiment } from '../support/fixtures.ts';
 import { startOperatorProcess } from '../support/operator-process.ts';
 import { emptyResult, type ChaosScenario } from './scenario.ts';
-import { prepareFleet, SupervisedOperator, Workload } from './workload.ts';
+import { SupervisedOperator, Workload, drive, prepareFleet, settleFleet } from './workload.ts';
 
 const downMs = 5000;
 
@@ -20,21 +20,12 @@ export const controlPlaneRestarts: ChaosScenario = {
     const cluster = await LocalCluster.start({ name: `chaos-restarts-${o.seed}` });
     let op: SupervisedOperator | undefined;
     try {
-      const { kc, arena } = await prepareFleet(cluster, count, 3);
+      const { kc, arena } = await prepareFleet(cluster, { nodes: Math.ceil(count / 8) + 3 });
       await arena.namespace('probe');
       const supervised = (op = await SupervisedOperator.start(() => startOperatorProcess(cluster, { identity: 'op' }), o.log));
       const work = new Workload({ kc, namespace: 'chaos', resourceClass: 'solo', count, seed: o.seed, operatorUrl: () => supervised.url });
       await work.create();
-
-      let driving = true;
-      let done = 0;
-      const driver = (async () => {
-        while (driving) {
-          const s = await work.step().catch(() => undefined);
-          if (s) done = s.done;
-          await sleep(500);
-        }
-      })();
+      const driver = drive(work);
 
       /** Stops a component, starts it again, and times until a new experiment is admitted (pods created). */
       const bounce = async (component: 'kube-apiserver' | 'etcd', probe: string): Promise<{ restartMs: number; catchUpMs: number }> => {
@@ -68,15 +59,7 @@ export const controlPlaneRestarts: ChaosScenario = {
       const api = await bounce('kube-apiserver', 'after-apiserver');
       const etcd = await bounce('etcd', 'after-etcd');
 
-      const deadline = Date.now() + 900_000 * Math.max(0.3, o.scale);
-      while (done < count && Date.now() < deadline) await sleep(500);
-      driving = false;
-      await driver;
-      await sleep(5000);
-      const audit = await work.audit();
-      work.stop();
-      Object.assign(result, { lost: audit.lost, duplicates: audit.duplicates, leaked: audit.leaked });
-      result.failures.push(...audit.failures.slice(0, 20));
+      const done = await settleFleet(work, driver, count, o.scale, result);
       result.figures = {
         experiments: count,
         downMs,

@@ -23,7 +23,7 @@ export const floods: ChaosScenario = {
     const cluster = await LocalCluster.start({ name: `chaos-floods-${o.seed}` });
     const procs: OperatorProcess[] = [];
     try {
-      const { kc, arena } = await prepareFleet(cluster, running, 1);
+      const { kc, arena } = await prepareFleet(cluster, { nodes: Math.ceil(running / 8) + 1 });
       const core = kc.makeApiClient(CoreV1Api);
       const custom = kc.makeApiClient(CustomObjectsApi);
       const leases = kc.makeApiClient(CoordinationV1Api);

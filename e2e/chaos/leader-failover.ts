@@ -26,7 +26,7 @@ export const leaderFailover: ChaosScenario = {
     });
     const procs: OperatorProcess[] = [];
     try {
-      const { kc } = await prepareFleet(cluster, count, 2);
+      const { kc } = await prepareFleet(cluster, { nodes: Math.ceil(count / 8) + 2 });
       const leases = kc.makeApiClient(CoordinationV1Api);
       const holder = async () => (await leases.readNamespacedLease({ namespace: 'default', name: leaseName }).catch(() => undefined))?.spec;
       const start = async (id: string) => {

@@ -4,9 +4,12 @@
 // for, with every acknowledged checkpoint kept, no rank ever given two pods, and no pod left behind.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster } from '../cluster/control-plane.ts';
+import { installCrds } from '../cluster/crds.ts';
+import { createGpuNodes, gpuProducts } from '../cluster/gpu-nodes.ts';
+import { Arena, resourceClass, trainingCluster } from '../support/fixtures.ts';
 import { startOperatorProcess, type OperatorProcess } from '../support/operator-process.ts';
 import { emptyResult, percentile, seeded, type ChaosScenario } from './scenario.ts';
-import { prepareFleet, Workload } from './workload.ts';
+import { Workload, auditInto } from './workload.ts';
 
 export const operatorKills: ChaosScenario = {
   name: 'operator-kills',
@@ -18,7 +21,12 @@ export const operatorKills: ChaosScenario = {
     const cluster = await LocalCluster.start({ name: `chaos-kills-${o.seed}` });
     const procs: OperatorProcess[] = [];
     try {
-      const { kc } = await prepareFleet(cluster, count, 2);
+      await installCrds(cluster);
+      const kc = cluster.kubeConfig();
+      const arena = new Arena(kc);
+      await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(count / 8) + 2, gpus: 8, gpu: gpuProducts.H100 });
+      await arena.apply(trainingCluster('onprem'));
+      await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
       let op = await startOperatorProcess(cluster, { identity: 'op' });
       procs.push(op);
       const work = new Workload({ kc, namespace: 'chaos', resourceClass: 'solo', count, seed: o.seed, operatorUrl: () => op.url });
@@ -62,13 +70,8 @@ export const operatorKills: ChaosScenario = {
       finished = true;
       await killer;
       const allDoneAt = Date.now();
-      // The operator removes finished attempts' pods on its next reconcile; give it that moment.
-      await sleep(5000);
-      const audit = await work.audit();
-      work.stop();
-      Object.assign(result, { lost: audit.lost, duplicates: audit.duplicates, leaked: audit.leaked });
-      result.failures.push(...audit.failures.slice(0, 20));
-      if (audit.failures.length > 20) result.failures.push(`… and ${audit.failures.length - 20} more`);
+      // The operator removes finished attempts' pods on its next reconcile; auditInto gives it that moment.
+      await auditInto(work, result);
       if (killed < kills) result.failures.push(`only ${killed} of ${kills} kills happened`);
       result.figures = {
         experiments: count,

@@ -11,7 +11,7 @@ import type { LocalCluster } from '../cluster/control-plane.ts';
 import { cartpoleDqn } from '../support/manifests.ts';
 import type { Experiment, ExperimentPhase } from '../../operator/api/v1alpha1/experiment.ts';
 import { labels } from '../../operator/controllers/experiment/workers.ts';
-import { seeded } from './scenario.ts';
+import { seeded, type ChaosResult } from './scenario.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OperatorProcess } from '../support/operator-process.ts';
 
@@ -29,17 +29,6 @@ interface Tracked {
   stopAsked: boolean;
   resumed: boolean;
   nextStep: number;
-}
-
-/** The scenarios' cluster: the CRDs, 8-GPU simulated nodes for `pods` one-GPU workers plus `spare`, TrainingCluster onprem and the one-GPU class `solo`. */
-export async function prepareFleet(cluster: LocalCluster, pods: number, spare: number): Promise<{ kc: KubeConfig; arena: Arena }> {
-  await installCrds(cluster);
-  const kc = cluster.kubeConfig();
-  const arena = new Arena(kc);
-  await createGpuNodes(kc, { prefix: 'gpu', count: Math.ceil(pods / 8) + spare, gpus: 8, gpu: gpuProducts.H100 });
-  await arena.apply(trainingCluster('onprem'));
-  await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
-  return { kc, arena };
 }
 
 export interface WorkloadOptions {
@@ -88,7 +77,15 @@ export class Workload {
 
   private async watchPods(): Promise<void> {
     const w = new Watch(this.o.kc);
-    const seen = (pod: V1Pod) => this.record(pod);
+    const seen = (pod: V1Pod) => {
+      const l = pod.metadata?.labels ?? {};
+      const uid = l[labels.experimentUid];
+      if (!uid) return;
+      const key = `${uid}/${l[labels.run]}-${l[labels.attempt]}/${l[labels.rank]}`;
+      let set = this.podsByRank.get(key);
+      if (!set) this.podsByRank.set(key, (set = new Set()));
+      set.add(pod.metadata!.uid!);
+    };
     const start = async (): Promise<void> => {
       const req = await w.watch(
         `/api/v1/namespaces/${this.o.namespace}/pods`,
@@ -109,18 +106,15 @@ export class Workload {
 
   private async resync(): Promise<void> {
     const list = await this.core.listNamespacedPod({ namespace: this.o.namespace });
-    for (const p of list.items) this.record(p);
-  }
-
-  /** Notes a worker pod under its experiment, attempt and rank. */
-  private record(pod: V1Pod): void {
-    const l = pod.metadata?.labels ?? {};
-    const uid = l[labels.experimentUid];
-    if (!uid) return;
-    const key = `${uid}/${l[labels.run]}-${l[labels.attempt]}/${l[labels.rank]}`;
-    let set = this.podsByRank.get(key);
-    if (!set) this.podsByRank.set(key, (set = new Set()));
-    set.add(pod.metadata!.uid!);
+    for (const p of list.items) {
+      const l = p.metadata?.labels ?? {};
+      const uid = l[labels.experimentUid];
+      if (!uid) continue;
+      const key = `${uid}/${l[labels.run]}-${l[labels.attempt]}/${l[labels.rank]}`;
+      let set = this.podsByRank.get(key);
+      if (!set) this.podsByRank.set(key, (set = new Set()));
+      set.add(p.metadata!.uid!);
+    }
   }
 
   /** One pass over every experiment: each moves one step of its plan, as far as the operator lets it now. */
@@ -328,4 +322,60 @@ export class SupervisedOperator {
     await this.current.kill('SIGKILL').catch(() => undefined);
     await this.loop;
   }
+}
+
+/**
+ * What every fleet scenario starts with on a fresh control plane: the CRDs, `nodes` simulated 8-GPU nodes, the
+ * TrainingCluster `onprem` and the one-GPU, one-worker ResourceClass `solo` the fleet runs on.
+ */
+export async function prepareFleet(cluster: LocalCluster, opts: { nodes: number }): Promise<{ kc: KubeConfig; arena: Arena }> {
+  await installCrds(cluster);
+  const kc = cluster.kubeConfig();
+  const arena = new Arena(kc);
+  await createGpuNodes(kc, { prefix: 'gpu', count: opts.nodes, gpus: 8, gpu: gpuProducts.H100 });
+  await arena.apply(trainingCluster('onprem'));
+  await arena.apply(resourceClass('solo', 'onprem', { nodes: 1, worker: { cpu: '1', memory: '1Gi', gpus: 1 } }));
+  return { kc, arena };
+}
+
+/** Steps a workload every half second in the background until stopped; `done` is how many are at their end. */
+export function drive(work: Workload): { done: () => number; stop: () => Promise<void> } {
+  let driving = true;
+  let done = 0;
+  const loop = (async () => {
+    while (driving) {
+      const s = await work.step().catch(() => undefined);
+      if (s) done = s.done;
+      await sleep(500);
+    }
+  })();
+  return {
+    done: () => done,
+    stop: async () => {
+      driving = false;
+      await loop;
+    },
+  };
+}
+
+/**
+ * Waits (up to the scenario's deadline) for every experiment to reach its end, stops driving, lets the operator
+ * remove finished pods, and puts the audit's counts and first failures into `result`; returns how many ended.
+ */
+export async function settleFleet(work: Workload, driver: ReturnType<typeof drive>, count: number, scale: number, result: ChaosResult): Promise<number> {
+  const deadline = Date.now() + 900_000 * Math.max(0.3, scale);
+  while (driver.done() < count && Date.now() < deadline) await sleep(500);
+  await driver.stop();
+  await auditInto(work, result);
+  return driver.done();
+}
+
+/** Gives the operator a moment to remove finished pods, then audits the fleet into `result` (first 20 failures). */
+export async function auditInto(work: Workload, result: ChaosResult): Promise<void> {
+  await sleep(5000);
+  const audit = await work.audit();
+  work.stop();
+  Object.assign(result, { lost: audit.lost, duplicates: audit.duplicates, leaked: audit.leaked });
+  result.failures.push(...audit.failures.slice(0, 20));
+  if (audit.failures.length > 20) result.failures.push(`… and ${audit.failures.length - 20} more`);
 }

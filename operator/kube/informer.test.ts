@@ -1,4 +1,6 @@
 import { describe, test } from 'node:test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import {
@@ -356,4 +358,34 @@ describe('Informer', () => {
     inf.stop();
     await assert.rejects(started, /stopped before it synced/);
   });
+});
+
+test('a watch that goes silent (no event, no error) is given up and reported as hung, with when it was opened', { timeout: 30_000 }, async () => {
+  // The list answers; the watch is taken and never answered, as on a connection cut without a FIN or RST.
+  const watches: number[] = [];
+  const server = createServer((req, res) => {
+    if (new URL(req.url!, 'http://x').searchParams.get('watch') === 'true') {
+      watches.push(Date.now());
+      return;
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }, { name: 'u' });
+  const hung: number[] = [];
+  const inf = new Informer({ kc, logger: createLogger({ silent: true }), group: '', version: 'v1', plural: 'configmaps', watchdogMs: 500, onWatchHung: (sentAt) => hung.push(sentAt) });
+  try {
+    const openedBefore = performance.now();
+    await inf.start();
+    while (hung.length === 0) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(hung[0]! >= openedBefore && hung[0]! <= performance.now(), 'the moment the hung watch was opened');
+    while (watches.length < 2) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(watches.length >= 2, 'and it watches again');
+  } finally {
+    inf.stop();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 });

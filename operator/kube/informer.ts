@@ -75,6 +75,12 @@ export interface InformerOptions<T extends Cacheable> {
   backoff?: Backoff;
   /** Sends list requests, e.g. ratelimit.ts's rateLimitedTransport; client-node's undici fetch by default. */
   transport?: HttpLibrary;
+  /**
+   * A watch went silent past client-node's inactivity limit or the watchdog, `sentAt` (performance.now()) being
+   * when it was opened: the connection it used is presumed dead, and the caller may drop the connections it shares
+   * (ratelimit.ts RateLimitedKubeConfig.dropConnections) so the next watch and list dial fresh ones.
+   */
+  onWatchHung?: (sentAt: number) => void;
 }
 
 export interface InformerEvents<T> {
@@ -505,6 +511,13 @@ export class Informer<T extends Cacheable = KubernetesObject> {
         settled = true;
         signal.removeEventListener('abort', onAbort);
         request?.abort();
+        if (err instanceof WatchdogTimeout || (err instanceof Error && err.name === 'TimeoutError')) {
+          try {
+            this.opts.onWatchHung?.(startedAt);
+          } catch (hookErr) {
+            this.log.error('onWatchHung handler threw', { error: hookErr });
+          }
+        }
         if (err) reject(err);
         // A server that ends watches at once would otherwise have us reconnecting in a tight loop.
         else if (events === 0 && performance.now() - startedAt < (timeoutSeconds * 1000) / 2) {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeConfig, type V1LeaseSpec } from '@kubernetes/client-node';
-import { LeaderElector, decide, nextSpec, releasedSpec, type Decision } from './leader.ts';
+import { LeaderElector, decide, nextSpec, releasedSpec, renewAttemptTimeoutMs, type Decision } from './leader.ts';
 
 const lease = (holderIdentity: string, more: Partial<V1LeaseSpec> = {}): V1LeaseSpec => ({
   holderIdentity,
@@ -109,4 +109,10 @@ describe('LeaderElector options', () => {
   test('the client-go defaults are accepted', () => {
     assert.equal(new LeaderElector(base).isLeader(), false);
   });
+});
+
+test('a renewal waits at most half the renew deadline, so a hung one leaves time for a second try', () => {
+  assert.equal(renewAttemptTimeoutMs(10_000, 10_000), 5_000, 'right after a renewal: half the deadline, not all of it');
+  assert.equal(renewAttemptTimeoutMs(3_000, 10_000), 3_000, 'never past what is left of the deadline');
+  assert.equal(renewAttemptTimeoutMs(-5, 10_000), 1, 'always a positive timeout');
 });

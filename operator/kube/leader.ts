@@ -141,6 +141,15 @@ function abortWith(signal: AbortSignal): ConfigurationOptions {
   };
 }
 
+/**
+ * How long one renewal may wait for the API server: at most half the renew deadline, and never past what is left
+ * of it. A renewal stuck on a connection that was cut silently then fails in time for a second try, on a fresh
+ * connection (the transport drops the hung one), before the deadline ends the leadership.
+ */
+export function renewAttemptTimeoutMs(remainingMs: number, renewDeadlineMs: number): number {
+  return Math.max(1, Math.ceil(Math.min(remainingMs, renewDeadlineMs / 2)));
+}
+
 type Attempt = { ok: true; via: AcquiredVia | 'renewed' } | { ok: false; holder?: string };
 
 export class LeaderElector {
@@ -234,12 +243,15 @@ export class LeaderElector {
 
   private async renewUntilStoppedOrLost(callbacks: LeaderCallbacks): Promise<StoppedReason> {
     const stop = this.stopping.signal;
+    let failed = false;
     for (;;) {
-      await this.sleep(this.retryPeriodMs);
+      // After a failed renewal the next try comes sooner: what is left of the renew deadline is all it has.
+      await this.sleep(failed ? this.retryPeriodMs / 2 : this.retryPeriodMs);
       if (stop.aborted) return 'released';
       const remaining = this.renewDeadlineMs - (performance.now() - this.renewedAt);
-      const attempt = await this.tryAcquireOrRenew(callbacks, Math.max(Math.ceil(remaining), 1));
+      const attempt = await this.tryAcquireOrRenew(callbacks, renewAttemptTimeoutMs(remaining, this.renewDeadlineMs));
       if (stop.aborted) return 'released';
+      failed = !attempt.ok;
       if (attempt.ok) {
         this.renewedAt = performance.now();
         continue;

@@ -11,8 +11,11 @@ import {
   type HttpLibrary,
 } from '@kubernetes/client-node';
 import { FakeClock } from './clock.ts';
-import { FencedError, RateLimitedKubeConfig, TokenBucket, apiVerbAndResource, fenceInterceptor, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { FencedError, RateLimitedKubeConfig, RequestTimeoutError, TokenBucket, apiVerbAndResource, fenceInterceptor, makeRateLimitedClient, rateLimitedTransport } from './ratelimit.ts';
 import { createMetrics } from '../observability/metrics.ts';
+import { toKubeError } from './errors.ts';
 
 /** Resolves each wait() in a list as it completes, stamped with the fake time. */
 function track(clock: FakeClock, bucket: TokenBucket, n: number) {
@@ -214,4 +217,81 @@ test('the HTTP client asks the fence again as it puts a write on a connection, a
   assert.ok(aborted[0] instanceof FencedError && /DELETE \/api\/v1\/pods\/p/.test(aborted[0].message), aborted[0]?.message);
   assert.equal(started.length, 4, 'the handler forwards every other callback (the marker field read through the wrapper)');
   assert.ok(started.includes('DELETE write-fenced'));
+});
+
+/**
+ * An API server stand-in whose connections can be cut silently: after cut(), requests on connections that were
+ * open before it are read and never answered, as when a NAT entry or a middlebox vanished; new connections work.
+ */
+async function cuttableServer(opts: { answer?: boolean } = {}) {
+  const sockets = new Set<Socket>();
+  const dead = new Set<Socket>();
+  let connections = 0;
+  const served: number[] = [];
+  const server = createServer((req, res) => {
+    if (opts.answer === false || dead.has(req.socket)) return; // no answer, no error, the connection stays open
+    served.push((req.socket as Socket & { n?: number }).n ?? 0);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [] }));
+  });
+  server.on('connection', (s: Socket & { n?: number }) => {
+    s.n = ++connections;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    served,
+    connections: () => connections,
+    cut: () => sockets.forEach((s) => dead.add(s)),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test('a request that gets no answer fails at its deadline instead of hanging, and says so', { timeout: 20_000 }, async () => {
+  const api = await cuttableServer({ answer: false });
+  try {
+    const hung: number[] = [];
+    const transport = rateLimitedTransport({ requestTimeoutMs: 300, onHung: (at) => hung.push(at) });
+    const err = await transport
+      .send(new RequestContext(`${api.url}/api/v1/pods`, HttpMethod.GET))
+      .toPromise()
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    assert.ok(err instanceof RequestTimeoutError, `want a RequestTimeoutError, got ${String(err)}`);
+    assert.match(err.message, /no answer to GET \/api\/v1\/pods within 300 ms/);
+    assert.equal(toKubeError(err).reason, 'NetworkError', 'retried like any network failure');
+    assert.equal(hung.length, 1, 'the connection it used is reported as hung');
+  } finally {
+    await api.close();
+  }
+});
+
+test('after a silent cut, the request that hung drops the shared connections and the next one dials a fresh connection', { timeout: 20_000 }, async () => {
+  const api = await cuttableServer();
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser({ name: 'c', server: api.url, skipTLSVerify: true }, { name: 'u' });
+    const limited = new RateLimitedKubeConfig(kc, { requestTimeoutMs: 300 });
+    const core = limited.makeApiClient(CoreV1Api);
+    await core.listNamespacedPod({ namespace: 'ns' });
+    await core.listNamespacedPod({ namespace: 'ns' });
+    const before = api.connections();
+    api.cut();
+    await assert.rejects(core.listNamespacedPod({ namespace: 'ns' }), (e: Error) => toKubeError(e).reason === 'NetworkError');
+    assert.equal(limited.connectionsDropped, 1);
+    await core.listNamespacedPod({ namespace: 'ns' });
+    assert.equal(api.served.length, 3);
+    assert.ok(api.served.at(-1)! > before, 'served on a new connection, not a stranded kept-alive one');
+    assert.equal(limited.dropConnections(0), false, 'a request sent before the fresh connections were made does not drop them');
+  } finally {
+    await api.close();
+  }
 });

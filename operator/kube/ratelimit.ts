@@ -9,13 +9,13 @@ import {
   KubeConfig,
   bufferFromFileOrString,
   KubernetesObjectApi,
+  ResponseContext,
   wrapHttpLibrary,
   type ApiConstructor,
   type ApiType,
   type Configuration,
   type HttpLibrary,
   type RequestContext,
-  type ResponseContext,
 } from '@kubernetes/client-node';
 import { realClock, sleep, type Clock } from './clock.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -87,6 +87,32 @@ export interface TransportOptions {
   clock?: Clock;
   /** The transport that really sends; client-node's undici fetch by default. */
   inner?: HttpLibrary;
+  /**
+   * Each request's deadline, headers and body together; default 30 s, 0 for none. A connection cut silently (a
+   * NAT entry dropped, a middlebox gone) answers nothing and reports no error: undici would wait 300 s for the
+   * headers and as long again for the body, holding a reconcile worker all that time.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Called when a request ran out of time (this deadline, or a timeout of the caller's own signal), with the moment
+   * (performance.now()) it was sent: the connection it went out on is presumed dead, and so are its kept-alive
+   * siblings, which a silent cut stranded the same way.
+   */
+  onHung?: (sentAt: number) => void;
+}
+
+/** A request that got no complete answer within its deadline. Named TimeoutError, so it reads as a network failure. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+  constructor(verb: string, url: string, ms: number) {
+    super(`no answer to ${verb} ${new URL(url).pathname} within ${ms} ms: the connection to the API server is presumed dead`);
+  }
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+function isTimeout(reason: unknown): boolean {
+  return reason instanceof Error ? reason.name === 'TimeoutError' : reason instanceof DOMException && reason.name === 'TimeoutError';
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -99,11 +125,15 @@ export class FencedError extends Error {
   }
 }
 
-/** Wraps a transport so each request first waits for the limiter and is then counted and timed. */
+/**
+ * Wraps a transport so each request first waits for the limiter, is then counted and timed, and gets an answer
+ * within its deadline or fails (TransportOptions.requestTimeoutMs).
+ */
 export function rateLimitedTransport(opts: TransportOptions): HttpLibrary {
   const inner = opts.inner ?? new IsomorphicFetchHttpLibrary();
   const clock = opts.clock ?? realClock;
-  const { limiter, metrics, mayWrite } = opts;
+  const { limiter, metrics, mayWrite, onHung } = opts;
+  const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return wrapHttpLibrary({
     async send(request: RequestContext): Promise<ResponseContext> {
       const verb = request.getHttpMethod();
@@ -119,10 +149,34 @@ export function rateLimitedTransport(opts: TransportOptions): HttpLibrary {
       }
       const start = clock.now();
       let code = '<error>'; // client-go's label for a request that got no response
+      const sentAt = performance.now();
+      const deadline = new AbortController();
+      const timer = timeoutMs > 0 ? setTimeout(() => deadline.abort(new RequestTimeoutError(String(verb), request.getUrl(), timeoutMs)), timeoutMs) : undefined;
+      timer?.unref();
+      const caller = request.getSignal();
+      request.setSignal(caller ? AbortSignal.any([caller, deadline.signal]) : deadline.signal);
+      const outOfTime = () => deadline.signal.aborted || (caller?.aborted === true && isTimeout(caller.reason));
+      const settle = (err?: unknown) => {
+        clearTimeout(timer);
+        if (err !== undefined && outOfTime()) onHung?.(sentAt);
+      };
       try {
         const response = await inner.send(request).toPromise();
         code = String(response.httpStatusCode);
-        return response;
+        // The deadline covers the body too: a cut can strand a response after its headers.
+        const body = response.body;
+        const guard = <B>(read: Promise<B>): Promise<B> =>
+          read.then(
+            (v) => (settle(), v),
+            (err: unknown) => {
+              settle(err);
+              throw err;
+            },
+          );
+        return new ResponseContext(response.httpStatusCode, response.headers, { ...body, text: () => guard(body.text()), binary: () => guard(body.binary()) });
+      } catch (err) {
+        settle(err);
+        throw err;
       } finally {
         metrics?.restClientRequests.inc({ code, method: verb, host });
         metrics?.apiRequests.inc({ ...apiVerbAndResource(verb, request.getUrl()), code });
@@ -202,11 +256,17 @@ export function fenceInterceptor(mayWrite: () => boolean): (dispatch: Dispatch) 
  * TLS connection (a full handshake for the operator and the API server, per request). Requests with the same
  * endpoint and TLS material share one Agent and its kept-alive connections; new material (a rotated client
  * certificate) gets a new Agent and the old one is closed once its requests finish.
+ *
+ * A request or watch that ran out of time drops the shared Agent (dropConnections): a silent cut leaves every
+ * kept-alive connection hanging alike, and the next request must dial a fresh one rather than wait out another
+ * deadline on a sibling.
  */
 export class RateLimitedKubeConfig extends KubeConfig {
   readonly transport: HttpLibrary;
-  private shared?: { key: string; dispatcher: Dispatcher };
+  private shared?: { key: string; dispatcher: Dispatcher; createdAt: number };
   private readonly mayWrite?: () => boolean;
+  /** How many times the shared connections were dropped because a request or watch hung on them. */
+  connectionsDropped = 0;
 
   constructor(base: KubeConfig, opts: TransportOptions) {
     super();
@@ -217,7 +277,27 @@ export class RateLimitedKubeConfig extends KubeConfig {
       contexts: base.contexts,
       currentContext: base.currentContext,
     });
-    this.transport = rateLimitedTransport(opts);
+    this.transport = rateLimitedTransport({
+      ...opts,
+      onHung: (sentAt) => {
+        this.dropConnections(sentAt);
+        opts.onHung?.(sentAt);
+      },
+    });
+  }
+
+  /**
+   * Closes the shared connections if they are the ones in use at `sentAt` (performance.now() when the hung
+   * request went out), so that many requests hung by the same cut drop them once, not each other's fresh ones.
+   * In-flight requests on them fail at once and are retried by their callers.
+   */
+  dropConnections(sentAt: number = performance.now()): boolean {
+    const shared = this.shared;
+    if (!shared || shared.createdAt > sentAt) return false;
+    this.shared = undefined;
+    this.connectionsDropped++;
+    void shared.dispatcher.destroy(new Error('dropped: a request on these connections got no answer in time')).catch(() => undefined);
+    return true;
   }
 
   override makeApiClient<T extends ApiType>(ApiClass: ApiConstructor<T>): T {
@@ -231,7 +311,7 @@ export class RateLimitedKubeConfig extends KubeConfig {
     const key = this.connectionKey();
     if (this.shared?.key !== key) {
       const old = this.shared?.dispatcher;
-      this.shared = { key, dispatcher: this.mayWrite ? (fresh.compose(fenceInterceptor(this.mayWrite)) as Dispatcher) : fresh };
+      this.shared = { key, dispatcher: this.mayWrite ? (fresh.compose(fenceInterceptor(this.mayWrite)) as Dispatcher) : fresh, createdAt: performance.now() };
       void old?.close().catch(() => undefined);
     }
     context.setDispatcher(this.shared.dispatcher);

@@ -112,11 +112,11 @@ describe('experiment lifecycle', () => {
     },
     { name: 'Stop while Pending cancels at once', o: observe(exp('Stop', { phase: 'Pending', run: 1, attempt: 1 })), phase: 'Stopped', reason: 'StoppedByUser', actions: ['dequeue', 'dequeue'] },
     {
-      name: 'Stop while Running goes Stopping and deletes workers with the grace period',
+      name: 'Stop while Running goes Stopping and records the request; the workers are told once it is stored',
       o: observe(exp('Stop', { phase: 'Running', run: 1, attempt: 1 }), { workers: [worker(0, 'Running'), worker(1, 'Running')] }),
       phase: 'Stopping',
       reason: 'StopRequested',
-      actions: ['deleteWorkers'],
+      actions: [],
     },
     {
       name: 'Stopping ends Stopped after a final checkpoint',
@@ -323,4 +323,23 @@ describe('experiment lifecycle', () => {
     const later = decide(observe({ ...exp('Train'), status: running.status }, { now: new Date(now.getTime() + 5000), workers: [worker(0, 'Running'), worker(1, 'Running')] }));
     assert.deepEqual(later.status, running.status);
   });
+});
+
+test('a stop is stored before the workers are told, so no final checkpoint can predate stopRequestedAt', () => {
+  const running = exp('Stop', { phase: 'Running', run: 1, attempt: 1, attemptStartedAt: iso(-60) });
+  const workers = [worker(0, 'Running'), worker(1, 'Running')];
+  const first = decide(observe(running, { workers }));
+  assert.equal(first.status.phase, 'Stopping');
+  assert.equal(first.status.stopRequestedAt, now.toISOString());
+  assert.deepEqual(types(first.actions), [], 'nobody is told to stop before stopRequestedAt is stored: that write may fail and land later');
+  // The write landed: the stored status holds the request, and now the workers get their grace period.
+  const later = new Date(now.getTime() + 1000);
+  const second = decide({ ...observe(exp('Stop', first.status), { workers }), now: later });
+  assert.deepEqual(second.actions.filter((a) => a.type === 'deleteWorkers'), [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: 30 }]);
+  assert.equal(second.status.stopRequestedAt, first.status.stopRequestedAt, 'the stored moment is kept');
+  // The write that carried the first decision failed instead: the next try stamps its own moment, and still has
+  // told nobody, so whatever final checkpoint comes is written after the stamp that gets stored.
+  const retried = decide({ ...observe(running, { workers }), now: later });
+  assert.deepEqual(types(retried.actions), []);
+  assert.equal(retried.status.stopRequestedAt, later.toISOString());
 });

@@ -185,8 +185,12 @@ class Step {
         }
         return;
       case 'Running':
+        // Recorded first, told second: the workers hear of the stop (their pods are deleted) only from the
+        // Stopping step, once a status holding stopRequestedAt is stored. A final checkpoint is judged against
+        // that moment, so it must never come after the workers were told: a write that fails (a cut connection)
+        // and lands later with a later stamp would make a final checkpoint look older than the stop.
         this.s.stopRequestedAt = this.nowIso;
-        this.deleteAll();
+        this.requeueAfterMs = 2_000;
         this.setPhase(
           'Stopping',
           'StopRequested',
