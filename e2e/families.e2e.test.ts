@@ -65,6 +65,8 @@ function rows(a: NdArray): number[][] | number[] {
   return out.map((r) => Array.from({ length: a.shape[1]! }, (_, j) => r.slice(j * inner, (j + 1) * inner))) as unknown as number[][];
 }
 
+type Served = { ip: string; key: string; folder: string; multiAgent: boolean };
+
 describe('multi-agent, bandit and offline RL trained, stopped, resumed and served on a local node', () => {
   let cluster: LocalCluster;
   let arena: Arena;
@@ -72,6 +74,10 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
   let node: LocalNode;
   let op: RunningOperator;
   let checkpoints: string;
+  // The three lifecycles run at once (most of each is waiting: interpreter start-up, AgileRL's import, the stop's
+  // grace, the agent's start), and each test awaits its own.
+  const started = new Map<string, Promise<Served>>();
+  let missingDataset: Promise<Experiment>;
   /** The folder on this machine behind a location in the checkpoint storage (/checkpoints/...). */
   const local = (location: string) => {
     assert.ok(location.startsWith('/checkpoints/'), location);
@@ -91,7 +97,7 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
    * further to Succeeded, and an agent of the resumed run's best checkpoint, Deployed. Returns the agent's pod IP,
    * key and the local folder of the checkpoint it serves.
    */
-  const lifecycle = async (name: string, manifest: (maxSteps: number) => Manifest, more: number, algorithm: string) => {
+  const lifecycle = async (name: string, manifest: (maxSteps: number) => Manifest, more: number, algorithm: string): Promise<Served> => {
     await arena.apply(experiment(ns, name, 'cpu', { manifest: manifest(1_000_000), stopGracePeriodSeconds: 60 }));
     const running = await arena.waitExperiment(ns, name, (s) => (s.checkpoints?.length ?? 0) >= 1 || s.phase === 'Failed', 'a checkpoint', 300_000);
     assert.equal(running.status?.phase, 'Running', `${running.status?.reason}: ${running.status?.message} ${JSON.stringify(running.status?.lastFailure)}`);
@@ -166,6 +172,19 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
     await arena.apply(trainingCluster('local', { setupBundle: { version: '1.0.0', images: { runtime: 'registry.local/arena-runtime:1.0.0' } }, checkpointStorage: { mountPath: '/checkpoints', hostPath: { path: checkpoints } } }));
     await arena.apply(resourceClass('cpu', 'local', { nodes: 1, worker: { cpu: '1', memory: '2Gi', gpus: 0 } }));
     await arena.namespace(ns);
+    const start = (name: string, p: Promise<Served>) => {
+      // Awaited by its test; until then a failure must not count as an unhandled rejection.
+      p.catch(() => undefined);
+      started.set(name, p);
+    };
+    start('spread', lifecycle('spread', maddpgSpread, 200, 'MADDPG'));
+    start('bandit', lifecycle('bandit', neuralUcbTables, 100, 'NeuralUCB'));
+    start('offline', lifecycle('offline', cqnCartpole, 200, 'CQN'));
+    missingDataset = (async () => {
+      await arena.apply(experiment(ns, 'no-data', 'cpu', { manifest: cqnCartpole(400, '/checkpoints/families/datasets/missing.h5') }));
+      return arena.waitExperiment(ns, 'no-data', (s) => s.phase === 'Failed' || s.phase === 'Succeeded', 'Failed', 300_000);
+    })();
+    missingDataset.catch(() => undefined);
   });
   after(async () => {
     await op?.stop();
@@ -174,7 +193,7 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
   });
 
   test('multi-agent: MADDPG on MPE simple_spread; the agent answers each agent\'s action as AgileRL computes it', async () => {
-    const { ip, key, folder, multiAgent } = await lifecycle('spread', maddpgSpread, 200, 'MADDPG');
+    const { ip, key, folder, multiAgent } = await started.get('spread')!;
     assert.equal(multiAgent, true, '/status says multi_agent, which is how the platform\'s client keys its calls');
     const n = 8;
     const ids = ['agent_0', 'agent_1', 'agent_2'];
@@ -196,7 +215,7 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
   });
 
   test('contextual bandit: NeuralUCB on a table made here; each context gets the arm AgileRL picks from the checkpoint', async () => {
-    const { ip, key, folder } = await lifecycle('bandit', neuralUcbTables, 100, 'NeuralUCB');
+    const { ip, key, folder } = await started.get('bandit')!;
     const n = 10;
     // A context per arm, as AgileRL's BanditEnv builds them: the features in the arm's own block of 4.
     const data: number[] = [];
@@ -216,7 +235,7 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
   });
 
   test('offline RL: CQN on a CartPole dataset made here; the agent answers AgileRL\'s greedy actions', async () => {
-    const { ip, key, folder } = await lifecycle('offline', cqnCartpole, 200, 'CQN');
+    const { ip, key, folder } = await started.get('offline')!;
     const n = 32;
     const obs = ndarray('f4', [n, 4], values(n * 4, 11, 0.5));
     const call = await getAction(ip, key, { obs: encodeNpyBase64(obs), batch_size: n });
@@ -227,8 +246,8 @@ describe('multi-agent, bandit and offline RL trained, stopped, resumed and serve
   });
 
   test('a dataset path the worker cannot see fails the run with DatasetNotFound, naming the field', async () => {
-    await arena.apply(experiment(ns, 'no-data', 'cpu', { manifest: cqnCartpole(400, '/checkpoints/families/datasets/missing.h5') }));
-    const failed = await arena.waitExperiment(ns, 'no-data', (s) => s.phase === 'Failed', 'Failed', 180_000);
+    const failed = await missingDataset;
+    assert.equal(failed.status?.phase, 'Failed');
     const why = JSON.stringify(failed.status?.lastFailure ?? failed.status);
     assert.match(why, /DatasetNotFound/);
     assert.match(why, /environment\.dataset_path: \/checkpoints\/families\/datasets\/missing\.h5/);
