@@ -59,3 +59,38 @@ export function sftAlpaca(): Manifest {
     environment: { name: 'alpaca', dataset: 'tatsu-lab/alpaca', response_column: 'output' },
   };
 }
+
+/** Where the families cluster test puts the datasets it makes, in its namespace's part of the checkpoint storage. */
+const FAMILIES_DATASETS = '/checkpoints/families/datasets';
+
+/** MADDPG on the MPE simple_spread (three agents, continuous actions, from PyPI's mpe2): a tiny population of 2. */
+export function maddpgSpread(maxSteps = 300): Manifest {
+  return {
+    algorithm: { name: 'MADDPG', batch_size: 32, lr_actor: 0.001, lr_critic: 0.01, gamma: 0.95, tau: 0.01, learn_step: 5 },
+    environment: { name: 'mpe2.simple_spread_v3', num_envs: 2, env_config: { max_cycles: 25, continuous_actions: true } },
+    training: { max_steps: maxSteps, evo_steps: 100, pop_size: 2, learning_delay: 0, eval_loop: 1 },
+    network: { arch: 'mlp', latent_dim: 16, encoder_config: { hidden_size: [16] }, head_config: { hidden_size: [16] } },
+    replay_buffer: { max_size: 10000 },
+  };
+}
+
+/** NeuralUCB on a feature and target table in the checkpoint storage (a contextual bandit AgileRL builds from them). */
+export function neuralUcbTables(maxSteps = 200, dir = `${FAMILIES_DATASETS}/bandit`): Manifest {
+  return {
+    algorithm: { name: 'NeuralUCB', lr: 0.001, gamma: 1.0, lamb: 1.0, reg: 0.000625, learn_step: 2, batch_size: 16 },
+    environment: { env_type: 'bandit', name: 'three-classes', features: `${dir}/features.csv`, targets: `${dir}/targets.csv` },
+    training: { max_steps: maxSteps, evo_steps: 50, episode_steps: 50, pop_size: 2 },
+    network: { arch: 'mlp', latent_dim: 16, encoder_config: { hidden_size: [16] }, head_config: { hidden_size: [16] } },
+  };
+}
+
+/** CQN on CartPole from an HDF5 dataset in the checkpoint storage (offline RL: no environment steps in training). */
+export function cqnCartpole(maxSteps = 400, datasetPath = `${FAMILIES_DATASETS}/cartpole.h5`): Manifest {
+  return {
+    algorithm: { name: 'CQN', batch_size: 32, lr: 0.001, tau: 0.01, double: true, gamma: 0.99 },
+    environment: { env_type: 'offline', name: 'CartPole-v1', num_envs: 1, dataset_path: datasetPath },
+    training: { max_steps: maxSteps, evo_steps: 100, pop_size: 2, eval_loop: 1 },
+    network: { arch: 'mlp', latent_dim: 16, encoder_config: { hidden_size: [16] }, head_config: { hidden_size: [16] } },
+    replay_buffer: { max_size: 10000 },
+  };
+}

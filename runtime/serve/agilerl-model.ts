@@ -32,11 +32,16 @@ export type SpaceSpec =
 export interface AgileRlModelInfo {
   algo: string;
   recurrent: boolean;
+  /** MADDPG, MATD3, IPPO: obs and action are objects keyed by agent id, and the spaces are Dicts keyed by it. */
+  multi_agent?: boolean;
+  agent_ids?: string[];
   description: string;
   observation_space: SpaceSpec;
   action_space: SpaceSpec;
   /** Columns of the action mask AgileRL takes; null where the algorithm or action space takes none. */
   action_mask_width: number | null;
+  /** Multi-agent: each masked agent's mask columns (agents with Discrete or MultiDiscrete actions). */
+  action_mask_widths?: Record<string, number>;
   /** Recurrent models: each hidden-state array at batch size 1, and which axis is the batch axis (AgileRL's layout). */
   hidden_state: Record<string, { shape: number[]; batch_axis: number; dtype: string }> | null;
   device: string;
@@ -200,6 +205,26 @@ export function checkActionMask(mask: NpyTree, width: number, n: number): assert
   }
 }
 
+/** Multi-agent masks: an object keyed by agent id, each agent's own (N, width) mask, for agents whose actions take one. */
+export function checkAgentMasks(masks: NpyTree | undefined, info: AgileRlModelInfo, n: number): void {
+  if (masks == null) return;
+  const widths = info.action_mask_widths ?? {};
+  const ids = info.agent_ids ?? [];
+  if (!isTreeDict(masks)) throw badRequest('action_mask', `expected an object keyed by agent id (${ids.join(', ')}), got ${describe(masks)}`);
+  for (const [agent, mask] of Object.entries(masks)) {
+    const field = childPath('action_mask', agent);
+    if (!ids.includes(agent)) throw badRequest(field, `not an agent of this model (${ids.join(', ')})`);
+    const width = widths[agent];
+    if (width === undefined) throw badRequest(field, `${info.algo}'s agent ${agent} has an action space that takes no action mask`);
+    try {
+      checkActionMask(mask, width, n);
+    } catch (err) {
+      // The same checks as one agent's mask, named by the agent's own field.
+      throw badRequest(field, (err as Error).message.replace(/^action_mask:\s*/, ''));
+    }
+  }
+}
+
 export class AgileRlActionModel implements ActionModel {
   /** /status's agent: the algorithm from arena-checkpoint.json until the process reports, then from the agent itself. */
   readonly agent: AgentInfo;
@@ -322,6 +347,7 @@ export class AgileRlActionModel implements ActionModel {
       this.info = info;
       this.agent.algo = info.algo;
       this.agent.recurrent = info.recurrent;
+      this.agent.multi_agent = info.multi_agent === true;
       this.markReady(info);
       return;
     }
@@ -340,6 +366,10 @@ export class AgileRlActionModel implements ActionModel {
   private check(req: ActionRequest, info: AgileRlModelInfo): void {
     const n = req.batchSize;
     checkObservation(req.obs, info.observation_space, 'obs', n);
+    if (info.multi_agent) {
+      checkAgentMasks(req.actionMask, info, n);
+      return;
+    }
     if (req.actionMask != null) {
       if (info.action_mask_width === null) throw badRequest('action_mask', `${info.algo} with this action space takes no action mask`);
       checkActionMask(req.actionMask, info.action_mask_width, n);
@@ -374,6 +404,8 @@ export class AgileRlActionModel implements ActionModel {
       obs: encodeNode(req.obs, chunks, offset),
       action_mask: encodeNode(req.actionMask, chunks, offset),
       hidden_state: info.recurrent ? encodeNode(req.hiddenState, chunks, offset) : null,
+      // AgileRL's multi-agent get_action takes them through the per-agent infos; serve.py checks them.
+      env_defined_actions: info.multi_agent ? encodeNode(req.envDefinedActions, chunks, offset) : null,
     };
     const reply = await new Promise<{ header: Record<string, unknown>; payload: Buffer }>((resolve, reject) => {
       if (this.pending.size === 0) this.keepAlive(true);

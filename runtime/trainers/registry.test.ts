@@ -31,13 +31,33 @@ test('classic RL on Gymnasium trains with AgileRL, run by the project\'s Python'
   assert.match(python.trainer.env!.PYTHONPATH!, /agilerl\/:\/opt\/extra$/, 'the image\'s own PYTHONPATH is kept after ours');
 });
 
+test('multi-agent, bandit and offline manifests train with the same AgileRL trainer', () => {
+  const cases: Manifest[] = [
+    { algorithm: { name: 'MADDPG' }, environment: { name: 'mpe2.simple_spread_v3' } },
+    { algorithm: { name: 'MATD3' }, environment: { name: 'mpe2.simple_adversary_v3' } },
+    { algorithm: { name: 'IPPO' }, environment: { name: 'mpe2.simple_speaker_listener_v4' } },
+    { algorithm: { name: 'NeuralUCB' }, environment: { env_type: 'bandit', name: 'iris', features: 'f.csv', targets: 't.csv' } },
+    // The platform reads a bandit section without env_type as a bandit one.
+    { algorithm: { name: 'NeuralTS' }, environment: { name: 'iris', features: 'f.csv', targets: 't.csv' } },
+    { algorithm: { name: 'CQN' }, environment: { env_type: 'offline', name: 'CartPole-v1', dataset_path: '/d/c.h5' } },
+  ];
+  for (const m of cases) {
+    const r = resolveTrainer(m, {});
+    assert.ok(r.ok, `${m.algorithm.name}: ${r.ok ? '' : r.message}`);
+    assert.deepEqual(r.trainer.args, ['-m', 'arena_agilerl']);
+  }
+});
+
 test('a configured command wins; what no trainer covers is refused with the reason', () => {
   const custom = resolveTrainer({ ...cartpole, algorithm: { name: 'GRPO' } }, { ARENA_TRAINER_COMMAND: '["python","-m","arena_trainer"]' });
   assert.deepEqual(custom, { ok: true, trainer: { name: 'python', command: 'python', args: ['-m', 'arena_trainer'] } });
 
-  const multi = resolveTrainer({ algorithm: { name: 'MADDPG' }, environment: { name: 'simple_spread_v3' } }, {});
-  assert.equal(multi.ok, false);
-  if (!multi.ok) assert.match(multi.message, /no trainer for MADDPG on simple_spread_v3: the AgileRL trainer here runs DQN, .*multi-agent, bandit and offline training are not in this image yet\.$/);
+  const unknown = resolveTrainer({ algorithm: { name: 'NoSuchAlgorithm' as 'DQN' }, environment: { name: 'CartPole-v1' } }, {}); // a name the platform would refuse first
+  assert.equal(unknown.ok, false);
+  if (!unknown.ok) assert.match(unknown.message, /no trainer for NoSuchAlgorithm on CartPole-v1: the AgileRL trainer here runs DQN, .*MADDPG, .*CQN and the LLM algorithms of the platform's registry; NoSuchAlgorithm is none of them\.$/);
+  const offlineOnGym = resolveTrainer({ algorithm: { name: 'CQN' }, environment: { name: 'CartPole-v1' } }, {});
+  assert.equal(offlineOnGym.ok, false);
+  if (!offlineOnGym.ok) assert.match(offlineOnGym.message, /runs CQN on env_type offline, not gym/);
   const bandit = resolveTrainer({ algorithm: { name: 'DQN' }, environment: { name: 'iris', env_type: 'bandit' } }, {});
   if (!bandit.ok) assert.match(bandit.message, /runs Gymnasium environments, not env_type bandit/);
   assert.equal(bandit.ok, false);

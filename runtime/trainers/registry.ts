@@ -19,6 +19,20 @@ export const TRAINER_COMMAND_ENV = 'ARENA_TRAINER_COMMAND';
 /** What AgileRL's trainer here covers: the platform's single-agent algorithms that train on Gymnasium. */
 export const AGILERL_GYM_ALGORITHMS: ReadonlySet<string> = new Set(['DQN', 'Rainbow DQN', 'RainbowDQN', 'PPO', 'Recurrent PPO', 'RecurrentPPO', 'DDPG', 'TD3']);
 
+/**
+ * The other classic families AgileRL's manifest trainer builds, each with the env_type the platform gives it:
+ * multi-agent on PettingZoo (env_type gym, a PettingZoo module as the name), contextual bandits on a feature and
+ * target table, offline RL on a dataset.
+ */
+export const AGILERL_FAMILY_ALGORITHMS: ReadonlyMap<string, string> = new Map([
+  ['MADDPG', 'gym'],
+  ['MATD3', 'gym'],
+  ['IPPO', 'gym'],
+  ['NeuralUCB', 'bandit'],
+  ['NeuralTS', 'bandit'],
+  ['CQN', 'offline'],
+]);
+
 /** AgileRL's manifest trainer, run by the project's Python ($ARENA_PYTHON, or the checkout's .venv). */
 export function agilerlCommand(env: NodeJS.ProcessEnv = process.env): TrainerCommand {
   const pythonPath = fileURLToPath(new URL('./agilerl/', import.meta.url));
@@ -48,8 +62,14 @@ export const AGILERL_VERSION = '2.58.0';
 
 function agilerlCovers(manifest: Manifest): string | undefined {
   if (isAlgorithmName(manifest.algorithm.name) && algorithmFamily(manifest.algorithm.name) === 'llm') return undefined;
+  const family = AGILERL_FAMILY_ALGORITHMS.get(manifest.algorithm.name);
+  if (family !== undefined) {
+    // The platform's validator already matched env_type to the algorithm; a bandit manifest may leave it out.
+    const envType = manifest.environment.env_type ?? (family === 'bandit' ? 'bandit' : 'gym');
+    return envType === family ? undefined : `the AgileRL trainer here runs ${manifest.algorithm.name} on env_type ${family}, not ${String(envType)}`;
+  }
   if (!AGILERL_GYM_ALGORITHMS.has(manifest.algorithm.name)) {
-    return `the AgileRL trainer here runs ${[...AGILERL_GYM_ALGORITHMS].join(', ')}; multi-agent, bandit and offline training are not in this image yet`;
+    return `the AgileRL trainer here runs ${[...AGILERL_GYM_ALGORITHMS, ...AGILERL_FAMILY_ALGORITHMS.keys()].join(', ')} and the LLM algorithms of the platform's registry; ${manifest.algorithm.name} is none of them`;
   }
   const envType = manifest.environment.env_type;
   if (envType !== undefined && envType !== 'gym') return `the AgileRL trainer here runs Gymnasium environments, not env_type ${String(envType)}`;

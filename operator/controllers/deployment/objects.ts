@@ -304,7 +304,11 @@ export function inferenceWorkload(input: WorkloadInput): DesiredWorkload {
           resources: { requests, limits },
           // The kubelet's view; the operator checks the endpoint itself before it calls the agent Deployed.
           readinessProbe: httpProbe('/readyz', { periodSeconds: 2, failureThreshold: 3 }),
-          livenessProbe: httpProbe('/healthz', { initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 }),
+          // The server opens its port only once the model has loaded (AgileRL's import alone is 5-15 s, far more on a
+          // busy node), so the liveness probe waits for this one instead of killing a slow but healthy start. A load
+          // that fails ends the process itself, with the reason; this only bounds a start that hangs (5 minutes).
+          startupProbe: httpProbe('/healthz', { periodSeconds: 2, failureThreshold: 150 }),
+          livenessProbe: httpProbe('/healthz', { periodSeconds: 10, failureThreshold: 3 }),
           // serve writes why it could not start to the termination log; without one (or when it crashed
           // otherwise) the log tail stands in, which carries the same reason as a JSON line.
           terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -122,6 +122,38 @@ describe('worker pods', () => {
     }
   });
 
+  test('the dataset files a manifest names in its namespace\'s storage are mounted read-only, each file on its own', () => {
+    const storage = { mountPath: '/ckpt', hostPath: { path: '/srv/arena' } };
+    const withEnv = (environment: Record<string, unknown>, spec: Partial<Experiment['spec']> = {}) =>
+      exp('offline', { ...spec, manifest: { algorithm: { name: 'CQN' }, environment } as Experiment['spec']['manifest'] });
+    const mountsOf = (e: Experiment) =>
+      workerPods({ experiment: e, cls: cls(), cluster: cluster({ checkpointStorage: storage }), attempt: { run: 1, attempt: 1 }, nodes: ['n'], reportUrl: 'http://op' })[0]!.spec!.containers[0]!.volumeMounts!.filter(
+        (m) => m.name === 'checkpoints',
+      );
+    const own = { name: 'checkpoints', mountPath: '/ckpt/ml/offline', subPath: 'ml/offline' };
+    const shared = { name: 'checkpoints', mountPath: '/ckpt/ml/_shared', subPath: 'ml/_shared', readOnly: true };
+    assert.deepEqual(mountsOf(withEnv({ env_type: 'offline', name: 'CartPole-v1', dataset_path: '/ckpt/ml/datasets/cartpole.h5' })), [
+      own,
+      shared,
+      { name: 'checkpoints', mountPath: '/ckpt/ml/datasets/cartpole.h5', subPath: 'ml/datasets/cartpole.h5', readOnly: true },
+    ]);
+    assert.deepEqual(mountsOf(withEnv({ env_type: 'bandit', name: 'iris', features: '/ckpt/ml/iris/f.csv', targets: '/ckpt/ml/iris/t.csv' })), [
+      own,
+      shared,
+      { name: 'checkpoints', mountPath: '/ckpt/ml/iris/f.csv', subPath: 'ml/iris/f.csv', readOnly: true },
+      { name: 'checkpoints', mountPath: '/ckpt/ml/iris/t.csv', subPath: 'ml/iris/t.csv', readOnly: true },
+    ]);
+    // Another namespace's files, paths that climb out, and files already inside a mounted folder get no mount of their own.
+    for (const path of ['/ckpt/other/d.h5', '/ckpt/ml/../other/d.h5', '/etc/passwd', 'data/d.h5', '/ckpt/ml/', '/ckpt/ml/offline/d.h5', '/ckpt/ml/_shared/d.h5']) {
+      assert.deepEqual(mountsOf(withEnv({ env_type: 'offline', name: 'CartPole-v1', dataset_path: path })), [own, shared], path);
+    }
+    assert.deepEqual(mountsOf(withEnv({ env_type: 'offline', name: 'CartPole-v1', dataset_path: '/ckpt/ml/src/d.h5' }, { resumeFrom: { experiment: 'src', checkpoint: 'best' } })), [
+      own,
+      shared,
+      { name: 'checkpoints', mountPath: '/ckpt/ml/src', subPath: 'ml/src', readOnly: true },
+    ]);
+  });
+
   test('a CPU class gets no GPU RuntimeClass or toleration', () => {
     const [p] = workerPods({ experiment: exp(), cls: cls({ cpu: '2', gpus: 0 }), cluster: cluster(), attempt: { run: 1, attempt: 1 }, nodes: ['n'], reportUrl: 'http://op' });
     assert.equal(p!.spec?.runtimeClassName, undefined);

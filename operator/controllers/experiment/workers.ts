@@ -6,6 +6,7 @@
 // Every name carries a tag of the experiment's uid: an experiment deleted and created again under the same name
 // before garbage collection has removed the old one's objects gets objects of its own, never the old manifest,
 // token or pods found by name.
+import { posix } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1Secret, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
@@ -155,7 +156,38 @@ function checkpointMounts(exp: Experiment, mountPath: string): V1VolumeMount[] {
   ];
   const source = exp.spec.resumeFrom?.experiment;
   if (source && source !== exp.metadata!.name) mounts.push({ name: 'checkpoints', mountPath: `${mountPath}/${ns}/${source}`, subPath: `${ns}/${source}`, readOnly: true });
+  for (const file of datasetFiles(exp, mountPath)) {
+    // Already visible through a folder mounted above.
+    if (mounts.some((m) => file.startsWith(`${m.mountPath}/`))) continue;
+    mounts.push({ name: 'checkpoints', mountPath: file, subPath: file.slice(mountPath.length + 1), readOnly: true });
+  }
   return mounts;
+}
+
+/** The manifest's environment fields that name a file the trainer reads: offline RL's dataset, a bandit's tables. */
+export const DATASET_FIELDS = ['dataset_path', 'features', 'targets'] as const;
+
+/**
+ * The dataset files of the manifest that lie in this namespace's part of the checkpoint storage, each mounted
+ * read-only on its own at the path the manifest names: a worker sees the files its manifest names, not the rest
+ * of the namespace's folder (other experiments' checkpoints). A path elsewhere is not mounted; the trainer then
+ * refuses it as DatasetNotFound, naming the field and where datasets go.
+ */
+export function datasetFiles(exp: Experiment, mountPath: string): string[] {
+  const environment = (exp.spec.manifest?.environment ?? {}) as Record<string, unknown>;
+  const prefix = `${mountPath}/${exp.metadata!.namespace!}/`;
+  const files: string[] = [];
+  for (const field of DATASET_FIELDS) {
+    const value = environment[field];
+    if (typeof value !== 'string') continue;
+    const path = posix.normalize(value);
+    if (path !== value || !path.startsWith(prefix) || path.length === prefix.length) continue;
+    // The namespace's shared folder is mounted whole (read-only): a file mount inside it would need a mount point
+    // made in a read-only mount.
+    if (path.startsWith(`${prefix}${SHARED_ASSETS}/`)) continue;
+    if (!files.includes(path)) files.push(path);
+  }
+  return files;
 }
 
 export interface WorkerPodInput {

@@ -6,6 +6,7 @@ reads the same whether the trainer named it or the supervisor recognised it in t
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -13,6 +14,8 @@ from enum import Enum
 import gymnasium.error
 import pydantic
 import torch
+
+from .datasets import DatasetNotFound, where_datasets_go
 
 
 class Phase(str, Enum):
@@ -114,6 +117,8 @@ def diagnose(exc: BaseException, phase: Phase) -> Diagnosis:
             "Fix the fields named; `arena manifest validate FILE` gives the platform's verdict.",
             False,
         )
+    if isinstance(root, DatasetNotFound):
+        return Diagnosis("DatasetNotFound", str(root), where_datasets_go(dict(os.environ)), False)
     if phase is Phase.MANIFEST:
         return Diagnosis(
             "InvalidManifest",

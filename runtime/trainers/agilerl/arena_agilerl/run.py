@@ -11,18 +11,20 @@ from pathlib import Path
 from tempfile import gettempdir
 from typing import Any
 
-import gymnasium as gym
 import torch
 from agilerl.algorithms import DQN
 from agilerl.builders.base import apply_checkpoint
 from agilerl.models import TrainingManifest
+from agilerl.models.env import BanditEnvSpec
 from agilerl.training.trainer import LocalTrainer
 
 from .checkpoints import ResumePoint, WrittenCheckpoint, read_resume_point, write_population_checkpoint
+from .datasets import check_dataset_files
 from .errors import Phase, diagnose
 from .events import EventWriter
 from .reporting import ArenaLogger, Round, reporting_to, scalar
-from .stop import StopFlag, StopOnRequest, StopRequested
+from .stop import StopFlag, StopRequested, stop_on_request
+from .upstream import bandit_eval_steps, reattach_bandit_exploration_layer
 
 # Where AgileRL is loading a checkpoint: a failure there is the checkpoint's, not the manifest's.
 _RESUME_FRAMES = {"apply_checkpoint", "_resume_and_warn_on_drift", "load_checkpoint", "load_weights"}
@@ -104,6 +106,7 @@ class Run:
         if not manifest_path:
             raise FileNotFoundError("ARENA_MANIFEST is not set")
         manifest = TrainingManifest.get_validated(manifest_path, mode="python")
+        check_dataset_files(manifest.environment)
         resume: ResumePoint | None = None
         if self.env.get("ARENA_RESUME_FROM"):
             self.phase = Phase.RESUME
@@ -117,17 +120,20 @@ class Run:
             resume_from_checkpoint=str(resume.files[0]) if resume else None,
         )
         self.trainer = trainer
+        if isinstance(trainer.env_spec, BanditEnvSpec):
+            trainer.training_spec.eval_steps = bandit_eval_steps(trainer.train_fn, trainer.training_spec.eval_steps)
         if resume is not None:
             self.phase = Phase.RESUME
             _resume_population(trainer, resume)
+            reattach_bandit_exploration_layer(trainer.population)
             _continue_exploration(trainer, self.step())
             print(f"arena-agilerl: resumed {len(trainer.population)} agents from {resume.source} at step {self.step()}")
             expected = self.env.get("ARENA_RESUME_STEP")
             # The agents' own step counts win: they are what AgileRL's max_steps is checked against.
             if expected and expected.isdigit() and int(expected) != self.step():
                 print(f"arena-agilerl: ARENA_RESUME_STEP is {expected}, the checkpoint's agents are at {self.step()}")
-        if isinstance(trainer.env, gym.vector.VectorEnv):
-            trainer.env = StopOnRequest(trainer.env, self.flag)
+        if trainer.env is not None:
+            trainer.env = stop_on_request(trainer.env, self.flag)
         self.checkpoint_steps = trainer.training_spec.checkpoint_steps
         if self.checkpoint_steps:
             self.checkpoints_taken = self.step() // self.checkpoint_steps

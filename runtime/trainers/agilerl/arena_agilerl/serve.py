@@ -26,6 +26,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 METADATA = "arena-checkpoint.json"
 HEADER = struct.Struct("<II")
 
@@ -98,6 +100,9 @@ def load_agent(file: Path, device: str) -> Any:
         raise ValueError(f"{file} holds algorithm {name!r}, which agilerl.algorithms does not have")
     del raw
     agent = cls.load(str(file), device=device)
+    from .upstream import reattach_bandit_exploration_layer
+
+    reattach_bandit_exploration_layer([agent])
     agent.set_training_mode(False)
     return agent
 
@@ -195,15 +200,52 @@ def check_mask(value: Any, width: int | None, n: int) -> Any:
     return allowed.astype(np.int8)
 
 
+def bandit_context_space(agent: Any) -> Any:
+    """What one bandit request row is: a context per arm, as AgileRL's BanditEnv hands them to ``get_action``."""
+    from gymnasium import spaces
+
+    box = agent.observation_space
+    return spaces.Box(low=-np.inf, high=np.inf, shape=(int(agent.action_space.n), *box.shape), dtype=box.dtype)
+
+
+def check_agent_dict(value: Any, agent_ids: list[str], field: str) -> dict[str, Any]:
+    """An object keyed by some of this model's agent ids (each agent's own entry is checked by the caller)."""
+    if not isinstance(value, dict):
+        raise BadRequest(field, f"expected an object keyed by agent id ({', '.join(agent_ids)})")
+    unknown = [k for k in value if k not in agent_ids]
+    if unknown:
+        raise BadRequest(f"{field}.{unknown[0]}", f"not an agent of this model ({', '.join(agent_ids)})")
+    return value
+
+
 class Model:
     def __init__(self, agent: Any, file: Path, meta: dict[str, Any]) -> None:
         import torch
+        from agilerl.algorithms import NeuralTS, NeuralUCB
+        from agilerl.algorithms.core.base import MultiAgentAlgorithm
 
         self.agent = agent
         self.torch = torch
         self.algo = type(agent).__name__
         self.recurrent = bool(getattr(agent, "recurrent", False))
-        self.mask_width = mask_width(agent.action_space)
+        self.multi_agent = isinstance(agent, MultiAgentAlgorithm)
+        # A contextual bandit's get_action takes one context (a row per arm) and returns one arm.
+        self.bandit = isinstance(agent, (NeuralUCB, NeuralTS))
+        self.agent_ids: list[str] = [str(a) for a in agent.agent_ids] if self.multi_agent else []
+        if self.multi_agent:
+            from gymnasium import spaces
+
+            self.observation_space = spaces.Dict(dict(agent.possible_observation_spaces))
+            self.action_space = spaces.Dict(dict(agent.possible_action_spaces))
+            self.mask_width = None
+            self.mask_widths: dict[str, int] = {
+                a: w for a in self.agent_ids if (w := mask_width(self.action_space[a])) is not None
+            }
+        else:
+            self.observation_space = bandit_context_space(agent) if self.bandit else agent.observation_space
+            self.action_space = agent.action_space
+            self.mask_width = mask_width(agent.action_space)
+            self.mask_widths = {}
         params = inspect.signature(agent.get_action).parameters
         # Each algorithm spells evaluation mode its own way: DQN takes epsilon, Rainbow/DDPG/TD3 take training.
         self.kwargs: dict[str, Any] = {}
@@ -211,7 +253,8 @@ class Model:
             self.kwargs["epsilon"] = 0.0
         if "training" in params:
             self.kwargs["training"] = False
-        self.takes_mask = "action_mask" in params
+        # Multi-agent algorithms read masks (and env-defined actions) from the per-agent infos they take.
+        self.takes_mask = "action_mask" in params or self.multi_agent
         if not self.takes_mask:
             self.mask_width = None
         self.hidden_spec: dict[str, dict[str, Any]] = {}
@@ -235,10 +278,14 @@ class Model:
         return {
             "algo": self.algo,
             "recurrent": self.recurrent,
+            "multi_agent": self.multi_agent,
+            "agent_ids": self.agent_ids,
             "description": self.description,
-            "observation_space": describe_space(self.agent.observation_space),
-            "action_space": describe_space(self.agent.action_space),
+            # Multi-agent: a Dict keyed by agent id, which is what obs and action are keyed by on the wire.
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
             "action_mask_width": self.mask_width,
+            "action_mask_widths": self.mask_widths,
             "hidden_state": self.hidden_spec if self.recurrent else None,
             "device": str(self.agent.device),
         }
@@ -264,12 +311,59 @@ class Model:
             out[k] = torch.as_tensor(a, dtype=torch.float32, device=self.agent.device)
         return out
 
-    def get_action(self, request: dict[str, Any]) -> dict[str, Any]:
-        import numpy as np
+    def multi_agent_infos(self, request: dict[str, Any], n: int) -> dict[str, dict[str, Any]] | None:
+        """The per-agent infos AgileRL's multi-agent get_action reads masks and env-defined actions from."""
+        infos: dict[str, dict[str, Any]] = {}
+        masks = request.get("action_mask")
+        if masks is not None:
+            for aid, m in check_agent_dict(masks, self.agent_ids, "action_mask").items():
+                if aid not in self.mask_widths:
+                    raise BadRequest(f"action_mask.{aid}", "this agent's action space takes no action mask")
+                try:
+                    infos.setdefault(aid, {})["action_mask"] = check_mask(m, self.mask_widths[aid], n)
+                except BadRequest as e:
+                    raise BadRequest(f"action_mask.{aid}", e.message) from None
+        defined = request.get("env_defined_actions")
+        if defined is not None:
+            for aid, a in check_agent_dict(defined, self.agent_ids, "env_defined_actions").items():
+                if not isinstance(a, np.ndarray) or a.shape[:1] != (n,):
+                    raise BadRequest(f"env_defined_actions.{aid}", "expected one array with batch_size rows")
+                infos.setdefault(aid, {})["env_defined_actions"] = a
+        return infos or None
 
+    def get_multi_agent_action(self, request: dict[str, Any], n: int) -> dict[str, Any]:
+        obs = check_obs(request.get("obs"), self.observation_space, "obs", n)
+        infos = self.multi_agent_infos(request, n)
+        with self.torch.no_grad():
+            result = self.agent.get_action(obs, infos=infos)
+        # MADDPG and MATD3 return (actions, raw actions), IPPO (actions, log probs, entropies, values): the first
+        # is what the environment is stepped with.
+        actions = result[0] if isinstance(result, tuple) else result
+        return {"action": {str(k): np.asarray(v) for k, v in actions.items()}}
+
+    def get_bandit_action(self, obs: Any, mask: Any, n: int) -> dict[str, Any]:
+        # NeuralUCB and NeuralTS update their exploration matrix (sigma_inv) on every get_action; a served policy
+        # answers each row from the checkpoint's own state, so answers do not drift with traffic and every replica
+        # agrees. The gradients get_action takes of the network need autograd, so this is not under no_grad.
+        saved = self.agent.sigma_inv.clone()
+        arms: list[int] = []
+        try:
+            for i in range(n):
+                kwargs = {"action_mask": mask[i]} if mask is not None else {}
+                arms.append(int(self.agent.get_action(obs[i], **kwargs)))
+                self.agent.sigma_inv.copy_(saved)
+        finally:
+            self.agent.sigma_inv.copy_(saved)
+        return {"action": np.asarray(arms, dtype=np.int64)}
+
+    def get_action(self, request: dict[str, Any]) -> dict[str, Any]:
         n = int(request["n"])
-        obs = check_obs(request.get("obs"), self.agent.observation_space, "obs", n)
+        if self.multi_agent:
+            return self.get_multi_agent_action(request, n)
+        obs = check_obs(request.get("obs"), self.observation_space, "obs", n)
         mask = check_mask(request.get("action_mask"), self.mask_width, n)
+        if self.bandit:
+            return self.get_bandit_action(obs, mask, n)
         kwargs = dict(self.kwargs)
         if self.takes_mask:
             kwargs["action_mask"] = mask
@@ -362,7 +456,7 @@ def serve(model: Model, stdin: IO[bytes], out: IO[bytes]) -> None:
         try:
             request = json.loads(raw_header)
             rid = request.get("id")
-            req = {k: decode(request.get(k), payload) for k in ("obs", "action_mask", "hidden_state")}
+            req = {k: decode(request.get(k), payload) for k in ("obs", "action_mask", "hidden_state", "env_defined_actions")}
             req["n"] = request["n"]
             reply = model.get_action(req)
             chunks: list[bytes] = []

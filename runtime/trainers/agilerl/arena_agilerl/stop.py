@@ -62,3 +62,28 @@ class StopOnRequest(gym.vector.VectorWrapper):
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         self._flag.raise_if_requested()
         return self.env.step(actions)
+
+
+def stop_on_request(env: Any, flag: StopFlag) -> Any:
+    """The run's environment, raising StopRequested at its next reset or step once a stop was asked for.
+
+    Gymnasium vector envs get the ``StopOnRequest`` wrapper. AgileRL's PettingZoo vector envs and its bandit env
+    cannot be wrapped from outside: the multi-agent loops wrap any env that is not a ``PettingZooVecEnv`` in a
+    dummy vector env, and ``BanditEnv`` has no wrapper type. For those the instance's own ``reset`` and ``step``
+    are shadowed by guarded ones, so the object keeps its class and AgileRL's type checks see the same env.
+    """
+    if isinstance(env, gym.vector.VectorEnv):
+        return StopOnRequest(env, flag)
+    for name in ("reset", "step"):
+        original = getattr(env, name, None)
+        if callable(original):
+            setattr(env, name, _guarded(original, flag))
+    return env
+
+
+def _guarded(method: Any, flag: StopFlag) -> Any:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        flag.raise_if_requested()
+        return method(*args, **kwargs)
+
+    return guarded

@@ -1,0 +1,77 @@
+"""The AgileRL 2.58.0 bugs this trainer works around (arena_agilerl/upstream.py), reproduced with AgileRL alone.
+
+Each test asserts that the bug is still there and that the work-around removes it. When a pinned AgileRL fixes one,
+its test fails: drop the work-around and the test together.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from agilerl.algorithms import NeuralTS, NeuralUCB
+from agilerl.training.train_bandits import train_bandits
+from agilerl.training.trainer import LocalTrainer
+from arena_agilerl.upstream import bandit_eval_steps, reattach_bandit_exploration_layer
+from conftest import MANIFESTS
+from make_datasets import bandit_tables
+
+
+def _bandit_manifest(tmp: Path, name: str = "NeuralUCB", max_steps: int = 50) -> dict[str, Any]:
+    features, targets = bandit_tables(tmp / "data", rows=100)
+    manifest: dict[str, Any] = json.loads((MANIFESTS / "neuralucb-tiny.json").read_text())
+    manifest["algorithm"]["name"] = name
+    manifest["environment"].update(features=str(features), targets=str(targets))
+    manifest["training"].update(max_steps=max_steps, evo_steps=50, episode_steps=50, pop_size=1)
+    return manifest
+
+
+def test_bandit_loop_fails_on_the_eval_steps_local_trainer_passes(tmp_path: Path) -> None:
+    manifest = _bandit_manifest(tmp_path)
+    trainer = LocalTrainer.from_manifest(manifest, device="cpu")
+    try:
+        assert trainer.training_spec.eval_steps is None
+        with pytest.raises(TypeError, match="'NoneType' object cannot be interpreted as an integer"):
+            trainer.train(verbose=False)
+        # The work-around: the loop's own default instead of the None.
+        assert bandit_eval_steps(train_bandits, None) == 500
+        assert bandit_eval_steps(train_bandits, 20) == 20
+        fixed = LocalTrainer.from_manifest(manifest, device="cpu")
+        fixed.training_spec.eval_steps = bandit_eval_steps(fixed.train_fn, fixed.training_spec.eval_steps)
+        population, _ = fixed.train(verbose=False)
+        assert int(np.max(population[0].steps)) >= 50, "the loop ran its steps"
+        fixed.close()
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("cls", [NeuralUCB, NeuralTS])
+def test_loaded_bandit_cannot_act_until_its_exploration_layer_is_reattached(
+    tmp_path: Path, cls: type[NeuralUCB] | type[NeuralTS]
+) -> None:
+    manifest = _bandit_manifest(tmp_path, cls.__name__)
+    trainer = LocalTrainer.from_manifest(manifest, device="cpu")
+    agent = trainer.population[0]
+    assert isinstance(agent, cls)
+    context = np.random.default_rng(0).normal(size=(3, 12)).astype(np.float32)
+    agent.get_action(context)  # a freshly built agent acts
+    path = tmp_path / "agent.pt"
+    agent.save_checkpoint(str(path))
+    trainer.close()
+
+    loaded = cls.load(str(path), device="cpu")
+    assert not any(p is q for p in loaded.exp_layer.parameters() for q in loaded.actor.parameters())
+    with pytest.raises(ValueError, match="expected a non-empty list of Tensors"):
+        loaded.get_action(context)
+    resumed = cls.load(str(path), device="cpu")
+    resumed.load_checkpoint(str(path))
+    with pytest.raises(ValueError, match="expected a non-empty list of Tensors"):
+        resumed.get_action(context)
+
+    reattach_bandit_exploration_layer([loaded, resumed])
+    for a in (loaded, resumed):
+        assert a.exp_layer is a.actor.get_output_dense()
+        assert 0 <= int(a.get_action(context)) < 3
