@@ -134,7 +134,9 @@ try {
     }
     op = await startOperatorProcess(cluster, {
       identity: `operator-${w.name}`,
-      leaseDurationMs: 15_000,
+      // A long lease: on this shared machine (load 20-30) a 15 s lease missed its renew deadline mid-run and the
+      // operator exited, as it must when it loses leadership; Kueue runs without leader election.
+      leaseDurationMs: 120_000,
       extraArgs: [`--qps=${qps}`, `--burst=${burst}`],
       extraEnv: {
         KUBECONFIG: kubeconfigs.arena,
