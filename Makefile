@@ -21,7 +21,7 @@ PYTHON_LOCK_HASH := $(shell sha256sum python/requirements.lock | cut -c1-16)
 VENV := $(CURDIR)/.venv
 export ARENA_PYTHON := $(VENV)/bin/python
 
-.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e test-real-node chaos demo cluster-up cluster-down bundle images images-check clean
+.PHONY: help setup node deps python python-lock conformance toolchain crds crds-check lint typecheck test test-unit test-e2e test-real-node chaos bench-compare demo cluster-up cluster-down bundle images images-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,11 @@ test-real-node: setup images ## the product on a real node: the built images imp
 
 chaos: setup ## the chaos suite: operator kills, leader failover, control-plane restarts, floods, watch cut, report partition, full volume; one line of figures per scenario (ARGS='--only operator-kills --scale 0.2 --seed 7')
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(TSX) e2e/chaos/run.ts $(ARGS)
+
+# Not part of `make test` or `make setup`: it alone needs Kueue (built on first use by build-kueue.sh, minutes).
+bench-compare: deps python ## the same gang workloads through Kueue and our operator on one control plane and 1,000 simulated GPU nodes; admissions/s, latency, API requests, memory (ARGS='--scale 0.2 --only one-pod')
+	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" ARENA_KUEUE_DIR="$$(nice -n 10 bash e2e/toolchain/build-kueue.sh)" \
+	  $(TSX) e2e/bench/compare.bench.ts $(ARGS)
 
 conformance: setup ## every corpus manifest through the platform's CLI and every layer of ours; prints the verdicts and the deliberate disagreements
 	ARENA_BIN_DIR="$$(bash e2e/toolchain/build.sh)" $(NODE) --import tsx --test --test-reporter=spec e2e/conformance.e2e.test.ts

@@ -98,19 +98,29 @@ export async function createGpuNodes(kc: KubeConfig, spec: GpuNodeSpec): Promise
   const core = kc.makeApiClient(CoreV1Api);
   if (spec.gpus > 0) await ensureNvidiaRuntimeClass(kc);
   const names = Array.from({ length: spec.count }, (_, i) => `${spec.prefix}-${i}`);
-  // A handful at a time: enough to create a thousand nodes quickly without a burst the API server throttles.
-  for (let i = 0; i < names.length; i += 20) {
-    await Promise.all(names.slice(i, i + 20).map((n) => core.createNode({ body: gpuNode(n, spec) })));
-  }
+  // A pool of creates in flight rather than batches: a batch waits for its slowest request, a pool never idles.
+  let next = 0;
+  const creator = async () => {
+    while (next < names.length) await core.createNode({ body: gpuNode(names[next++]!, spec) });
+  };
+  await Promise.all(Array.from({ length: Math.min(32, names.length) }, creator));
+  // Polled from the API server's watch cache (resourceVersion 0), at most once a second for a big fleet: a list
+  // of a thousand nodes is megabytes, and polling it five times a second slowed the very nodes it waited for.
+  const wanted = new Set(names);
   await waitFor(
     async () => {
-      const list = await core.listNode({ labelSelector: 'type=kwok' });
+      const list = await core.listNode({ labelSelector: 'type=kwok', resourceVersion: '0' });
       // Schedulable means Ready and no longer carrying the not-ready taint the node lifecycle controller puts on
       // every new node; until it is lifted the scheduler places nothing there.
-      const ready = new Set(list.items.filter(isNodeSchedulable).map((n) => n.metadata?.name));
-      return names.every((n) => ready.has(n));
+      let ready = 0;
+      for (const n of list.items) if (wanted.has(n.metadata?.name ?? '') && isNodeSchedulable(n)) ready++;
+      return ready === wanted.size;
     },
-    { timeoutMs: 60_000 + names.length * 100, what: `${names.length} nodes to become Ready and schedulable` },
+    {
+      timeoutMs: 60_000 + names.length * 200,
+      what: `${names.length} nodes to become Ready and schedulable`,
+      intervalMs: names.length > 100 ? 1000 : 200,
+    },
   );
   return names;
 }
