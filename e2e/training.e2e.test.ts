@@ -206,7 +206,9 @@ describe('training for real on a local node', () => {
     assert.ok(resumeStep >= last, `retry resumes from step ${resumeStep} (last seen ${last})`);
     const resumed = await arena.waitExperiment(ns, 'victim', (s) => (s.checkpoints ?? []).some((c) => c.step > resumeStep), 'a checkpoint past the resumed step', 240_000);
     assert.equal(resumed.status?.attempt, 2);
-    await stop('victim');
+    // Removed rather than stopped: Stop's final checkpoint is the subject of the tests above, and a Stop that lands
+    // within moments of a resume's first checkpoint has once ended FinalCheckpointMissing under heavy load (open).
+    await arena.deleteExperiment(ns, 'victim');
   });
 
   test('a manifest AgileRL cannot build fails with AgileRL\'s reason, naming the field to fix, without retries', async () => {
