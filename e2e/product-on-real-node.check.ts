@@ -373,7 +373,7 @@ describe('the product on a real node', { timeout: 1_800_000 }, () => {
     assert.equal(serving.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
     assert.match(serving.spec!.containers[0]!.image!, new RegExp(`@${archives.runtime!.digest}$`));
     const serviceURL = deployed.status!.endpoint!.serviceURL;
-    assert.match(serviceURL, new RegExp(`^http://[a-z0-9-]+\\.${team}\\.svc[.:/]`), serviceURL);
+    assert.match(serviceURL, new RegExp(`^http://[a-z0-9-]+\\.${team}\\.svc(?:[.:/]|$)`), serviceURL);
 
     // The platform's Python client, in a pod of the runtime image (it ships agilerl-arena), calls the agent by
     // its Service name: cluster DNS, kube-proxy and the inference server on the real node.
