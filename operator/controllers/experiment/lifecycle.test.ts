@@ -5,6 +5,13 @@ import { USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
 import { exp, iso, now, observe, types, worker } from './lifecycle-testing.ts';
 
 
+test('a gang that finished unseen is metered from its admission', () => {
+  const d = decide(observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-600) }), { workers: [worker(0, 'Succeeded'), worker(1, 'Succeeded')] }));
+  assert.equal(d.status.phase, 'Succeeded');
+  assert.equal(d.status.startedAt, iso(-600));
+  assert.ok((d.status.usage?.gpuSeconds ?? 0) > 0, `usage: ${JSON.stringify(d.status.usage)}`);
+});
+
 test('completing a half-created gang names the missing ranks and keeps the attempt', () => {
   const d = decide(observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { gangSize: 3, workers: [worker(1, 'Pending', { gangNodes: ['a', 'b', 'c'] })] }));
   assert.deepEqual(d.actions.find((a) => a.type === 'createWorkers'), { type: 'createWorkers', run: 1, attempt: 1, nodes: ['a', 'b', 'c'] });
@@ -46,6 +53,28 @@ describe('experiment lifecycle', () => {
       phase: 'Running',
       reason: 'Training',
       actions: ['dequeue'],
+    },
+    {
+      name: 'workers that finished before they were ever seen Running end it Succeeded, not stuck Pending',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Succeeded'), worker(1, 'Succeeded')] }),
+      phase: 'Succeeded',
+      reason: 'TrainingComplete',
+    },
+    {
+      name: 'one worker finished and one running, none seen Running before, makes it Running',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), { workers: [worker(0, 'Succeeded'), worker(1, 'Running')] }),
+      phase: 'Running',
+      reason: 'Training',
+      actions: ['dequeue'],
+    },
+    {
+      name: 'a reported completion while the workers still look Pending waits for them to start',
+      o: observe(exp('Train', { phase: 'Pending', run: 1, attempt: 1, admittedAt: iso(-5) }), {
+        workers: [worker(0, 'Pending'), worker(1, 'Pending')],
+        reports: { completed: true, finalCheckpointAfterStop: false },
+      }),
+      phase: 'Pending',
+      reason: 'Starting',
     },
     {
       name: 'a partial gang past its timeout is released and retried',

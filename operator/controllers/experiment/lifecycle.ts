@@ -485,14 +485,25 @@ class Step {
       this.actions.push({ type: 'createWorkers', run: this.s.run ?? 1, attempt: this.s.attempt ?? 1, nodes: plan });
       this.event('Normal', 'GangCompleted', `Created worker(s) ${missing.join(', ')} of a gang a previous operator process left half-created.`);
     }
-    if (current.length >= o.gangSize && current.every((w) => w.phase === 'Running')) {
-      this.s.attemptStartedAt = this.nowIso;
-      this.s.startedAt ??= this.nowIso;
+    // A worker that finished before the operator ever saw it Running (a short run, a busy operator, a watch that
+    // delivered Pending then Succeeded) has started all the same; waiting for Running would hold the experiment
+    // Pending until the partial-gang timeout failed it.
+    const started = (w: WorkerView) => w.phase === 'Running' || w.phase === 'Succeeded';
+    if (current.length >= o.gangSize && current.every(started)) {
+      const finishedUnseen = o.reports.completed || current.some((w) => w.phase === 'Succeeded');
+      // Usage is metered from the attempt's start; one never seen running held its GPUs from admission on.
+      this.s.attemptStartedAt = finishedUnseen ? (this.s.admittedAt ?? this.nowIso) : this.nowIso;
+      this.s.startedAt ??= this.s.attemptStartedAt;
       this.condition(ExperimentConditions.WorkersReady, 'True', 'AllWorkersRunning', `${current.length} of ${o.gangSize} workers running.`);
       this.setPhase('Running', 'Training', `${current.length} worker(s) training.`);
+      this.event('Normal', 'Running', `All ${current.length} workers are running.`);
+      if (finishedUnseen) {
+        // Decided in this same step: finished, failed or still running, as the Running phase would see it.
+        this.running();
+        return;
+      }
       // What running() says from the next look on, written now with the phase rather than in a write of its own.
       this.progressing('Running');
-      this.event('Normal', 'Running', `All ${current.length} workers are running.`);
       return;
     }
     const admittedAt = this.s.admittedAt ? Date.parse(this.s.admittedAt) : o.now.getTime();
