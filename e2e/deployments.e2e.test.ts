@@ -85,7 +85,8 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
       deployments: {
         // Fast enough for a test; the network rule of this machine: only loopback addresses are ever dialled.
         health: { intervalMs: 300, timeoutMs: 500, failureThreshold: 3, allowedCidrs: ['127.0.0.0/8'] },
-        unhealthyTimeoutMs: 20_000,
+        // Longer than a model process's restart (Python, torch and the checkpoint) on a loaded 2-core machine.
+        unhealthyTimeoutMs: 45_000,
         // The local node has no pod network namespaces: each server listens on its own pod IP.
         bindHost: '$(POD_IP)',
         discoveryTtlMs: 1000,
@@ -264,7 +265,7 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     assert.ok(seen.slice(0, -1).every((p) => p.startsWith('Pending:')), `only Pending on the way back: ${seen.join(' → ')}`);
 
     node.kill(podKey, 'SIGSTOP');
-    const failed = await agents.wait(ns, 'best', (s) => s.phase === 'Failed', 'Failed', 60_000);
+    const failed = await agents.wait(ns, 'best', (s) => s.phase === 'Failed', 'Failed', 90_000);
     node.kill(podKey, 'SIGCONT');
     assert.equal(failed.status!.reason, 'Unhealthy', failed.status!.message);
     assert.equal(failed.status!.endpoint, undefined);
