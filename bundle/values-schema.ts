@@ -166,6 +166,14 @@ export function valuesSchema(crd: CrdSpecs): Schema {
         extraArgs: { type: 'array', description: 'Extra operator flags.', items: { type: 'string' } },
         extraEnv: anyList('Extra container env entries.'),
       }),
+      scheduling: obj('Gang admission and preemption.', {
+        nodeLostAfterSeconds: int('Seconds a worker\'s node may be NotReady before its gang is retried elsewhere.', 1, 86400),
+        preemption: obj('Checkpoint-aware preemption (priority, and team quota reclaim).', {
+          enabled: bool('Preempt at all; false only orders the queue by priority.'),
+          minRunSeconds: int('Seconds an attempt must have run before it may be preempted.', 0, 604800),
+          checkpointDeadlineSeconds: int('Seconds a victim\'s workers get to write a checkpoint and exit.', 1, 3600),
+        }),
+      }),
       rbac: obj('Roles for the people who use Arena.', {
         aggregateToDefaultRoles: bool('Add experiments and agents to the built-in edit, admin and view roles.'),
         clusterViewSubjects: anyList('RBAC subjects that may read training clusters and resource classes.'),

@@ -3,7 +3,9 @@
 // preempts the one lower-priority run that loses least (its checkpoint is the most recent among those old enough):
 // that run stops through the Stop path, its final checkpoint lands in the deadline, it waits Pending/Preempted
 // naming the preemptor, and once capacity returns it resumes from that checkpoint as a new attempt that spent no
-// retry. Then a waiting experiment gets status.estimatedStartTime, which moves earlier as the running one advances.
+// retry. Team quotas: a team borrows the idle GPUs of another team's quota, waits QuotaExceeded past its borrowing
+// limit, and gives a borrowed GPU back (the run stops with its checkpoint and resumes later) when the owner asks.
+// Then a waiting experiment gets status.estimatedStartTime, which moves earlier as the running one advances.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalCluster } from './cluster/control-plane.ts';
@@ -15,6 +17,8 @@ import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from '
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import type { Experiment } from '../operator/api/v1alpha1/experiment.ts';
+import type { ResourceClass } from '../operator/api/v1alpha1/resourceclass.ts';
+import { GROUP, VERSION } from '../operator/api/v1alpha1/common.ts';
 
 const MIN_RUN_SECONDS = 6;
 
@@ -29,9 +33,21 @@ describe('preemption and start estimates on simulated GPU nodes', () => {
     arena = new Arena(cluster.kubeConfig());
     await createGpuNodes(cluster.kubeConfig(), { prefix: 'pre', count: 3, gpus: 8, gpu: gpuProducts.H100, labels: { pool: 'preempt' } });
     await createGpuNodes(cluster.kubeConfig(), { prefix: 'est', count: 1, gpus: 8, gpu: gpuProducts.H100, labels: { pool: 'estimate' } });
+    await createGpuNodes(cluster.kubeConfig(), { prefix: 'team', count: 2, gpus: 8, gpu: gpuProducts.H100, labels: { pool: 'teams' } });
     await arena.apply(trainingCluster('onprem'));
     await arena.apply(resourceClass('whole', 'onprem', { nodes: 1, worker: { gpus: 8 }, nodeSelector: { pool: 'preempt' } }));
     await arena.apply(resourceClass('est-one', 'onprem', { nodes: 1, worker: { gpus: 8 }, nodeSelector: { pool: 'estimate' } }));
+    await arena.apply(
+      resourceClass('teamed', 'onprem', {
+        nodes: 1,
+        worker: { gpus: 8 },
+        nodeSelector: { pool: 'teams' },
+        teams: [
+          { name: 'vision', namespaces: ['team-vision'], gpus: 8 },
+          { name: 'nlp', namespaces: ['team-nlp'], gpus: 8, borrowingLimit: 8 },
+        ],
+      }),
+    );
     op = await startOperator({
       kc: cluster.kubeConfig(),
       logger: createLogger({ silent: true }),
@@ -128,6 +144,61 @@ describe('preemption and start estimates on simulated GPU nodes', () => {
     // Its node goes back to the next test (with no runtime to write a final checkpoint, the stop ends it Failed).
     await arena.patchExperiment(ns, 'orphan', { action: 'Stop' });
     await arena.waitExperiment(ns, 'orphan', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'orphan stopped');
+  });
+
+  test('a team borrows idle GPUs up to its limit and gives them back, with a checkpoint, when the owning team asks', async () => {
+    const [nlp, vision] = ['team-nlp', 'team-vision'];
+    await arena.namespace(nlp);
+    await arena.namespace(vision);
+    const teams = async () =>
+      ((await arena.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: 'resourceclasses', name: 'teamed' })) as ResourceClass).status?.teams;
+
+    // Vision runs nothing: nlp borrows its 8 GPUs, and a third run is past nlp's quota plus borrowing limit.
+    await arena.apply(experiment(nlp, 'n1', 'teamed', { stopGracePeriodSeconds: 60, maxRetries: 0 }));
+    await arena.apply(experiment(nlp, 'n2', 'teamed', { stopGracePeriodSeconds: 60, maxRetries: 0 }));
+    const n1 = await arena.waitPhase(nlp, 'n1', 'Running');
+    const n2 = await arena.waitPhase(nlp, 'n2', 'Running');
+    await arena.apply(experiment(nlp, 'n3', 'teamed'));
+    const over = await arena.waitExperiment(nlp, 'n3', (s) => s.reason === 'QuotaExceeded', 'n3 Pending/QuotaExceeded');
+    assert.match(over.status!.message!, /^Team nlp uses 16 GPU\(s\) of class teamed against a quota of 8 and a borrowing limit of 8; this run needs 8 more\./);
+    await waitFor(async () => (await teams())?.find((t) => t.name === 'nlp')?.borrowedGpus === 8, { timeoutMs: 20_000, what: 'status.teams to show nlp borrowing 8 GPUs' });
+    assert.deepEqual((await teams())?.find((t) => t.name === 'nlp'), { name: 'nlp', quotaGpus: 8, usedGpus: 16, borrowedGpus: 8, queued: 1, running: 2 });
+
+    // n2 checkpointed last, so it loses least; both have run past the minimum run time.
+    const n1Rt = await runtime(nlp, n1);
+    const n2Rt = await runtime(nlp, n2);
+    assert.equal((await n1Rt.checkpoint(100, 1)).status, 200);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await n2Rt.checkpoint(200, 1)).status, 200);
+    await waitFor(async () => Date.now() - Date.parse((await arena.getExperiment(nlp, 'n2')).status!.attemptStartedAt!) > MIN_RUN_SECONDS * 1000 + 500, {
+      timeoutMs: 30_000,
+      what: 'the borrowing runs to pass the minimum run time',
+    });
+
+    // Vision asks for its quota, at a lower priority than nlp's runs: reclaim does not look at priority.
+    await arena.apply(experiment(vision, 'v1', 'teamed', { priority: -10 }));
+    const reclaiming = await arena.waitExperiment(vision, 'v1', (s) => s.reason === 'Preempting', 'v1 Pending/Preempting');
+    assert.match(reclaiming.status!.message!, /Team vision uses 0 of its 8-GPU quota on class teamed\. Preempting team-nlp\/n2 \(team nlp, borrowing beyond its quota\) \(to reclaim team vision's quota\)/);
+    const stopping = await arena.waitExperiment(nlp, 'n2', (s) => s.phase === 'Stopping' && s.reason === 'Preempted', 'n2 Stopping/Preempted');
+    const n2Node = (await arena.workerPods(nlp, stopping))[0]!.spec!.nodeName;
+    assert.match(stopping.status!.message!, /^Preempted by team-vision\/v1 \(team vision\), which reclaims its quota: this run's team nlp borrows GPUs beyond its own\./);
+    assert.equal((await arena.getExperiment(nlp, 'n1')).status?.phase, 'Running', 'n1 runs within nlp\'s own quota');
+
+    assert.equal((await n2Rt.checkpoint(220, 2, { final: true })).status, 200);
+    const requeued = await arena.waitExperiment(nlp, 'n2', (s) => s.phase === 'Pending' && s.reason === 'Preempted', 'n2 Pending/Preempted', 60_000);
+    assert.equal(requeued.status?.lastInterruption?.checkpointStep, 220);
+    assert.equal(requeued.status?.failedAttempts, 0, 'giving back a loan is not a failed attempt');
+    const v1 = await arena.waitPhase(vision, 'v1', 'Running');
+    assert.equal((await arena.workerPods(vision, v1))[0]!.spec?.nodeName, n2Node, 'vision runs on the GPUs nlp gave back');
+    await waitFor(async () => (await teams())?.find((t) => t.name === 'vision')?.usedGpus === 8, { timeoutMs: 20_000, what: 'status.teams to show vision using its quota' });
+    assert.equal((await teams())?.find((t) => t.name === 'nlp')?.borrowedGpus, 0);
+
+    // Vision's run ends: nlp borrows again, and n2 resumes from the checkpoint it gave the GPUs back with.
+    for (const p of await arena.workerPods(vision, v1)) await finishPod(arena.kc, vision, p.metadata!.name!, 'Succeeded');
+    const resumed = await arena.waitExperiment(nlp, 'n2', (s) => s.phase === 'Running' && s.attempt === 2, 'n2 Running as attempt 2', 60_000);
+    const env = Object.fromEntries(((await arena.workerPods(nlp, resumed))[0]!.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.ARENA_RESUME_STEP, '220');
+    await arena.waitExperiment(nlp, 'n3', (s) => s.reason === 'QuotaExceeded', 'n3 to wait for its own team again');
   });
 
   test('a waiting experiment gets an estimated start that moves as the running one advances', async () => {

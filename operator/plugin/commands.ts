@@ -345,6 +345,13 @@ const status: Command = {
           ]),
         ),
       );
+      const teamRows = classes.flatMap((c) =>
+        (c.status?.teams ?? []).map((t) => [c.metadata?.name, t.name, t.quotaGpus, t.usedGpus, t.borrowedGpus, t.queued, t.running]),
+      );
+      if (teamRows.length > 0) {
+        ctx.io.out('\n');
+        ctx.io.out(table(['resource class', 'team', 'quota gpus', 'used gpus', 'borrowed gpus', 'queued', 'running'], teamRows));
+      }
     }
     const counts = Object.entries(byPhase)
       .sort(([a], [b]) => a.localeCompare(b))

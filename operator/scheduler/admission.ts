@@ -41,8 +41,19 @@ export interface GangRequest {
   classKey: string;
   /** Higher goes first. */
   priority: number;
-  /** When it entered Pending (ms since the epoch); earlier goes first among equal priority. */
+  /** When it entered Pending (ms since the epoch); earlier goes first among equal priority. Starvation counts from it. */
   arrivalMs: number;
+  /**
+   * Where it stands among gangs of its priority, when not by arrival: team quotas hand a class's arrival times to
+   * its gangs in fair-share order, so the class's queue follows fair share and still interleaves with other classes.
+   */
+  orderMs?: number;
+  /**
+   * Lower goes first, before priority (default 0). Team quotas put gangs that would borrow beyond their team's quota
+   * at 1, as Kueue admits workloads that fit their nominal quota first: a team taking its quota back is not overtaken
+   * by a borrower of higher priority (who would then be reclaimed again).
+   */
+  tier?: number;
   workers: number;
   perWorker: Resources;
   /**
@@ -54,7 +65,17 @@ export interface GangRequest {
   explainIneligible?: (node: NodeInfo) => string | undefined;
 }
 
-export type WaitReason = 'NeverFits' | 'InsufficientCapacity' | 'WaitingBehind';
+export type WaitReason = 'NeverFits' | 'InsufficientCapacity' | 'WaitingBehind' | 'QuotaExceeded';
+
+/**
+ * A check every gang passes before it may be placed, and is told of once admitted: team quotas refuse a gang whose
+ * team would exceed its quota plus borrowing limit, and count each admission so the next gang of the team sees it.
+ */
+export interface AdmissionGate {
+  /** Why the gang may not start now, or undefined. */
+  refuse(g: GangRequest): string | undefined;
+  admitted(g: GangRequest): void;
+}
 
 export interface Admission {
   key: string;
@@ -155,7 +176,7 @@ export class GangScheduler {
    * them. A gang that still has a reservation is reported admitted again with the same nodes, so a caller that
    * passes it once more (a status write that has not landed yet) cannot admit it twice.
    */
-  cycle(gangs: readonly GangRequest[], nowMs: number): AdmissionResult {
+  cycle(gangs: readonly GangRequest[], nowMs: number, gate?: AdmissionGate): AdmissionResult {
     const cycle = ++this.cycleNo;
     const admitted: Admission[] = [];
     const waiting: Wait[] = [];
@@ -184,6 +205,12 @@ export class GangScheduler {
         waiting.push({ key: g.key, reason: 'NeverFits', message: this.neverFits(g, view, shape), position: 0 });
         continue;
       }
+      // A gang over its team's limit waits for its own team's work to end: it blocks and holds nothing.
+      const refused = gate?.refuse(g);
+      if (refused !== undefined) {
+        waiting.push({ key: g.key, reason: 'QuotaExceeded', message: refused, position: 0 });
+        continue;
+      }
 
       let shortfall = shape.failedCycle === cycle ? shape.shortfall : undefined;
       if (shortfall === undefined) {
@@ -194,6 +221,7 @@ export class GangScheduler {
             placed.map((node) => ({ node, ...g.perWorker })),
           );
           admitted.push({ key: g.key, nodes: placed });
+          gate?.admitted(g);
           continue;
         }
         shortfall = shape.shortfall = placed;
@@ -427,7 +455,7 @@ function maxGangs(perNode: readonly number[], workers: number): number {
 }
 
 function queueOrder(a: GangRequest, b: GangRequest): number {
-  return b.priority - a.priority || a.arrivalMs - b.arrivalMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  return (a.tier ?? 0) - (b.tier ?? 0) || b.priority - a.priority || (a.orderMs ?? a.arrivalMs) - (b.orderMs ?? b.arrivalMs) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
 function sameRequest(a: Resources, b: Resources): boolean {

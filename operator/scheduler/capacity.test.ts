@@ -205,3 +205,23 @@ describe('CapacityModel.summary', () => {
     assert.equal(s.gpus.total, 8);
   });
 });
+
+it('what each gang holds: its reservation until its pods count, then its pods, and nothing once they end', () => {
+  const m = new CapacityModel();
+  m.upsertNode(node('n1'));
+  m.upsertNode(node('n2'));
+  m.reserve('ns/g', [
+    { node: 'n1', ...req(4) },
+    { node: 'n2', ...req(4) },
+  ]);
+  assert.deepEqual(m.gangUsage().get('ns/g'), req(8, 2, 2));
+  // One pod lands: its reservation entry goes, the pod counts instead; the total stays.
+  m.upsertPod('ns/p0', pod('n1', req(4)), 'ns/g');
+  assert.deepEqual(m.gangUsage().get('ns/g'), req(8, 2, 2));
+  m.release('ns/g');
+  assert.deepEqual(m.gangUsage().get('ns/g'), req(4));
+  m.upsertPod('ns/p0', pod('n1', req(4), true), 'ns/g');
+  assert.equal(m.gangUsage().has('ns/g'), false, 'a gang that holds nothing is forgotten');
+  m.upsertPod('ns/other', pod('n2', req(2)));
+  assert.equal(m.gangUsage().size, 0, 'pods of no gang count for none');
+});

@@ -137,6 +137,8 @@ export class CapacityModel {
   private readonly reservations = new Map<string, Reservation>();
   /** gang → node → how many of its pods count there; lets reserve() skip nodes the gang already occupies. */
   private readonly gangPods = new Map<string, Map<string, number>>();
+  /** gang → what its counted pods and its reservation hold together, for team quotas. */
+  private readonly gangHeld = new Map<string, Resources>();
   private version = 0;
 
   /**
@@ -201,11 +203,13 @@ export class CapacityModel {
       let perNode = this.gangPods.get(gangKey);
       if (perNode === undefined) this.gangPods.set(gangKey, (perNode = new Map()));
       perNode.set(pod.node, (perNode.get(pod.node) ?? 0) + 1);
+      this.addHeld(gangKey, pod, 1);
       const held = this.reservations.get(gangKey)?.held;
       const entry = held?.get(pod.node);
       if (held !== undefined && entry !== undefined) {
         held.delete(pod.node);
         this.unhold(s, entry);
+        this.addHeld(gangKey, entry, -1);
       }
     }
   }
@@ -235,6 +239,7 @@ export class CapacityModel {
       } else {
         reservation.held.set(p.node, r);
       }
+      this.addHeld(gangKey, r, 1);
       const s = this.state(p.node);
       s.reservedCpuMilli += r.cpuMilli;
       s.reservedMemoryBytes += r.memoryBytes;
@@ -249,9 +254,15 @@ export class CapacityModel {
     if (reservation === undefined) return;
     this.reservations.delete(gangKey);
     for (const [node, r] of reservation.held) {
+      this.addHeld(gangKey, r, -1);
       const s = this.nodes.get(node);
       if (s !== undefined) this.unhold(s, r);
     }
+  }
+
+  /** What each gang holds now: its bound, non-terminal pods plus what its reservation still holds. */
+  gangUsage(): ReadonlyMap<string, Readonly<Resources>> {
+    return this.gangHeld;
   }
 
   /** The nodes planned for a gang that still has a reservation, or undefined. */
@@ -335,6 +346,7 @@ export class CapacityModel {
       this.dropIfEmpty(s);
     }
     if (pod.gangKey !== undefined) {
+      this.addHeld(pod.gangKey, pod, -1);
       const perNode = this.gangPods.get(pod.gangKey);
       const n = perNode?.get(pod.node) ?? 0;
       if (perNode !== undefined) {
@@ -343,6 +355,16 @@ export class CapacityModel {
         if (perNode.size === 0) this.gangPods.delete(pod.gangKey);
       }
     }
+  }
+
+  private addHeld(gangKey: string, r: Resources, sign: 1 | -1): void {
+    let h = this.gangHeld.get(gangKey);
+    if (h === undefined) this.gangHeld.set(gangKey, (h = { cpuMilli: 0, memoryBytes: 0, gpus: 0 }));
+    h.cpuMilli += sign * r.cpuMilli;
+    h.memoryBytes += sign * r.memoryBytes;
+    h.gpus += sign * r.gpus;
+    // Exact integers, so a gang that holds nothing any more is back at zero and forgotten.
+    if (h.cpuMilli === 0 && h.memoryBytes === 0 && h.gpus === 0) this.gangHeld.delete(gangKey);
   }
 
   private unhold(s: NodeState, r: Resources): void {

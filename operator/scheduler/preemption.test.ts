@@ -25,6 +25,8 @@ interface Row {
   nodes: FreeNode[];
   candidates: Candidate[];
   minRunTimeMs?: number;
+  /** GPUs each lending team borrows beyond its quota (team quotas' reclaim). */
+  borrowed?: Record<string, number>;
   /** Victim keys, sorted; or the reason nothing is preempted. */
   want: string[] | 'FitsAlready' | 'NoCandidates' | 'StillWouldNotFit';
 }
@@ -137,6 +139,56 @@ const rows: Row[] = [
     candidates: [running('p10', 10, ['a'], 8, 30, 5), running('p0', 0, ['b'], 8, 30, 5)],
     want: ['p0'],
   },
+  {
+    name: 'reclaim takes a borrowing team\'s run whatever its priority',
+    workers: 1,
+    gpus: 8,
+    priority: 0,
+    nodes: [node('a', 0)],
+    candidates: [{ ...running('loan', 500, ['a'], 8, 30, 5), reclaimFrom: 'b' }],
+    borrowed: { b: 8 },
+    want: ['loan'],
+  },
+  {
+    name: 'reclaim takes one run of a team that borrows less than a run holds (its team was over quota before it)',
+    workers: 1,
+    gpus: 8,
+    priority: 0,
+    nodes: [node('a', 0)],
+    candidates: [{ ...running('loan', 0, ['a'], 8, 30, 5), reclaimFrom: 'b' }],
+    borrowed: { b: 2 },
+    want: ['loan'],
+  },
+  {
+    name: 'reclaim never takes two runs where the team borrows one: the second would cut into its own quota',
+    workers: 2,
+    gpus: 8,
+    priority: 0,
+    nodes: [node('a', 0), node('b', 0)],
+    candidates: [{ ...running('b1', 0, ['a'], 8, 30, 5), reclaimFrom: 'b' }, { ...running('b2', 0, ['b'], 8, 30, 5), reclaimFrom: 'b' }],
+    borrowed: { b: 8 },
+    want: 'StillWouldNotFit',
+  },
+  {
+    name: 'reclaim takes from two lending teams, one run each',
+    workers: 2,
+    gpus: 8,
+    priority: 0,
+    nodes: [node('a', 0), node('b', 0)],
+    candidates: [{ ...running('b1', 0, ['a'], 8, 30, 5), reclaimFrom: 'b' }, { ...running('c1', 0, ['b'], 8, 30, 5), reclaimFrom: 'c' }],
+    borrowed: { b: 8, c: 8 },
+    want: ['b1', 'c1'],
+  },
+  {
+    name: 'a reclaim and a lower-priority run of its own team together',
+    workers: 2,
+    gpus: 8,
+    priority: 10,
+    nodes: [node('a', 0), node('b', 0)],
+    candidates: [{ ...running('b1', 50, ['a'], 8, 30, 5), reclaimFrom: 'b' }, { ...running('b2', 50, ['c'], 8, 30, 1), reclaimFrom: 'b' }, running('own-low', 0, ['b'], 8, 30, 9)],
+    borrowed: { b: 8 },
+    want: ['b1', 'own-low'],
+  },
 ];
 
 for (const row of rows) {
@@ -147,6 +199,7 @@ for (const row of rows) {
       candidates: row.candidates,
       nowMs: NOW,
       minRunTimeMs: row.minRunTimeMs ?? 0,
+      ...(row.borrowed ? { borrowedGpus: new Map(Object.entries(row.borrowed)) } : {}),
     });
     if (typeof row.want === 'string') {
       assert.equal(got.ok, false, JSON.stringify(got));
@@ -172,6 +225,23 @@ test('victim choice: the greedy fallback past the search budget still makes room
   assert.ok(got.ok);
   assert.deepEqual(got.victims.map((v) => v.key), ['v0', 'v1', 'v2', 'v3']);
   assert.equal(got.lostMs, (1 + 2 + 3 + 4) * MIN);
+});
+
+test('victim choice: the greedy fallback keeps to the reclaim limit', () => {
+  const nodes = Array.from({ length: 20 }, (_, i) => node(`n${String(i).padStart(2, '0')}`, 0));
+  // Team b borrows one run's worth; every other run is the preemptor's own team's, at lower priority.
+  const candidates = nodes.map((n, i) => ({ ...running(`v${i}`, 0, [n.name], 8, 60, i + 1), ...(i < 10 ? { reclaimFrom: 'b' } : {}) }));
+  const got = chooseVictims({
+    gang: { key: 'ns/high', priority: 100, workers: 3, perWorker: { gpus: 8, cpuMilli: 1000, memoryBytes: GiB } },
+    nodes,
+    candidates,
+    nowMs: NOW,
+    minRunTimeMs: 0,
+    borrowedGpus: new Map([['b', 8]]),
+    searchBudget: 10,
+  });
+  assert.ok(got.ok);
+  assert.deepEqual(got.victims.map((v) => v.key), ['v0', 'v10', 'v11']);
 });
 
 test('lost work is time since the last checkpoint, never negative', () => {

@@ -10,6 +10,10 @@
  *   smallest sum of time since each victim's last checkpoint (or since its attempt started, without one); then the
  *   lower priorities; then keys, so the answer is deterministic.
  *
+ * - Reclaim (team quotas, teams.ts): a candidate marked `reclaimFrom` belongs to another team that borrows GPUs
+ *   beyond its quota; it may be taken whatever its priority, but a team's victims together may cut at most into
+ *   what it borrows: before the last of them (the largest) is taken, the team must still be over its quota.
+ *
  * The search is exact for small candidate sets (every subset of size 1, 2, … until one fits, within a budget of
  * 5,000 subsets looked at); beyond the budget it falls back to greedy (least lost work first until it fits) and then drops
  * every victim the fit does not need. Fit is per node: a worker needs one distinct node whose free capacity, plus
@@ -33,6 +37,8 @@ export interface Candidate {
   lastCheckpointAtMs?: number;
   /** What stopping it gives back, per node (its workers' requests). */
   frees: readonly { node: string; resources: Resources }[];
+  /** Set for a gang of another team that borrows: its team, so reclaim may take it regardless of priority. */
+  reclaimFrom?: string;
 }
 
 export interface Preemptor {
@@ -48,6 +54,8 @@ export interface VictimInput {
   candidates: readonly Candidate[];
   nowMs: number;
   minRunTimeMs: number;
+  /** GPUs each team borrows beyond its quota, for candidates with reclaimFrom. */
+  borrowedGpus?: ReadonlyMap<string, number>;
   /** Subsets the exact search may look at before it goes greedy. Default 5,000. */
   searchBudget?: number;
 }
@@ -72,7 +80,7 @@ export function chooseVictims(input: VictimInput): VictimChoice {
   const tooYoung: string[] = [];
   const candidates = input.candidates
     .filter((c) => {
-      if (c.priority >= gang.priority || !c.frees.some((f) => eligible.has(f.node))) return false;
+      if ((c.reclaimFrom === undefined && c.priority >= gang.priority) || !c.frees.some((f) => eligible.has(f.node))) return false;
       if (nowMs - c.startedAtMs < input.minRunTimeMs) {
         tooYoung.push(c.key);
         return false;
@@ -82,8 +90,10 @@ export function chooseVictims(input: VictimInput): VictimChoice {
     .sort((a, b) => lostWorkMs(a, nowMs) - lostWorkMs(b, nowMs) || a.priority - b.priority || cmp(a.key, b.key));
   const young = tooYoung.length > 0 ? ` (${tooYoung.length} ran less than the minimum run time of ${Math.round(input.minRunTimeMs / 1000)}s)` : '';
   if (candidates.length === 0) {
-    return { ok: false, why: 'NoCandidates', message: `No running experiment of lower priority than ${gang.priority} on its nodes can be preempted${young}.` };
+    const teams = input.borrowedGpus !== undefined ? ', and no other team borrows GPUs there,' : '';
+    return { ok: false, why: 'NoCandidates', message: `No running experiment of lower priority than ${gang.priority} on its nodes${teams} can be preempted${young}.` };
   }
+  const allowed = reclaimLimit(input.borrowedGpus);
   if (!fit(candidates)) {
     return {
       ok: false,
@@ -92,7 +102,14 @@ export function chooseVictims(input: VictimInput): VictimChoice {
     };
   }
 
-  const best = exact(candidates, fit, nowMs, input.searchBudget ?? DEFAULT_BUDGET) ?? greedy(candidates, fit);
+  const best = exact(candidates, fit, allowed, nowMs, input.searchBudget ?? DEFAULT_BUDGET) ?? greedy(candidates, fit, allowed);
+  if (best === undefined) {
+    return {
+      ok: false,
+      why: 'StillWouldNotFit',
+      message: `Reclaiming only what other teams borrow beyond their quota would not make room, and no lower-priority run of its own team would${young}, so none is preempted.`,
+    };
+  }
   return { ok: true, victims: best, lostMs: best.reduce((sum, c) => sum + lostWorkMs(c, nowMs), 0) };
 }
 
@@ -134,7 +151,28 @@ function fitter(gang: Preemptor, nodes: readonly FreeNode[]): (victims: readonly
  * Every subset of size k = 1, 2, … (candidates are sorted by lost work, so the first fitting subset of a size in
  * lexicographic order is not necessarily the best: all of that size are compared). Undefined past the budget.
  */
-function exact(candidates: Candidate[], fit: (v: readonly Candidate[]) => boolean, nowMs: number, budget: number): Candidate[] | undefined {
+/**
+ * Whether a set of victims takes from each lending team at most what it borrows: with its largest victim set aside,
+ * the rest must leave the team over its quota, so that every victim is taken while its team still borrows.
+ */
+function reclaimLimit(borrowed: ReadonlyMap<string, number> | undefined): (victims: readonly Candidate[]) => boolean {
+  if (borrowed === undefined) return () => true;
+  return (victims) => {
+    const sum = new Map<string, { total: number; largest: number }>();
+    for (const v of victims) {
+      if (v.reclaimFrom === undefined) continue;
+      const gpus = v.frees.reduce((n, f) => n + f.resources.gpus, 0);
+      const acc = sum.get(v.reclaimFrom) ?? { total: 0, largest: 0 };
+      acc.total += gpus;
+      acc.largest = Math.max(acc.largest, gpus);
+      sum.set(v.reclaimFrom, acc);
+    }
+    for (const [team, acc] of sum) if (acc.total - acc.largest >= (borrowed.get(team) ?? 0)) return false;
+    return true;
+  };
+}
+
+function exact(candidates: Candidate[], fit: (v: readonly Candidate[]) => boolean, allowed: (v: readonly Candidate[]) => boolean, nowMs: number, budget: number): Candidate[] | undefined {
   let looked = 0;
   const n = candidates.length;
   for (let k = 1; k <= n; k++) {
@@ -143,7 +181,7 @@ function exact(candidates: Candidate[], fit: (v: readonly Candidate[]) => boolea
     for (;;) {
       if (++looked > budget) return undefined;
       const set = idx.map((i) => candidates[i]!);
-      if (fit(set)) {
+      if (allowed(set) && fit(set)) {
         const lost = set.reduce((s, c) => s + lostWorkMs(c, nowMs), 0);
         const prio = set.reduce((s, c) => s + c.priority, 0);
         if (best === undefined || lost < best.lost || (lost === best.lost && prio < best.prio)) best = { set, lost, prio };
@@ -160,13 +198,22 @@ function exact(candidates: Candidate[], fit: (v: readonly Candidate[]) => boolea
   return undefined;
 }
 
-/** Least lost work first until it fits, then drop (most lost work first) every victim the fit does not need. */
-function greedy(candidates: Candidate[], fit: (v: readonly Candidate[]) => boolean): Candidate[] {
+/**
+ * Least lost work first (skipping any the reclaim limit forbids) until it fits, then drop (most lost work first) every
+ * victim the fit does not need; undefined when it never fits.
+ */
+function greedy(candidates: Candidate[], fit: (v: readonly Candidate[]) => boolean, allowed: (v: readonly Candidate[]) => boolean): Candidate[] | undefined {
   const chosen: Candidate[] = [];
+  let fits = false;
   for (const c of candidates) {
     chosen.push(c);
-    if (fit(chosen)) break;
+    if (!allowed(chosen)) {
+      chosen.pop();
+      continue;
+    }
+    if ((fits = fit(chosen))) break;
   }
+  if (!fits) return undefined;
   for (let i = chosen.length - 1; i >= 0; i--) {
     const without = chosen.filter((_, j) => j !== i);
     if (fit(without)) chosen.splice(i, 1);

@@ -7,7 +7,7 @@ import { EXPERIMENT_PHASES, ExperimentStatus, ExperimentSpec } from '../api/v1al
 import { DEPLOYMENT_PHASES, DeploymentStatus } from '../api/v1alpha1/deployment.ts';
 import { BUNDLE_STATES, TrainingClusterStatus } from '../api/v1alpha1/trainingcluster.ts';
 import { BUNDLE_VERSION_SOURCES } from '../controllers/trainingcluster/bundle.ts';
-import { ResourceClassSpec } from '../api/v1alpha1/resourceclass.ts';
+import { ResourceClassSpec, ResourceClassStatus } from '../api/v1alpha1/resourceclass.ts';
 
 /** The version in every body; the path carries it too (/api/v1). Bumped only for incompatible changes. */
 export const STATUS_API_VERSION = 'v1';
@@ -141,6 +141,7 @@ export const ResourceClassSummary = Type.Object(
     fitMax: Type.Optional(Type.Integer({ minimum: 0 })),
     queued: Type.Optional(Type.Integer({ minimum: 0 })),
     running: Type.Optional(Type.Integer({ minimum: 0 })),
+    teams: Type.Optional(prop(ResourceClassStatus.properties.teams)),
     conditions: Conditions,
     generation: Type.Integer({ minimum: 0 }),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),

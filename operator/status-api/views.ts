@@ -80,7 +80,7 @@ export function resourceClassSummary(rc: ResourceClass): ResourceClassSummary {
     ...pick(s, ['available', 'reason', 'message']),
     ...(update && update.status !== 'Unknown' ? { updateRecommended: update.status === 'True' } : {}),
     advancedTrainingEligible: (rc.spec.worker?.gpus ?? 0) >= 1,
-    ...pick(s, ['eligibleNodes', 'fitNow', 'fitMax', 'queued', 'running']),
+    ...pick(s, ['eligibleNodes', 'fitNow', 'fitMax', 'queued', 'running', 'teams']),
     conditions: s?.conditions ?? [],
     generation: rc.metadata?.generation ?? 0,
     ...pick(s, ['observedGeneration']),

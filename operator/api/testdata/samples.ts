@@ -48,6 +48,10 @@ export const resourceClass: ResourceClass = {
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'arena', effect: 'NoSchedule' }],
     creditsPerNodeHour: 15.74,
     maxQueueWaitSeconds: 3600,
+    teams: [
+      { name: 'vision', namespaces: ['team-vision'], gpus: 2, borrowingLimit: 2, weight: 2 },
+      { name: 'nlp', namespaces: ['team-nlp', 'nlp-dev'], gpus: 2, weight: 1 },
+    ],
   },
 };
 

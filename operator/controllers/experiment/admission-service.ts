@@ -6,7 +6,7 @@ import type { Logger } from 'winston';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import type { CapacityModel } from '../../scheduler/capacity.ts';
-import { GangScheduler, type GangRequest as SchedulerGang } from '../../scheduler/admission.ts';
+import { GangScheduler, type AdmissionGate, type GangRequest as SchedulerGang } from '../../scheduler/admission.ts';
 import { classEligibility, DEFAULT_GPU_TAINT_KEY, type NodeEligibility } from '../../scheduler/eligibility.ts';
 import { parseCpuMilli, parseMemoryBytes } from '../../scheduler/quantity.ts';
 import type { Admission, GangRequest } from './reconcile.ts';
@@ -14,10 +14,14 @@ import type { AdmissionView, PreemptionView, StartEstimate } from './lifecycle.t
 import type { Resources } from '../../scheduler/capacity.ts';
 import { chooseVictims, type Candidate } from '../../scheduler/preemption.ts';
 import { estimateStarts, type QueuedGang, type RunningWork } from '../../scheduler/estimate.ts';
+import { fairShareOrder, type TeamGang } from '../../scheduler/fair-share.ts';
+import { borrowedGpus, ClassTeams, namespaceOf, quotaRefusal, teamSentence, teamUsage } from '../../scheduler/teams.ts';
 
 /** An experiment whose worker pods hold capacity now (Running, or Stopping while they exit). */
 export interface RunningGang {
   key: string;
+  /** Its ResourceClass, for team quotas. */
+  className?: string;
   priority: number;
   /** `<run>-<attempt>` of the attempt whose pods these are. */
   attemptId: string;
@@ -66,12 +70,19 @@ export interface AdmissionServiceOptions {
   preemption?: PreemptionOptions;
   /** A victim was chosen. */
   onPreempt?: (victim: string, preemptor: string) => void;
+  /** The ResourceClass of an experiment by gang key, for team quotas: what each team holds is counted per class. */
+  classOf?: (gangKey: string) => string | undefined;
 }
 
 interface Plan {
   priority: number;
-  victims: { key: string; attemptId: string }[];
+  victims: { key: string; attemptId: string; reclaimFrom?: string }[];
+  /** The preemptor's team, when it reclaims its quota. */
+  team?: string;
 }
+
+/** Per class with team quotas, this cycle: its teams and what each team holds. */
+type TeamCycle = Map<string, { teams: ClassTeams; used: Map<string, Resources> }>;
 
 export class AdmissionService implements Admission {
   private readonly scheduler: GangScheduler;
@@ -95,6 +106,8 @@ export class AdmissionService implements Admission {
   private estimatedAtMs = -Infinity;
   /** Expected run time of queued gangs that trained before, by key. */
   private readonly durations = new Map<string, number>();
+  /** Team quotas of the classes queued gangs wait for, by class name (from the ResourceClass they were queued with). */
+  private readonly classTeams = new Map<string, { version: string | undefined; teams: ClassTeams }>();
 
   constructor(private readonly opts: AdmissionServiceOptions) {
     this.scheduler = new GangScheduler(opts.capacity, { starvationMs: opts.starvationMs });
@@ -126,6 +139,7 @@ export class AdmissionService implements Admission {
   }
 
   queue(req: GangRequest): void {
+    this.noteTeams(req.className, req.cls);
     const prev = this.gangs.get(req.key);
     if (req.expectedDurationMs !== undefined) this.durations.set(req.key, req.expectedDurationMs);
     else this.durations.delete(req.key);
@@ -182,7 +196,9 @@ export class AdmissionService implements Admission {
   cycle(): void {
     const started = performance.now();
     const nowMs = this.opts.now?.() ?? Date.now();
-    const result = this.scheduler.cycle([...this.gangs.values()], nowMs);
+    const gangs = [...this.gangs.values()];
+    const teams = this.teamCycle(gangs);
+    const result = this.scheduler.cycle(gangs, nowMs, teams.size > 0 ? quotaGate(teams) : undefined);
     const changed: string[] = [];
     const set = (key: string, v: AdmissionView) => {
       if (JSON.stringify(this.verdicts.get(key)) !== JSON.stringify(v)) changed.push(key);
@@ -191,15 +207,17 @@ export class AdmissionService implements Admission {
     for (const a of result.admitted) set(a.key, { state: 'admitted', nodes: a.nodes });
     const queued = result.waiting.filter((w) => w.reason !== 'NeverFits');
     const running = queued.length > 0 || this.plans.size > 0 || this.victims.size > 0 ? (this.opts.running?.() ?? []) : [];
-    const notes = this.preempt(queued, running, nowMs, changed);
+    const notes = this.preempt(queued, running, nowMs, changed, teams);
     const estimates = this.estimate(queued, running, nowMs);
     for (const w of result.waiting) {
       const note = notes.get(w.key);
       const estimate = estimates.get(w.key);
+      const t = teams.get(this.gangs.get(w.key)?.classKey ?? '');
+      const team = t && w.reason !== 'QuotaExceeded' && w.reason !== 'NeverFits' ? ` ${teamSentence(t.teams, t.teams.teamOf(namespaceOf(w.key)), t.used)}` : '';
       set(w.key, {
         state: 'waiting',
         reason: note?.reason ?? w.reason,
-        message: note ? `${w.message} ${note.message}` : w.message,
+        message: `${w.message}${team}${note ? ` ${note.message}` : ''}`,
         ...(w.position > 0 ? { position: w.position } : {}),
         ...(estimate ? { estimate: { at: estimate.at, reasoning: estimate.reasoning } } : {}),
       });
@@ -216,7 +234,13 @@ export class AdmissionService implements Admission {
    * exited and it still does not fit (something else took the room), a new choice is made. Returns what each
    * waiting gang's verdict adds: the Preempting reason, or why nothing was preempted for it.
    */
-  private preempt(queued: readonly { key: string }[], running: readonly RunningGang[], nowMs: number, changed: string[]): Map<string, { reason?: string; message: string }> {
+  private preempt(
+    queued: readonly { key: string }[],
+    running: readonly RunningGang[],
+    nowMs: number,
+    changed: string[],
+    teams: TeamCycle,
+  ): Map<string, { reason?: string; message: string }> {
     const notes = new Map<string, { reason?: string; message: string }>();
     const opts = this.opts.preemption;
     const byKey = new Map(running.map((r) => [r.key, r]));
@@ -227,6 +251,26 @@ export class AdmissionService implements Admission {
       if (!waiting.has(preemptor) || !live) this.plans.delete(preemptor);
     }
     const inPlans = new Set([...this.plans.values()].flatMap((p) => p.victims.map((v) => v.key)));
+    // Teams as they will stand once the plans made so far are carried out: their preemptors in, their victims out.
+    // Without it, two waiting gangs of one team could each reclaim up to the same quota, or take the same loan twice.
+    const planned = new Map<string, Map<string, number>>();
+    const plan = (classKey: string | undefined, key: string, gpus: number) => {
+      const t = classKey === undefined ? undefined : teams.get(classKey);
+      if (!t) return;
+      const team = t.teams.teamOf(namespaceOf(key));
+      const m = planned.get(classKey!) ?? planned.set(classKey!, new Map()).get(classKey!)!;
+      m.set(team, (m.get(team) ?? 0) + gpus);
+    };
+    const gpusOf = (r: RunningGang) => r.frees.reduce((n, f) => n + f.resources.gpus, 0);
+    const planFor = (preemptor: string, victims: readonly { key: string }[]) => {
+      const g = this.gangs.get(preemptor);
+      if (g) plan(g.classKey, preemptor, g.workers * g.perWorker.gpus);
+      for (const v of victims) {
+        const r = byKey.get(v.key);
+        if (r) plan(r.className, r.key, -gpusOf(r));
+      }
+    };
+    for (const [preemptor, p] of this.plans) planFor(preemptor, p.victims);
     for (const [victim, view] of this.victims) {
       if (!inPlans.has(victim) || byKey.get(victim)?.attemptId !== view.attemptId) {
         this.victims.delete(victim);
@@ -244,7 +288,8 @@ export class AdmissionService implements Admission {
         notes.set(w.key, preemptingNote(plan, opts.deadlineSeconds));
         continue;
       }
-      if (!(g.priority > lowest)) continue;
+      const reclaim = reclaimView(teams.get(g.classKey), g, planned.get(g.classKey));
+      if (!(g.priority > lowest) && !reclaim?.possible) continue;
       const last = this.noVictims.get(w.key);
       if (last && last.untilMs > nowMs) {
         if (last.message) notes.set(w.key, { message: last.message });
@@ -256,10 +301,28 @@ export class AdmissionService implements Admission {
         if (st.info === undefined || !g.eligible(st.info)) continue;
         nodes.push({ name: st.name, free: { gpus: st.freeGpus(), cpuMilli: st.freeCpuMilli(), memoryBytes: st.freeMemoryBytes(), pods: st.freePods() } });
       }
-      const candidates: Candidate[] = running
-        .filter((r) => r.preemptible && r.key !== w.key && !inPlans.has(r.key))
-        .map((r) => ({ key: r.key, priority: r.priority, startedAtMs: r.startedAtMs, lastCheckpointAtMs: r.lastCheckpointAtMs, frees: r.frees }));
-      const choice = chooseVictims({ gang: { key: w.key, priority: g.priority, workers: g.workers, perWorker: g.perWorker }, nodes, candidates, nowMs, minRunTimeMs: opts.minRunTimeMs });
+      const candidates: Candidate[] = [];
+      for (const r of running) {
+        if (!r.preemptible || r.key === w.key || inPlans.has(r.key)) continue;
+        const c: Candidate = { key: r.key, priority: r.priority, startedAtMs: r.startedAtMs, lastCheckpointAtMs: r.lastCheckpointAtMs, frees: r.frees };
+        // On a class with teams, another team's run is only ever taken back from what that team borrows.
+        if (reclaim && r.className === g.classKey) {
+          const its = reclaim.teams.teamOf(namespaceOf(r.key));
+          if (its !== reclaim.team) {
+            if (!reclaim.within || !(reclaim.borrowed.get(its)! > 0)) continue;
+            c.reclaimFrom = its;
+          }
+        }
+        candidates.push(c);
+      }
+      const choice = chooseVictims({
+        gang: { key: w.key, priority: g.priority, workers: g.workers, perWorker: g.perWorker },
+        nodes,
+        candidates,
+        nowMs,
+        minRunTimeMs: opts.minRunTimeMs,
+        ...(reclaim ? { borrowedGpus: reclaim.borrowed } : {}),
+      });
       if (!choice.ok) {
         const message = choice.why === 'FitsAlready' ? undefined : `Preemption: ${choice.message}`;
         if (message) notes.set(w.key, { message });
@@ -267,16 +330,30 @@ export class AdmissionService implements Admission {
         continue;
       }
       this.noVictims.delete(w.key);
-      const victims = choice.victims.map((v) => ({ key: v.key, attemptId: byKey.get(v.key)!.attemptId }));
-      this.plans.set(w.key, { priority: g.priority, victims });
+      const victims = choice.victims.map((v) => ({ key: v.key, attemptId: byKey.get(v.key)!.attemptId, ...(v.reclaimFrom ? { reclaimFrom: v.reclaimFrom } : {}) }));
+      const chosen: Plan = { priority: g.priority, victims, ...(reclaim ? { team: reclaim.team } : {}) };
+      this.plans.set(w.key, chosen);
+      planFor(w.key, victims);
       for (const v of victims) {
         inPlans.add(v.key);
-        this.victims.set(v.key, { by: w.key, byPriority: g.priority, attemptId: v.attemptId, deadlineSeconds: opts.deadlineSeconds });
+        this.victims.set(v.key, {
+          by: w.key,
+          byPriority: g.priority,
+          attemptId: v.attemptId,
+          deadlineSeconds: opts.deadlineSeconds,
+          ...(v.reclaimFrom && reclaim ? { reclaim: { from: v.reclaimFrom, for: reclaim.team } } : {}),
+        });
         changed.push(v.key);
         this.opts.onPreempt?.(v.key, w.key);
       }
-      this.opts.logger.info('preempting lower-priority experiments', { preemptor: w.key, priority: g.priority, victims: victims.map((v) => v.key), lostSeconds: Math.round(choice.lostMs / 1000) });
-      notes.set(w.key, preemptingNote({ priority: g.priority, victims }, opts.deadlineSeconds));
+      this.opts.logger.info('preempting to make room', {
+        preemptor: w.key,
+        priority: g.priority,
+        victims: victims.map((v) => v.key),
+        reclaimedFrom: victims.flatMap((v) => (v.reclaimFrom ? [v.reclaimFrom] : [])),
+        lostSeconds: Math.round(choice.lostMs / 1000),
+      });
+      notes.set(w.key, preemptingNote(chosen, opts.deadlineSeconds));
     }
     return notes;
   }
@@ -327,6 +404,99 @@ export class AdmissionService implements Admission {
     return this.estimates;
   }
 
+  /** Keeps the class's team quotas as the ResourceClass the gang was queued with says. */
+  private noteTeams(className: string, cls: ResourceClass): void {
+    const spec = cls.spec.teams;
+    if (spec === undefined || spec.length === 0) {
+      this.classTeams.delete(className);
+      return;
+    }
+    const version = cls.metadata?.resourceVersion;
+    const cached = this.classTeams.get(className);
+    if (cached && cached.version === version && version !== undefined) return;
+    this.classTeams.set(className, { version, teams: new ClassTeams(className, spec) });
+  }
+
+  /**
+   * For each class with teams that has queued gangs: what each team holds now (what its gangs' pods and
+   * reservations hold, from the capacity model), and the class's queue put in fair-share order by giving its gangs
+   * of each priority their arrival times in that order.
+   */
+  private teamCycle(gangs: SchedulerGang[]): TeamCycle {
+    const out: TeamCycle = new Map();
+    const byClass = new Map<string, SchedulerGang[]>();
+    for (const g of gangs) {
+      if (!this.classTeams.has(g.classKey)) {
+        delete g.orderMs;
+        delete g.tier;
+        continue;
+      }
+      const list = byClass.get(g.classKey) ?? [];
+      list.push(g);
+      byClass.set(g.classKey, list);
+    }
+    for (const name of this.classTeams.keys()) if (!byClass.has(name)) this.classTeams.delete(name);
+    if (byClass.size === 0) return out;
+    const usage = this.opts.capacity.gangUsage();
+    const classOf = this.opts.classOf ?? ((key: string) => this.gangs.get(key)?.classKey);
+    for (const [name, list] of byClass) {
+      const teams = this.classTeams.get(name)!.teams;
+      const used = teamUsage(teams, usage, classOf);
+      out.set(name, { teams, used });
+      const total: Resources = { gpus: 0, cpuMilli: 0, memoryBytes: 0 };
+      const eligible = list[0]!.eligible;
+      for (const st of this.opts.capacity.states()) {
+        if (st.info === undefined || !eligible(st.info)) continue;
+        total.gpus += st.info.allocatable.gpus;
+        total.cpuMilli += st.info.allocatable.cpuMilli;
+        total.memoryBytes += st.info.allocatable.memoryBytes;
+      }
+      // Tier 0: gangs that fit their team's quota on top of what it holds and of its gangs before them (by priority,
+      // then arrival); tier 1: gangs that would borrow. Within a tier and priority, fair share between teams.
+      const ahead = new Map<string, number>();
+      const tierOf = new Map<string, number>();
+      for (const g of [...list].sort((a, b) => b.priority - a.priority || a.arrivalMs - b.arrivalMs || (a.key < b.key ? -1 : 1))) {
+        const team = teams.teamOf(namespaceOf(g.key));
+        const need = g.workers * g.perWorker.gpus;
+        const before = (used.get(team)?.gpus ?? 0) + (ahead.get(team) ?? 0);
+        const fits = before + need <= teams.quota(team).gpus;
+        if (fits) ahead.set(team, (ahead.get(team) ?? 0) + need);
+        tierOf.set(g.key, fits ? 0 : 1);
+      }
+      // Fair share in tier 1 counts tier 0's gangs as their teams' already: they go first.
+      const shares = new Map([...used].map(([team, r]) => [team, { ...r }]));
+      for (const tier of [0, 1]) {
+        const inTier = list.filter((g) => tierOf.get(g.key) === tier);
+        if (inTier.length === 0) continue;
+        const teamGangs: TeamGang[] = inTier.map((g) => ({
+          key: g.key,
+          team: teams.teamOf(namespaceOf(g.key)),
+          priority: g.priority,
+          arrivalMs: g.arrivalMs,
+          request: { gpus: g.workers * g.perWorker.gpus, cpuMilli: g.workers * g.perWorker.cpuMilli, memoryBytes: g.workers * g.perWorker.memoryBytes },
+        }));
+        const order = fairShareOrder({ gangs: teamGangs, usage: shares, total, weights: teams.weights() });
+        for (const t of teamGangs) {
+          const u = shares.get(t.team) ?? { gpus: 0, cpuMilli: 0, memoryBytes: 0 };
+          shares.set(t.team, { gpus: u.gpus + t.request.gpus, cpuMilli: u.cpuMilli + t.request.cpuMilli, memoryBytes: u.memoryBytes + t.request.memoryBytes });
+        }
+        const byKey = new Map(inTier.map((g) => [g.key, g]));
+        const slots = new Map<number, number[]>();
+        for (const g of inTier) (slots.get(g.priority) ?? slots.set(g.priority, []).get(g.priority)!).push(g.arrivalMs);
+        for (const s of slots.values()) s.sort((a, b) => a - b);
+        const taken = new Map<number, number>();
+        for (const key of order) {
+          const g = byKey.get(key)!;
+          const i = taken.get(g.priority) ?? 0;
+          taken.set(g.priority, i + 1);
+          g.orderMs = slots.get(g.priority)![i]!;
+          g.tier = tier;
+        }
+      }
+    }
+    return out;
+  }
+
   private resolveWaiters(): void {
     const waiters = this.waiters;
     this.waiters = [];
@@ -374,12 +544,56 @@ export class AdmissionService implements Admission {
 
 /** What a preemptor's verdict adds while its victims write their checkpoints and exit. */
 function preemptingNote(plan: Plan, deadlineSeconds: number): { reason: string; message: string } {
-  const names = plan.victims.map((v) => v.key).join(', ');
+  const names = plan.victims.map((v) => (v.reclaimFrom ? `${v.key} (team ${v.reclaimFrom}, borrowing beyond its quota)` : v.key)).join(', ');
   const they = plan.victims.length === 1 ? 'it is' : 'they are';
+  const why = plan.victims.every((v) => v.reclaimFrom)
+    ? `to reclaim team ${plan.team}'s quota`
+    : plan.victims.some((v) => v.reclaimFrom)
+      ? `lower priority than its ${plan.priority}, or borrowed from team ${plan.team}'s quota`
+      : `lower priority than its ${plan.priority}`;
   return {
     reason: 'Preempting',
-    message: `Preempting ${names} (lower priority than its ${plan.priority}): ${they} writing a checkpoint and exiting (within ${deadlineSeconds}s); it starts on the room they leave.`,
+    message: `Preempting ${names} (${why}): ${they} writing a checkpoint and exiting (within ${deadlineSeconds}s); it starts on the room they leave.`,
   };
+}
+
+/**
+ * The admission gate of team quotas: a gang waits with QuotaExceeded when its team would pass quota plus borrowing
+ * limit, and each admission counts toward its team at once so the next gang of the cycle sees it.
+ */
+function quotaGate(teams: TeamCycle): AdmissionGate {
+  return {
+    refuse(g) {
+      const t = teams.get(g.classKey);
+      if (!t) return undefined;
+      const team = t.teams.teamOf(namespaceOf(g.key));
+      return quotaRefusal(t.teams, team, t.used.get(team)?.gpus ?? 0, g.workers * g.perWorker.gpus);
+    },
+    admitted(g) {
+      const t = teams.get(g.classKey);
+      if (!t) return;
+      const team = t.teams.teamOf(namespaceOf(g.key));
+      const u = t.used.get(team) ?? { gpus: 0, cpuMilli: 0, memoryBytes: 0 };
+      u.gpus += g.workers * g.perWorker.gpus;
+      u.cpuMilli += g.workers * g.perWorker.cpuMilli;
+      u.memoryBytes += g.workers * g.perWorker.memoryBytes;
+      t.used.set(team, u);
+    },
+  };
+}
+
+/** For a waiting gang on a class with teams: its team, whether it stays within its quota, and what others borrow. */
+function reclaimView(t: { teams: ClassTeams; used: Map<string, Resources> } | undefined, g: SchedulerGang, planned: ReadonlyMap<string, number> | undefined) {
+  if (!t) return undefined;
+  const team = t.teams.teamOf(namespaceOf(g.key));
+  const used = new Map<string, Resources>();
+  for (const [name, r] of t.used) used.set(name, { ...r, gpus: r.gpus + (planned?.get(name) ?? 0) });
+  for (const [name, gpus] of planned ?? []) if (!used.has(name)) used.set(name, { gpus, cpuMilli: 0, memoryBytes: 0 });
+  const within = (used.get(team)?.gpus ?? 0) + g.workers * g.perWorker.gpus <= t.teams.quota(team).gpus;
+  const borrowed = new Map<string, number>();
+  for (const other of used.keys()) if (other !== team) borrowed.set(other, borrowedGpus(t.teams, other, used));
+  const possible = within && [...borrowed.values()].some((b) => b > 0);
+  return { teams: t.teams, team, within, borrowed, possible };
 }
 
 function sameShape(a: SchedulerGang, b: SchedulerGang): boolean {

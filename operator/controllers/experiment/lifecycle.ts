@@ -48,6 +48,8 @@ export interface PreemptionView {
   attemptId: string;
   /** The grace period the workers get to write their checkpoint and exit. */
   deadlineSeconds: number;
+  /** Set when a team takes back its quota from this run's team, which borrows beyond its own. */
+  reclaim?: { from: string; for: string };
 }
 
 export interface WorkerView {
@@ -352,7 +354,9 @@ class Step {
 
   /** Stops a Running attempt that a higher-priority gang preempts, through the same path as Stop. */
   private preemptStop(p: PreemptionView): void {
-    const message = `Preempted by ${p.by} (priority ${p.byPriority}), which needs this run's capacity.`;
+    const message = p.reclaim
+      ? `Preempted by ${p.by} (team ${p.reclaim.for}), which reclaims its quota: this run's team ${p.reclaim.from} borrows GPUs beyond its own.`
+      : `Preempted by ${p.by} (priority ${p.byPriority}), which needs this run's capacity.`;
     this.s.stopRequestedAt = this.nowIso;
     this.s.lastInterruption = { reason: PREEMPTED, message, at: this.nowIso, run: this.s.run ?? 1, preemptedBy: p.by };
     if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: p.deadlineSeconds });

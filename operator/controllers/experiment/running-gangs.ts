@@ -47,6 +47,7 @@ export function runningGangs({ experiments, podsOf, priorityClassValue, nowMs }:
     }
     out.push({
       key: `${e.metadata?.namespace}/${e.metadata?.name}`,
+      ...(e.spec.resourceClass !== undefined ? { className: e.spec.resourceClass } : {}),
       priority: experimentPriority(e, priorityClassValue) ?? 0,
       attemptId: `${run}-${attempt}`,
       preemptible: st.phase === 'Running' && st.stopRequestedAt === undefined,

@@ -118,6 +118,7 @@ export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerC
     running: () => runningGangs({ experiments: experiments.list(), podsOf: (uid) => pods.byIndex('experiment', uid) as unknown as V1Pod[], priorityClassValue, nowMs: Date.now() }),
     preemption: config.preemption?.enabled !== false ? { minRunTimeMs: (config.preemption?.minRunTimeSeconds ?? 300) * 1000, deadlineSeconds } : undefined,
     onPreempt: () => preemptionsTotal.inc(),
+    classOf: (key) => experiments.get(key)?.spec.resourceClass,
   });
   const readyCondition = (name: string) => nodes.get(name)?.status?.conditions?.find((c) => c.type === 'Ready');
   const reconciler = new ExperimentReconciler({

@@ -9,7 +9,7 @@ import { classFit } from '../../scheduler/admission.ts';
 import type { CapacityModel, NodeInfo, Resources } from '../../scheduler/capacity.ts';
 import { classEligibility, DEFAULT_GPU_TAINT_KEY, ineligibilityBreakdown } from '../../scheduler/eligibility.ts';
 import { parseCpuMilli, parseMemoryBytes } from '../../scheduler/quantity.ts';
-import { desiredResourceClassStatus, type ClassFit } from './status.ts';
+import { desiredResourceClassStatus, teamStatuses, type ClassFit } from './status.ts';
 
 export interface ResourceClassReconcilerOptions {
   classes: { get(key: string): ResourceClass | undefined };
@@ -74,13 +74,16 @@ export class ResourceClassReconciler implements Reconciler {
         specError = (err as Error).message;
       }
     }
+    const experiments = [...this.o.experimentsOf(key)];
+    const teams = teamStatuses(cls, experiments);
     const status = desiredResourceClassStatus({
       cls,
       cluster,
       fit,
       ineligible,
       specError,
-      ...queueCounts(this.o.experimentsOf(key)),
+      ...queueCounts(experiments),
+      ...(teams ? { teams } : {}),
       now: this.o.now?.() ?? new Date(),
     });
     const written = await this.o.writeStatus(cls, status);

@@ -4,7 +4,7 @@ import type { Experiment } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import { validate } from '../../api/validate.ts';
-import { desiredResourceClassStatus, type ResourceClassObservation } from './status.ts';
+import { desiredResourceClassStatus, teamStatuses, type ResourceClassObservation } from './status.ts';
 import { perWorker, queueCounts } from './reconcile.ts';
 
 function cls(spec: Partial<ResourceClass['spec']> = {}): ResourceClass {
@@ -111,5 +111,34 @@ describe('ResourceClass numbers', () => {
     assert.deepEqual(s.bundle, { installedVersion: '1.0.0', currentVersion: '1.1.0', state: 'UpdateRecommended' });
     assert.deepEqual([s.eligibleNodes, s.fitNow, s.fitMax, s.queued, s.running, s.observedGeneration], [4, 1, 2, 3, 1, 2]);
     assert.deepEqual(validate('ResourceClass', { apiVersion: 'arena.agilerl.com/v1alpha1', kind: 'ResourceClass', ...cls(), status: s }), { ok: true });
+  });
+});
+
+describe('ResourceClass team usage', () => {
+  const exp = (ns: string, phase: string, admitted = false): Experiment =>
+    ({ metadata: { name: `${ns}-${phase}`, namespace: ns }, spec: {}, status: { phase, ...(admitted ? { admittedAt: '2026-01-01T00:00:00Z' } : {}) } }) as unknown as Experiment;
+  const teams = cls({ teams: [{ name: 'a', namespaces: ['ns-a'], gpus: 16 }, { name: 'b', namespaces: ['ns-b', 'ns-b2'], gpus: 32 }] });
+
+  test('without teams there is no team status', () => assert.equal(teamStatuses(cls(), [exp('x', 'Running')]), undefined));
+
+  test('each team\'s quota, what its admitted and running runs hold (nodes × GPUs), what it borrows and what waits', () => {
+    const rows = teamStatuses(teams, [
+      exp('ns-a', 'Running'),
+      exp('ns-a', 'Stopping'),
+      exp('ns-a', 'Pending', true),
+      exp('ns-a', 'Pending'),
+      exp('ns-b2', 'Running'),
+      exp('ns-b', 'Succeeded'),
+      exp('elsewhere', 'Running'),
+      exp('elsewhere2', 'Pending'),
+    ]);
+    // A gang of this class is 2 nodes × 8 GPUs = 16 GPUs.
+    assert.deepEqual(rows, [
+      { name: 'a', quotaGpus: 16, usedGpus: 48, borrowedGpus: 32, queued: 1, running: 3 },
+      { name: 'b', quotaGpus: 32, usedGpus: 16, borrowedGpus: 0, queued: 0, running: 1 },
+      { name: 'unassigned', quotaGpus: 0, usedGpus: 16, borrowedGpus: 16, queued: 1, running: 1 },
+    ]);
+    const status = observe({ cls: teams, teams: rows });
+    assert.deepEqual(validate('ResourceClass', { apiVersion: 'arena.agilerl.com/v1alpha1', kind: 'ResourceClass', ...teams, status }).ok, true, 'the status fits the schema');
   });
 });

@@ -4,6 +4,39 @@ import { ResourceClassConditions, type ResourceClass, type ResourceClassStatus }
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
 import { setCondition, type Condition, type ConditionStatus } from '../../kube/conditions.ts';
 import { resolveBundle, sourceSentence, type BundleView } from '../trainingcluster/bundle.ts';
+import type { Experiment } from '../../api/v1alpha1/experiment.ts';
+import { ClassTeams, UNASSIGNED } from '../../scheduler/teams.ts';
+
+type TeamStatus = NonNullable<ResourceClassStatus['teams']>[number];
+
+/**
+ * Per team of spec.teams, from the class's experiments: admitted and running ones hold a gang's GPUs (nodes ×
+ * worker.gpus), Pending ones not yet admitted wait. Namespaces no team lists show as "unassigned" when they use the
+ * class at all. Undefined without teams.
+ */
+export function teamStatuses(cls: ResourceClass, experiments: Iterable<Experiment>): TeamStatus[] | undefined {
+  const spec = cls.spec.teams;
+  if (spec === undefined || spec.length === 0) return undefined;
+  const teams = new ClassTeams(cls.metadata?.name ?? '', spec);
+  const gang = cls.spec.nodes * (cls.spec.worker?.gpus ?? 0);
+  const rows = new Map<string, TeamStatus>();
+  for (const t of spec) rows.set(t.name, { name: t.name, quotaGpus: t.gpus, usedGpus: 0, borrowedGpus: 0, queued: 0, running: 0 });
+  for (const e of experiments) {
+    const st = e.status;
+    const holds = st?.phase === 'Running' || st?.phase === 'Stopping' || (st?.phase === 'Pending' && st.admittedAt !== undefined);
+    const waits = st?.phase === 'Pending' && st.admittedAt === undefined;
+    if (!holds && !waits) continue;
+    const team = teams.teamOf(e.metadata?.namespace ?? '');
+    let row = rows.get(team);
+    if (!row) rows.set(team, (row = { name: UNASSIGNED, quotaGpus: 0, usedGpus: 0, borrowedGpus: 0, queued: 0, running: 0 }));
+    if (holds) {
+      row.running++;
+      row.usedGpus += gang;
+    } else row.queued++;
+  }
+  for (const row of rows.values()) row.borrowedGpus = Math.max(0, row.usedGpus - row.quotaGpus);
+  return [...rows.values()];
+}
 
 export interface ClassFit {
   eligibleNodes: number;
@@ -22,6 +55,8 @@ export interface ResourceClassObservation {
   specError?: string;
   queued: number;
   running: number;
+  /** teamStatuses(), when the class has teams. */
+  teams?: TeamStatus[];
   now: Date;
 }
 
@@ -115,6 +150,7 @@ export function desiredResourceClassStatus(o: ResourceClassObservation): Resourc
     ...(fit ? { eligibleNodes: fit.eligibleNodes, fitNow: fit.fitNow, fitMax: fit.fitMax } : {}),
     queued: o.queued,
     running: o.running,
+    ...(o.teams ? { teams: o.teams } : {}),
     ...(bundle ? { bundle } : {}),
   };
 }
