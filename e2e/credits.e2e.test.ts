@@ -2,7 +2,8 @@
 // class rate runs out within seconds: the running experiment is stopped through the Stop path (its final checkpoint
 // lands in the grace period) and ends Stopped/CreditsExhausted, a new one waits Pending/CreditsExhausted, and a
 // top-up of spec.credits.granted resumes the first from that checkpoint without anyone re-applying it. Then the
-// ledger survives an operator restart without debiting anything twice.
+// ledger survives an operator restart without debiting anything twice. Last, a namespace budget: spent, it stops its
+// namespace's run the same way (Stopped/BudgetExhausted) while another namespace trains on, and raising it resumes.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalCluster } from './cluster/control-plane.ts';
@@ -13,6 +14,7 @@ import { Arena, FakeRuntime, experiment, resourceClass, trainingCluster } from '
 import { startOperator, type RunningOperator } from '../operator/operator.ts';
 import { createLogger } from '../operator/observability/log.ts';
 import { GROUP, VERSION, type TrainingCluster } from '../operator/api/v1alpha1/index.ts';
+import { runPlugin } from '../operator/plugin/cli.ts';
 
 const quiet = createLogger({ silent: true });
 
@@ -141,5 +143,49 @@ describe('credits on simulated GPU nodes', () => {
     const after = (await getCluster()).status?.credits;
     assert.equal(after?.spent, settled.spent, 'a restart debits nothing again');
     assert.equal(after?.balance, settled.balance);
+  });
+
+  test('a spent namespace budget stops that namespace\'s run with a final checkpoint, holds its new ones, and raising it resumes them', async () => {
+    const [ns, other] = ['budgeted', 'unbudgeted'];
+    await arena.namespace(ns);
+    await arena.namespace(other);
+    // 5 credits at 3600 credits per node-hour: about 5 seconds of one node.
+    await arena.patchCluster('onprem', { budgets: [{ name: 'vision', namespaces: [ns], credits: 5 }] });
+    await arena.apply(experiment(ns, 'run', 'l4', { stopGracePeriodSeconds: 30 }));
+    const running = await arena.waitPhase(ns, 'run', 'Running');
+    const rt = new FakeRuntime(op.http.url, running, await arena.runToken(ns, running));
+    assert.equal((await rt.checkpoint(100, 5)).status, 200);
+
+    const stopping = await arena.waitExperiment(ns, 'run', (s) => s.phase === 'Stopping' && s.reason === 'BudgetExhausted', 'Stopping for its budget', 30_000);
+    assert.match(stopping.status!.lastInterruption!.message, /^Budget vision of TrainingCluster onprem is spent for \d{4}-\d{2} \([\d.]+ of 5 credits\), so in namespace budgeted new experiments wait/);
+    assert.equal((await rt.checkpoint(140, 6, { final: true })).status, 200);
+    const stopped = await arena.waitPhase(ns, 'run', 'Stopped');
+    assert.equal(stopped.status?.reason, 'BudgetExhausted');
+    assert.match(stopped.status!.message!, /final checkpoint at step 140: its namespace's budget is spent/);
+    const ledger = (await getCluster()).status?.budgets?.find((b) => b.name === 'vision');
+    assert.ok(ledger && ledger.spentCredits >= 5 && ledger.exhaustedAt, `status.budgets: ${JSON.stringify(ledger)}`);
+
+    // Its namespace's new runs wait; another namespace trains on.
+    await arena.apply(experiment(ns, 'next', 'l4'));
+    await arena.apply(experiment(other, 'free', 'l4'));
+    await arena.waitExperiment(ns, 'next', (s) => s.phase === 'Pending' && s.reason === 'BudgetExhausted', 'next Pending/BudgetExhausted');
+    await arena.waitPhase(other, 'free', 'Running');
+
+    // kubectl arena: status lists the budget as spent, why names it for the waiting run.
+    const plugin = async (args: string[]) => {
+      let out = '';
+      const code = await runPlugin([...args, '--kubeconfig', cluster.kubeconfigPath], { io: { out: (t) => void (out += t), err: (t) => void (out += t) } });
+      assert.equal(code, 0, out);
+      return out;
+    };
+    assert.match(await plugin(['status', '-n', ns]), /onprem\s+vision\s+budgeted\s+\d{4}-\d{2}\s+[\d.]+\/5\s.*yes/);
+    assert.match(await plugin(['why', 'next', '-n', ns]), /Pending \(BudgetExhausted\)[\s\S]*Budget vision of TrainingCluster onprem is spent/);
+
+    // Raised: the stopped run continues from its final checkpoint by itself, and the waiting one starts.
+    await arena.patchCluster('onprem', { budgets: [{ name: 'vision', namespaces: [ns], credits: 10_000 }] });
+    const resumed = await arena.waitExperiment(ns, 'run', (s) => s.phase === 'Running' && s.attempt === 2, 'run Running again as attempt 2', 30_000);
+    const env = Object.fromEntries(((await arena.workerPods(ns, resumed))[0]!.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.ARENA_RESUME_STEP, '140');
+    await arena.waitPhase(ns, 'next', 'Running');
   });
 });

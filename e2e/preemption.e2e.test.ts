@@ -19,6 +19,7 @@ import { createLogger } from '../operator/observability/log.ts';
 import type { Experiment } from '../operator/api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../operator/api/v1alpha1/resourceclass.ts';
 import { GROUP, VERSION } from '../operator/api/v1alpha1/common.ts';
+import { runPlugin } from '../operator/plugin/cli.ts';
 
 const MIN_RUN_SECONDS = 6;
 
@@ -163,6 +164,9 @@ describe('preemption and start estimates on simulated GPU nodes', () => {
     assert.match(over.status!.message!, /^Team nlp uses 16 GPU\(s\) of class teamed against a quota of 8 and a borrowing limit of 8; this run needs 8 more\./);
     await waitFor(async () => (await teams())?.find((t) => t.name === 'nlp')?.borrowedGpus === 8, { timeoutMs: 20_000, what: 'status.teams to show nlp borrowing 8 GPUs' });
     assert.deepEqual((await teams())?.find((t) => t.name === 'nlp'), { name: 'nlp', quotaGpus: 8, usedGpus: 16, borrowedGpus: 8, queued: 1, running: 2 });
+    let out = '';
+    assert.equal(await runPlugin(['status', '-n', nlp, '--kubeconfig', cluster.kubeconfigPath], { io: { out: (t) => void (out += t), err: (t) => void (out += t) } }), 0, out);
+    assert.match(out, /teamed\s+nlp\s+8\s+16\s+8\s+1\s+2/, 'kubectl arena status lists the team\'s quota, use and borrowing');
 
     // n2 checkpointed last, so it loses least; both have run past the minimum run time.
     const n1Rt = await runtime(nlp, n1);

@@ -102,7 +102,7 @@ export function explain(exp: Experiment, cls: ResourceClass | undefined, cluster
       ...(s.attempt !== undefined ? { attempt: s.attempt } : {}),
     },
     // Stopped for credits with action Train, it waits for a top-up as a Pending one waits for capacity.
-    waiting: phase === 'Pending' || (phase === 'Stopped' && s.reason === 'CreditsExhausted' && exp.spec.action === 'Train'),
+    waiting: phase === 'Pending' || (phase === 'Stopped' && (s.reason === 'CreditsExhausted' || s.reason === 'BudgetExhausted') && exp.spec.action === 'Train'),
     conditions: (s.conditions ?? []) as Condition[],
   };
   if (s.queuePosition !== undefined && className) report.queue = { position: s.queuePosition, class: className, ...(cls?.status?.queued !== undefined ? { queued: cls.status.queued } : {}) };
@@ -175,7 +175,13 @@ export function renderWhy(r: WhyReport, now = new Date()): string {
   out.push(`Experiment ${e.namespace}/${e.name}: ${e.phase}${e.reason ? ` (${e.reason})` : ''}${e.run !== undefined ? `, run ${e.run}` : ''}${e.attempt !== undefined ? ` attempt ${e.attempt}` : ''}`);
   if (e.message) out.push(`  ${e.message}`);
   if (!r.waiting) out.push(`  It is not waiting for anything: only a Pending experiment waits.`);
-  else if (e.phase === 'Stopped') out.push('  It resumes from its final checkpoint by itself once the cluster has credits again.');
+  else if (e.phase === 'Stopped') {
+    out.push(
+      e.reason === 'BudgetExhausted'
+        ? '  It resumes from its final checkpoint by itself once its budget is raised or its next period begins.'
+        : '  It resumes from its final checkpoint by itself once the cluster has credits again.',
+    );
+  }
   // The class's queue count is written a moment after the experiment's position; a stale one is left out.
   const of = r.queue && r.queue.queued !== undefined && r.queue.queued >= r.queue.position ? ` of ${r.queue.queued}` : '';
   if (r.queue) out.push(`Queue:     position ${r.queue.position}${of} on ${r.queue.class}${r.queue.position > 1 ? ` (${r.queue.position - 1} ahead)` : ' (next to run)'}`);

@@ -114,6 +114,7 @@ export const TrainingClusterSummary = Type.Object(
     workers: Type.Optional(prop(ts.workers)),
     gpus: Type.Optional(prop(ts.gpus)),
     credits: Type.Optional(prop(ts.credits)),
+    budgets: Type.Optional(prop(ts.budgets)),
     platformConfigured: Type.Boolean({ description: 'spec.platform is set: the operator sends heartbeats (see the PlatformConnected condition).' }),
     conditions: Conditions,
     generation: Type.Integer({ minimum: 0 }),

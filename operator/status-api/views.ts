@@ -58,7 +58,7 @@ export function trainingClusterSummary(tc: TrainingCluster): TrainingClusterSumm
     ready: conditionIs(s?.conditions, TrainingClusterConditions.Ready, 'True'),
     workersRunning: (s?.workers?.ready ?? 0) > 0,
     bundle: { ...bundle, ...(source ? { currentVersionSource: source } : {}) },
-    ...pick(s, ['workers', 'gpus', 'credits']),
+    ...pick(s, ['workers', 'gpus', 'credits', 'budgets']),
     platformConfigured: tc.spec.platform !== undefined,
     conditions: s?.conditions ?? [],
     generation: tc.metadata?.generation ?? 0,

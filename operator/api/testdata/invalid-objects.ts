@@ -70,6 +70,8 @@ export const invalidObjects: InvalidObject[] = [
   invalid('TrainingCluster', 'tc-platform-url-not-http', 'spec.platform.url', spec({ platform: { url: 'arena.agilerl.com' } })),
   invalid('TrainingCluster', 'tc-credits-without-grant', 'spec.credits.granted', spec({ platform: null, credits: { exhaustedPolicy: 'Stop' } })),
   invalid('TrainingCluster', 'tc-credits-negative-grant', 'spec.credits.granted', spec({ credits: { granted: -5 } })),
+  invalid('TrainingCluster', 'tc-budget-without-limit', 'spec.budgets[0].credits', spec({ budgets: [{ name: 'b', namespaces: ['a'] }] })),
+  invalid('TrainingCluster', 'tc-budget-unknown-period', 'spec.budgets[0].period', spec({ budgets: [{ name: 'b', namespaces: ['a'], credits: 5, period: 'Week' }] })),
   invalid('TrainingCluster', 'tc-credits-unknown-policy', 'spec.credits.exhaustedPolicy', spec({ credits: { granted: 5, exhaustedPolicy: 'Pause' } })),
 
   invalid('ResourceClass', 'rc-zero-nodes', 'spec.nodes', spec({ nodes: 0 })),

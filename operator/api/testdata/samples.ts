@@ -31,6 +31,10 @@ export const trainingCluster: TrainingCluster = {
       tokenSecretRef: { name: 'arena-cluster-token', namespace: 'arena-system', key: 'token' },
       heartbeatIntervalSeconds: 30,
     },
+    budgets: [
+      { name: 'vision', namespaces: ['team-vision'], credits: 5000, gpuHours: 400, period: 'Month', exhaustedPolicy: 'Stop' },
+      { name: 'pilot', namespaces: ['team-nlp', 'nlp-dev'], gpuHours: 100, period: 'Total', exhaustedPolicy: 'Finish' },
+    ],
   },
 };
 

@@ -23,6 +23,9 @@ export const CREDITS_EXHAUSTED_POLICIES = ['Stop', 'Finish'] as const;
 export type CreditsExhaustedPolicy = (typeof CREDITS_EXHAUSTED_POLICIES)[number];
 /** Where the balance comes from: the platform's heartbeat replies (wins while spec.platform is set) or spec.credits.granted. */
 export const CREDIT_SOURCES = ['Platform', 'Spec'] as const;
+
+export const BUDGET_PERIODS = ['Month', 'Total'] as const;
+export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 export type CreditSource = (typeof CREDIT_SOURCES)[number];
 /** The largest credit amount the API takes (a trillion): far beyond any real grant, small enough to stay exact. */
 export const CREDITS_MAX = 1e12;
@@ -149,6 +152,41 @@ const Credits = Obj(
   },
 );
 
+const Budget = withRules(
+  Obj('A spending limit for a project: the namespaces it covers, in credits, GPU-hours or both, per calendar month (UTC) or in total.', {
+    name: Str('The budget, as status and messages name it.', { minLength: 1, maxLength: 63, pattern: patterns.dnsLabel }),
+    namespaces: List(
+      'The namespaces whose experiments (on this cluster\'s classes) spend from it; a namespace may be under several budgets, and any of them spent holds it.',
+      Str('A namespace.', { minLength: 1, maxLength: 63, pattern: patterns.dnsLabel }),
+      { minItems: 1, maxItems: 64, listType: 'set' },
+    ),
+    credits: Type.Optional(Num('Credits the namespaces may spend per period (node-hours times each class\'s creditsPerNodeHour).', { minimum: 0, maximum: CREDITS_MAX })),
+    gpuHours: Type.Optional(Num('GPU-hours the namespaces may use per period.', { minimum: 0, maximum: CREDITS_MAX })),
+    period: Type.Optional(
+      StringEnum('Month: the budget starts afresh on the first of each month (UTC), and runs it held resume by themselves; Total: over the budget\'s life.', BUDGET_PERIODS, {
+        default: 'Month',
+      }),
+    ),
+    exhaustedPolicy: Type.Optional(
+      StringEnum(
+        'What running experiments of these namespaces do once the budget is spent: Stop (final checkpoint, Stopped with reason BudgetExhausted, resumed when the budget is raised or the next period begins) or Finish (runs that have started go on; only new ones wait).',
+        CREDITS_EXHAUSTED_POLICIES,
+        { default: 'Stop' },
+      ),
+    ),
+  }),
+  [
+    {
+      cel: 'has(self.credits) || has(self.gpuHours)',
+      message: 'a budget needs a limit: set credits, gpuHours or both',
+      fieldPath: '.credits',
+      reason: 'FieldValueRequired',
+      check: (b) => b.credits !== undefined || b.gpuHours !== undefined,
+    },
+  ],
+);
+export type Budget = Static<typeof Budget>;
+
 export const TrainingClusterSpec = withRules(Obj('The desired state of the on-prem training provider.', {
   enabled: Type.Optional(
     Bool('Whether this provider takes new training runs. While false, new runs wait in Pending (reason ProviderDisabled); running ones are not interrupted.', {
@@ -175,6 +213,13 @@ export const TrainingClusterSpec = withRules(Obj('The desired state of the on-pr
   exposure: Type.Optional(Exposure),
   platform: Type.Optional(Platform),
   credits: Type.Optional(Credits),
+  budgets: Type.Optional(
+    ListMap(
+      'Spending limits per project (a set of namespaces) and period, on top of the cluster\'s credits: at a spent budget the namespaces\' new experiments wait (reason BudgetExhausted) and running ones stop with a final checkpoint, until the budget is raised or its next period begins.',
+      Budget,
+      { keys: ['name'], maxItems: 64 },
+    ),
+  ),
 }), [
   {
     cel: '!has(self.credits) || has(self.credits.granted) || has(self.platform)',
@@ -254,6 +299,24 @@ export const TrainingClusterStatus = Obj('The observed state of the provider, as
         }),
       ),
     }),
+  ),
+  budgets: Type.Optional(
+    List(
+      'The ledger of each spec.budgets entry for its current period, kept like status.credits: each pass adds what its namespaces\' experiments metered since the last one.',
+      Obj('One budget\'s ledger.', {
+        name: Str('spec.budgets[].name.', { minLength: 1, maxLength: 63 }),
+        period: Str('The period it counts: the month (YYYY-MM, UTC) or "total".', { maxLength: 16 }),
+        spentCredits: Num('Credits spent in the period.', { minimum: 0, maximum: CREDITS_MAX }),
+        spentGpuHours: Num('GPU-hours used in the period.', { minimum: 0, maximum: CREDITS_MAX }),
+        meteredCredits: Num('The namespaces\' metered credits at the last debit: the level the next one is measured from.', { minimum: 0, maximum: CREDITS_MAX }),
+        meteredGpuHours: Num('The namespaces\' metered GPU-hours at the last debit.', { minimum: 0, maximum: CREDITS_MAX }),
+        debitedThrough: Timestamp('Usage up to this moment is counted.'),
+        running: Int('Experiments of these namespaces spending now.', { minimum: 0 }),
+        burnRatePerHour: Num('Credits per hour they spend now.', { minimum: 0, maximum: CREDITS_MAX }),
+        exhaustedAt: Type.Optional(Timestamp('When the budget was spent in this period; absent while some is left.')),
+      }),
+      { maxItems: 64 },
+    ),
   ),
   credits: Type.Optional(
     Obj(

@@ -156,3 +156,37 @@ describe('credits in the experiment lifecycle', () => {
     assert.equal(d.status.reason, 'StoppedByUser');
   });
 });
+
+describe('a spent budget in the experiment lifecycle: the credits rule, with reason BudgetExhausted', () => {
+  const spent: CreditsVerdict = { exhausted: true, policy: 'Stop', balance: 0, reason: 'BudgetExhausted', message: 'Budget vision of TrainingCluster onprem is spent for 2026-03.' };
+
+  test('a new run waits Pending/BudgetExhausted, naming the budget', () => {
+    const d = decide(observe(exp('Train', { phase: 'Draft' }), { credits: spent }));
+    assert.equal(d.status.phase, 'Pending');
+    assert.equal(d.status.reason, 'BudgetExhausted');
+    assert.match(d.status.message!, /^Budget vision/);
+    assert.deepEqual(events(d.actions), ['Queued', 'BudgetExhausted']);
+  });
+
+  test('a Running run stops with the grace period, then ends Stopped/BudgetExhausted after its final checkpoint', () => {
+    const d = decide(observe(exp('Train', running), { credits: spent, workers: both }));
+    assert.equal(d.status.phase, 'Stopping');
+    assert.equal(d.status.reason, 'BudgetExhausted');
+    assert.equal(d.status.lastInterruption?.reason, 'BudgetExhausted');
+    const stoppingNow = { ...d.status, latestCheckpoint: { step: 450, location: 'ns/e/450' } };
+    const still = decide(observe(exp('Train', stoppingNow), { credits: spent, workers: both }));
+    assert.equal(still.status.reason, 'BudgetExhausted', 'while the workers write their checkpoint');
+    const done = decide(observe(exp('Train', stoppingNow), { credits: spent, reports: { completed: false, finalCheckpointAfterStop: true } }));
+    assert.equal(done.status.phase, 'Stopped');
+    assert.equal(done.status.reason, 'BudgetExhausted');
+    assert.match(done.status.message!, /after a final checkpoint at step 450: its namespace's budget is spent\. It resumes by itself when the budget is raised or its next period begins\./);
+
+    // Held while spent; once the budget allows it (raised, or a new month), it continues from that checkpoint.
+    assert.equal(decide(observe(exp('Train', done.status), { credits: spent })).status.phase, 'Stopped');
+    const resumed = decide(observe(exp('Train', done.status)));
+    assert.equal(resumed.status.phase, 'Pending');
+    assert.equal(resumed.status.attempt, 2);
+    const note = resumed.actions.find((a) => a.type === 'event' && a.reason === 'ResumedAfterTopUp');
+    assert.match(note?.type === 'event' ? note.note : '', /^Its budget allows training again: run 1 is queued to continue from the checkpoint at step 450/);
+  });
+});

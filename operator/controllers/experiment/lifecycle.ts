@@ -14,6 +14,8 @@
 //          Stopped with reason CreditsExhausted, unless the cluster's exhaustedPolicy is Finish (then runs that have
 //          started, retries included, go on). While spec.action stays Train, a top-up queues it again to continue
 //          from that checkpoint, without anyone re-applying it; status.lastInterruption records both moments.
+//          A spent budget of the run's namespace (trainingcluster/budgets.ts) does the same with reason
+//          BudgetExhausted, until the budget is raised or its next period begins.
 //   Preempt a Running attempt chosen as a victim by the admission service (operator/scheduler/preemption.ts: a
 //          higher-priority gang needs its GPUs) is stopped like Stop, with the preemption's checkpoint deadline as the
 //          grace period; once its workers are gone it goes back to Pending with reason Preempted (naming the
@@ -26,6 +28,7 @@ import { ExperimentConditions, USAGE_DAYS_KEPT } from '../../api/v1alpha1/experi
 import { round6, spanDays } from '../../usage/usage.ts';
 import { setCondition } from '../../kube/conditions.ts';
 import type { CreditsVerdict } from '../trainingcluster/credits.ts';
+import { BUDGET_EXHAUSTED } from '../trainingcluster/budgets.ts';
 
 /** What the scheduler last decided for this experiment's current attempt. */
 export type AdmissionView =
@@ -120,6 +123,8 @@ export interface Decision {
 
 /** The reason of a run the operator stopped, or keeps waiting, because the cluster's credit balance is zero. */
 export const CREDITS_EXHAUSTED = 'CreditsExhausted';
+// A spent budget of the experiment's namespace (trainingcluster/budgets.ts) is handled as credits at zero.
+const heldBySpending = (reason: string | undefined) => reason === CREDITS_EXHAUSTED || reason === BUDGET_EXHAUSTED;
 /** The reason of a run stopped (and queued again) to make room for a higher-priority one. */
 export const PREEMPTED = 'Preempted';
 
@@ -220,7 +225,7 @@ class Step {
     const alive = this.o.workers.filter((w) => w.phase === 'Pending' || w.phase === 'Running');
     if (alive.length > 0) {
       this.deleteAll();
-      const reason = credits ? CREDITS_EXHAUSTED : cause === 'preempted' ? PREEMPTED : 'StopRequested';
+      const reason = credits ? (heldBySpending(this.s.reason) ? this.s.reason! : CREDITS_EXHAUSTED) : cause === 'preempted' ? PREEMPTED : 'StopRequested';
       const waiting = `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`;
       this.setPhase('Stopping', reason, cause === 'preempted' ? `${this.s.lastInterruption?.message ?? 'Preempted.'} ${waiting}` : waiting);
       this.requeueAfterMs = 2_000;
@@ -245,7 +250,11 @@ class Step {
         if (step !== undefined) this.s.lastInterruption.checkpointStep = step;
         else delete this.s.lastInterruption.checkpointStep;
       }
-      this.finish('Stopped', CREDITS_EXHAUSTED, `Stopped ${from}: the credit balance reached zero. It resumes by itself after a top-up.`);
+      if (this.s.reason === BUDGET_EXHAUSTED) {
+        this.finish('Stopped', BUDGET_EXHAUSTED, `Stopped ${from}: its namespace's budget is spent. It resumes by itself when the budget is raised or its next period begins.`);
+      } else {
+        this.finish('Stopped', CREDITS_EXHAUSTED, `Stopped ${from}: the credit balance reached zero. It resumes by itself after a top-up.`);
+      }
       return;
     }
     if (this.o.reports.finalCheckpointAfterStop || cleanExit || !hadStarted) {
@@ -267,7 +276,7 @@ class Step {
       return;
     }
     if (phase === 'Stopped') {
-      if (this.s.reason === CREDITS_EXHAUSTED) this.afterCreditsStop();
+      if (heldBySpending(this.s.reason)) this.afterCreditsStop();
       else this.continueRun();
       return;
     }
@@ -280,7 +289,7 @@ class Step {
         return;
       case 'Stopping':
         // A stop in flight finishes first; Train afterwards continues the run from its final checkpoint.
-        this.stopping(this.s.reason === CREDITS_EXHAUSTED ? 'credits' : this.s.reason === PREEMPTED ? 'preempted' : 'user');
+        this.stopping(heldBySpending(this.s.reason) ? 'credits' : this.s.reason === PREEMPTED ? 'preempted' : 'user');
         return;
       default:
         this.progressing(phase);
@@ -311,13 +320,14 @@ class Step {
   private afterCreditsStop(): void {
     const c = this.o.credits;
     if (c?.exhausted) {
-      this.condition(ExperimentConditions.Progressing, 'False', CREDITS_EXHAUSTED, `${c.message} This run resumes from its final checkpoint by itself then.`);
+      this.condition(ExperimentConditions.Progressing, 'False', c.reason ?? CREDITS_EXHAUSTED, `${c.message} This run resumes from its final checkpoint by itself then.`);
       return;
     }
     const step = this.s.latestCheckpoint?.step;
     if (this.s.lastInterruption) this.s.lastInterruption.resumedAt = this.nowIso;
     const from = step !== undefined ? `the checkpoint at step ${step}` : 'the start (no checkpoint was written)';
-    this.continueRun({ reason: 'ResumedAfterTopUp', message: `Credits are available again: run ${this.s.run ?? 1} is queued to continue from ${from}.` });
+    const again = this.s.reason === BUDGET_EXHAUSTED ? 'Its budget allows training again' : 'Credits are available again';
+    this.continueRun({ reason: 'ResumedAfterTopUp', message: `${again}: run ${this.s.run ?? 1} is queued to continue from ${from}.` });
   }
 
   /** Credits at zero, and nothing lets this attempt go on: true when it must wait (and says so). */
@@ -326,22 +336,24 @@ class Step {
     if (!c?.exhausted) return false;
     // Finish lets runs that have started go on; a retry of one (retryAt set by the failure) has started.
     if (c.policy === 'Finish' && this.s.retryAt !== undefined) return false;
+    const reason = c.reason ?? CREDITS_EXHAUSTED;
     this.actions.push({ type: 'dequeue' });
     if (current.length > 0) this.deleteAll();
-    if (this.s.reason !== CREDITS_EXHAUSTED) this.event('Warning', CREDITS_EXHAUSTED, c.message);
+    if (this.s.reason !== reason) this.event('Warning', reason, c.message);
     delete this.s.queuePosition;
-    this.waiting(CREDITS_EXHAUSTED, c.message);
+    this.waiting(reason, c.message);
     return true;
   }
 
-  /** Stops a Running attempt because the balance is zero, through the same path as Stop. */
-  private creditsStop(message: string): void {
+  /** Stops a Running attempt because the balance is zero or its budget spent, through the same path as Stop. */
+  private creditsStop(c: CreditsVerdict): void {
+    const reason = c.reason ?? CREDITS_EXHAUSTED;
     this.s.stopRequestedAt = this.nowIso;
-    this.s.lastInterruption = { reason: CREDITS_EXHAUSTED, message, at: this.nowIso, run: this.s.run ?? 1 };
+    this.s.lastInterruption = { reason, message: c.message, at: this.nowIso, run: this.s.run ?? 1 };
     this.deleteAll();
-    this.setPhase('Stopping', CREDITS_EXHAUSTED, `${message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
-    this.condition(ExperimentConditions.Progressing, 'False', CREDITS_EXHAUSTED, message);
-    this.event('Warning', CREDITS_EXHAUSTED, `Stopping: ${message}`);
+    this.setPhase('Stopping', reason, `${c.message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
+    this.condition(ExperimentConditions.Progressing, 'False', reason, c.message);
+    this.event('Warning', reason, `Stopping: ${c.message}`);
   }
 
   /** A new attempt of the same run that is not a failure: failedAttempts carries over, so no retry is spent. */
@@ -552,7 +564,7 @@ class Step {
       return;
     }
     if (o.credits?.exhausted && o.credits.policy === 'Stop') {
-      this.creditsStop(o.credits.message);
+      this.creditsStop(o.credits);
       return;
     }
     if (o.preemption && o.preemption.attemptId === this.currentId()) {

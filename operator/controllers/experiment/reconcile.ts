@@ -17,6 +17,7 @@ import { annotations, labels, names, runObjects, workerPods, attemptId, type Att
 import { resolveCheckpoint } from './checkpoints.ts';
 import { Expectations } from './expectations.ts';
 import { creditsVerdict } from '../trainingcluster/credits.ts';
+import { budgetVerdict } from '../trainingcluster/budgets.ts';
 
 export interface Cache<T> {
   get(key: string): T | undefined;
@@ -169,7 +170,7 @@ export class ExperimentReconciler {
       gpusPerWorker: cls?.spec.worker?.gpus ?? 0,
       creditsPerNodeHour: cls?.spec.creditsPerNodeHour ?? 0,
       admission: d.admission.view(key),
-      credits: creditsVerdict(cluster),
+      credits: spendingVerdict(cluster, exp.metadata?.namespace ?? '', now),
       preemption: this.preemptionView(key, exp),
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
@@ -433,4 +434,11 @@ async function ignoreExists<T>(p: Promise<T>): Promise<boolean> {
     if (!isAlreadyExists(err)) throw err;
     return true;
   }
+}
+
+/** The cluster's credits at zero hold a run first; otherwise a spent budget of its namespace; else the credits as they are. */
+function spendingVerdict(cluster: TrainingCluster | undefined, namespace: string, now: Date) {
+  const credits = creditsVerdict(cluster);
+  if (credits?.exhausted) return credits;
+  return budgetVerdict(cluster, namespace, now) ?? credits;
 }

@@ -19,6 +19,7 @@ import type { Metrics } from '../../observability/metrics.ts';
 import { CapacityModel } from '../../scheduler/capacity.ts';
 import { nodeInfoFromNode, podUsageFromPod } from '../../scheduler/from-kube.ts';
 import { creditsVerdict } from '../trainingcluster/credits.ts';
+import { spentBudgets } from '../trainingcluster/budgets.ts';
 import { AdmissionService } from './admission-service.ts';
 import { runningGangs } from './running-gangs.ts';
 import { ExperimentReconciler, type ExperimentReconcilerDeps } from './reconcile.ts';
@@ -71,10 +72,13 @@ function gangOf(p: WorkerPod): string | undefined {
   return owner ? `${p.metadata.namespace}/${owner.name}` : undefined;
 }
 
-/** Whether a training cluster's ledger lets work run; a change of it (a status write) changes what experiments may do. */
-function creditsState(tc: TrainingCluster): 'unlimited' | 'exhausted' | 'available' {
+/**
+ * Whether a training cluster's ledgers let work run: the credits, and which budgets are spent. A change of it (a
+ * status write, a raised budget) changes what experiments may do.
+ */
+function creditsState(tc: TrainingCluster): string {
   const v = creditsVerdict(tc);
-  return v === undefined ? 'unlimited' : v.exhausted ? 'exhausted' : 'available';
+  return `${v === undefined ? 'unlimited' : v.exhausted ? 'exhausted' : 'available'}/${spentBudgets(tc)}`;
 }
 
 export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerConfig = {}): ExperimentParts {

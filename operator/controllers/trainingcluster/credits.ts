@@ -213,6 +213,8 @@ export interface CreditsVerdict {
   policy: CreditsExhaustedPolicy;
   balance: number;
   message: string;
+  /** The status reason of what it holds: CreditsExhausted (the cluster's balance; the default) or BudgetExhausted. */
+  reason?: string;
 }
 
 /**

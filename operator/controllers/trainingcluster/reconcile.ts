@@ -8,6 +8,7 @@ import type { CapacityModel, NodeInfo } from '../../scheduler/capacity.ts';
 import { desiredTrainingClusterStatus, selects, type PlatformHealth } from './status.ts';
 import type { PlatformBundleReport } from './bundle.ts';
 import { computeLedger, type PlatformCredits } from './credits.ts';
+import { computeBudgets } from './budgets.ts';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { ReconcileResult } from '../../kube/controller.ts';
@@ -52,13 +53,15 @@ export class TrainingClusterReconciler implements Reconciler {
     this.o.platform?.sync(cluster);
     const selector = cluster.spec.workerNodeSelector;
     const now = this.o.now?.() ?? new Date();
+    const experiments = [...(this.o.experimentsOf?.(key) ?? [])];
     const ledger = computeLedger({
       cluster,
-      experiments: this.o.experimentsOf?.(key) ?? [],
+      experiments,
       platform: this.o.platform?.credits?.(key),
       now,
       debitIntervalMs: this.o.debitIntervalMs,
     });
+    const budgets = computeBudgets({ cluster, experiments, now, debitIntervalMs: this.o.debitIntervalMs });
     const status = desiredTrainingClusterStatus({
       cluster,
       nodes: this.o.nodeInfos(),
@@ -66,6 +69,7 @@ export class TrainingClusterReconciler implements Reconciler {
       platform: this.o.platform?.health(key),
       platformBundle: this.o.platform?.currentBundle(key),
       ledger,
+      ...(budgets.budgets ? { budgets: budgets.budgets } : {}),
       now,
     });
     const written = await this.o.writeStatus(cluster, status);
@@ -78,6 +82,7 @@ export class TrainingClusterReconciler implements Reconciler {
         credits: status.credits?.balance,
       });
     }
-    return ledger.requeueAfterMs !== undefined ? { requeueAfterMs: ledger.requeueAfterMs } : undefined;
+    const requeueAfterMs = Math.min(ledger.requeueAfterMs ?? Infinity, budgets.requeueAfterMs ?? Infinity);
+    return Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : undefined;
   }
 }

@@ -64,6 +64,8 @@ export interface TrainingClusterObservation {
   platformBundle?: PlatformBundleReport;
   /** The credit ledger's next state (credits.ts computeLedger); absent or empty while credits are not enforced. */
   ledger?: LedgerResult;
+  /** status.budgets from the budgets' ledger (budgets.ts computeBudgets); absent without spec.budgets. */
+  budgets?: NonNullable<TrainingClusterStatus['budgets']>;
   now: Date;
 }
 
@@ -155,6 +157,7 @@ export function desiredTrainingClusterStatus(o: TrainingClusterObservation): Tra
   };
   if (Object.keys(platform).length > 0) status.platform = platform;
   if (o.ledger?.credits) status.credits = o.ledger.credits;
+  if (o.budgets) status.budgets = o.budgets;
 
   let conditions: Condition[] = (cluster.status?.conditions ?? []) as Condition[];
   const set = (type: string, s: ConditionStatus, reason: string, message: string) => {
