@@ -1,4 +1,4 @@
-// "Update recommended" driven by the platform: the operator against a real control plane, its heartbeat answered by
+// "Update recommended" and the credit balance driven by the platform: the operator against a real control plane, its heartbeat answered by
 // a stand-in platform on 127.0.0.1 whose reply names the current setup-bundle version. The version moves on, a reply
 // goes bad, the operator restarts, the admin upgrades, the link is removed: TrainingCluster status, every
 // ResourceClass status and the status API follow each step.
@@ -11,7 +11,7 @@ import { LocalCluster } from './cluster/control-plane.ts';
 import { installCrds } from './cluster/crds.ts';
 import { createGpuNodes, gpuProducts, gpuTaint } from './cluster/gpu-nodes.ts';
 import { waitFor } from './cluster/wait.ts';
-import { Arena, resourceClass, trainingCluster } from './support/fixtures.ts';
+import { Arena, experiment, resourceClass, trainingCluster } from './support/fixtures.ts';
 import { GROUP, VERSION } from '../operator/api/v1alpha1/index.ts';
 import type { ResourceClass } from '../operator/api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../operator/api/v1alpha1/trainingcluster.ts';
@@ -29,7 +29,7 @@ const cond = (s: { conditions?: Cond[] } | undefined, type: string) => s?.condit
 
 interface Beat {
   path?: string;
-  body: { trainingCluster?: string; status?: { trainingClusters?: { name: string; bundle?: Record<string, unknown> }[] } };
+  body: { trainingCluster?: string; credits?: { spent?: number }; status?: { trainingClusters?: { name: string; bundle?: Record<string, unknown> }[] } };
 }
 
 /** The platform: records heartbeats and answers each with the reply the test sets. */
@@ -209,6 +209,28 @@ describe('setup-bundle updates from the platform heartbeat', () => {
     assert.deepEqual([cond(s, 'BundleCurrent')?.status, cond(s, 'BundleCurrent')?.reason], ['True', 'BundleCurrent']);
     await classesShow('Current', '1.1.0');
     assert.deepEqual(await statusApiBundle(), { installedVersion: '1.1.0', currentVersion: '1.1.0', currentVersionSource: 'Platform', state: 'Current' });
+  });
+
+  test('the platform\'s reply names the credit balance: at zero a new run waits, naming the platform; a balance lets it start', async () => {
+    const ns = 'billing';
+    await arena.namespace(ns);
+    const reply = (balance: number) => JSON.stringify({ apiVersion: 'v1', kind: 'HeartbeatReply', currentBundleVersion: '1.1.0', credits: { balance } });
+    await platform.answer(reply(0));
+    await until(tc, (t) => t.status?.credits?.source === 'Platform' && t.status.credits.balance <= 0, 'the ledger at zero, from the platform');
+    await arena.apply(experiment(ns, 'paid', 'a100-x1'));
+    const waiting = await arena.waitExperiment(ns, 'paid', (s) => s.phase === 'Pending' && s.reason === 'CreditsExhausted', 'Pending/CreditsExhausted');
+    assert.match(waiting.status!.message!, /credit balance of TrainingCluster onprem is 0 \(from the Arena platform\).*Billing page/);
+
+    // A Manager tops up on the platform: the next reply names a balance, and the run starts by itself.
+    await platform.answer(reply(500));
+    await arena.waitPhase(ns, 'paid', 'Running', 30_000);
+    const s = (await until(tc, (t) => (t.status?.credits?.balance ?? 0) > 490 && t.status?.credits?.running === 1, 'the ledger with the platform\'s balance')).status!;
+    assert.equal(s.platform?.credits?.balance, 500);
+    // Each heartbeat tells the platform what was spent here, so its next balance can count it.
+    await platform.answer(reply(500));
+    assert.equal(typeof platform.received.at(-1)?.body.credits?.spent, 'number');
+    await arena.patchExperiment(ns, 'paid', { action: 'Stop' });
+    await arena.waitExperiment(ns, 'paid', (st) => st.phase === 'Stopped' || st.phase === 'Failed', 'paid stopped');
   });
 
   test('without the link the admin\'s field decides again', async () => {
