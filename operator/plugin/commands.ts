@@ -328,12 +328,21 @@ const status: Command = {
         (c.spec.budgets ?? []).map((b) => {
           const l = c.status?.budgets?.find((x) => x.name === b.name);
           const limit = (spent: number | undefined, max: number | undefined) => (max === undefined ? undefined : `${(spent ?? 0).toFixed(2)}/${max}`);
-          return [c.metadata?.name, b.name, b.namespaces.join(','), l?.period ?? b.period ?? 'Month', limit(l?.spentCredits, b.credits), limit(l?.spentGpuHours, b.gpuHours), l?.exhaustedAt ? 'yes' : 'no'];
+          return [
+            c.metadata?.name,
+            b.name,
+            b.namespaces.join(','),
+            l?.period ?? b.period ?? 'Month',
+            limit(l?.spentCredits, b.credits),
+            limit(l?.spentGpuHours, b.gpuHours),
+            l?.exhaustedAt ? 'yes' : 'no',
+            l?.secondsLeft !== undefined ? duration(l.secondsLeft) : undefined,
+          ];
         }),
       );
       if (budgetRows.length > 0) {
         ctx.io.out('\n');
-        ctx.io.out(table(['training cluster', 'budget', 'namespaces', 'period', 'credits spent', 'gpu-hours spent', 'spent out'], budgetRows));
+        ctx.io.out(table(['training cluster', 'budget', 'namespaces', 'period', 'credits spent', 'gpu-hours spent', 'spent out', 'time left'], budgetRows));
       }
     }
     ctx.io.out('\n');

@@ -313,6 +313,7 @@ export const TrainingClusterStatus = Obj('The observed state of the provider, as
         debitedThrough: Timestamp('Usage up to this moment is counted.'),
         running: Int('Experiments of these namespaces spending now.', { minimum: 0 }),
         burnRatePerHour: Num('Credits per hour they spend now.', { minimum: 0, maximum: CREDITS_MAX }),
+        secondsLeft: Type.Optional(Int('At the current rates, seconds until a limit of the budget is reached; absent while nothing runs or once it is spent.', { minimum: 0 })),
         exhaustedAt: Type.Optional(Timestamp('When the budget was spent in this period; absent while some is left.')),
       }),
       { maxItems: 64 },

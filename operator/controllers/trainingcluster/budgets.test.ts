@@ -55,7 +55,7 @@ describe('budget ledger', () => {
 
   test('a new budget counts from now: what its namespaces used before is not charged, other namespaces never', () => {
     const r = run(cluster([budget()]), [runningSince('cv', -10, 5), runningSince('other', -10)], 0);
-    assert.deepEqual(r.budgets, [entry({ meteredCredits: 25, meteredGpuHours: round(80 / 3600), running: 1, burnRatePerHour: 7200 })]);
+    assert.deepEqual(r.budgets, [entry({ meteredCredits: 25, meteredGpuHours: round(80 / 3600), running: 1, burnRatePerHour: 7200, secondsLeft: 50 })]);
     assert.equal(r.requeueAfterMs, 10_000, 'the next debit');
   });
 
@@ -67,6 +67,7 @@ describe('budget ledger', () => {
     assert.equal(due.budgets![0]!.spentCredits, 24);
     assert.equal(due.budgets![0]!.spentGpuHours, round(96 / 3600));
     assert.equal(due.budgets![0]!.debitedThrough, iso(12));
+    assert.equal(due.budgets![0]!.secondsLeft, 38, '76 credits left at 2 a second (GPU-hours last longer)');
   });
 
   test('the debit that reaches the limit is made at once and marks the budget spent', () => {

@@ -98,19 +98,22 @@ export function computeBudgets(i: BudgetsInput): BudgetsResult {
     }
     const exhausted = spentOut(b, next.spentCredits, next.spentGpuHours);
     const status: BudgetStatus = { name: b.name, period, ...next, running, burnRatePerHour: round6(rate) };
+    // Until a limit is reached at the current rates, counting what is used but not yet debited.
+    const pendingC = credits - next.meteredCredits;
+    const pendingG = gpuHours - next.meteredGpuHours;
+    let leftMs = Infinity;
+    if (!exhausted) {
+      if (b.credits !== undefined && rate > 0) leftMs = Math.min(leftMs, (Math.max(0, b.credits - next.spentCredits - pendingC) / rate) * 3_600_000);
+      if (b.gpuHours !== undefined && gpuRate > 0) leftMs = Math.min(leftMs, (Math.max(0, b.gpuHours - next.spentGpuHours - pendingG) / gpuRate) * 3_600_000);
+    }
+    if (Number.isFinite(leftMs)) status.secondsLeft = Math.floor(leftMs / 1000);
     if (exhausted) status.exhaustedAt = prev?.exhaustedAt && prev.period === period ? prev.exhaustedAt : rfc3339(i.now);
     out.push(status);
 
-    // Look again at the next debit while anything is spent or pending, when the limit would be reached at the
-    // current rate, and at the period's end (what the budget held resumes then).
-    const pendingC = credits - next.meteredCredits;
-    const pendingG = gpuHours - next.meteredGpuHours;
+    // Look again at the next debit while anything is spent or pending, when the limit would be reached, and at the
+    // period's end (what the budget held resumes then).
     if (rate > 0 || gpuRate > 0 || pendingC > 0 || pendingG > 0) {
-      requeue = Math.min(requeue, Math.max(0, (Date.parse(next.debitedThrough) || nowMs) + interval - nowMs) || interval);
-      if (!exhausted) {
-        if (b.credits !== undefined && rate > 0) requeue = Math.min(requeue, ((b.credits - next.spentCredits - pendingC) / rate) * 3_600_000);
-        if (b.gpuHours !== undefined && gpuRate > 0) requeue = Math.min(requeue, ((b.gpuHours - next.spentGpuHours - pendingG) / gpuRate) * 3_600_000);
-      }
+      requeue = Math.min(requeue, Math.max(0, (Date.parse(next.debitedThrough) || nowMs) + interval - nowMs) || interval, leftMs);
     }
     const end = periodEndMs(b, i.now);
     if (end !== undefined && (exhausted || running > 0)) requeue = Math.min(requeue, end - nowMs + 1_000);
