@@ -337,13 +337,13 @@ export class ExperimentReconciler {
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, reportCaConfigMap: this.d.reportCa?.configMap, resumeFrom: latest });
     // Before the pods: a worker without the CA could not verify the operator, and so would never send a report.
     await this.d.reportCa?.ensure(ns);
-    // One round trip for the Secret, the ConfigMap, the Service and the pods: a kubelet that starts a worker before
+    // One round trip for the Secret, the ConfigMap, the Service (gangs of several) and the pods: a kubelet that starts a worker before
     // its Secret or ConfigMap exists retries, and a gang any of them failed for is removed below.
     // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.
     const perRun = [
       ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret })),
       ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
-      ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service })),
+      ...(objs.service ? [ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service }))] : []),
     ];
     const created: V1Pod[] = [];
     const results = await Promise.allSettled([

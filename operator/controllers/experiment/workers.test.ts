@@ -165,8 +165,17 @@ describe('worker pods', () => {
     assert.equal(JSON.parse(o.configMap.data!['manifest.json']!).algorithm.name, 'DQN');
     assert.deepEqual(o.secret.stringData, { 'worker-0': 'token-0', 'worker-1': 'token-1' });
     assert.equal(o.secret.metadata?.labels?.['arena.agilerl.com/attempt'], '1');
-    assert.equal(o.service.spec?.clusterIP, 'None');
-    assert.equal(o.service.spec?.publishNotReadyAddresses, true);
+    assert.equal(o.service?.spec?.clusterIP, 'None');
+    assert.equal(o.service?.spec?.publishNotReadyAddresses, true);
+  });
+
+  test('a lone worker gets no rendezvous Service and is its own master', () => {
+    assert.equal(runObjects(exp(), { run: 1, attempt: 1 }, ['token-0']).service, undefined);
+    const [lone] = workerPods({ experiment: exp(), cls: cls(), cluster: cluster(), attempt: { run: 1, attempt: 1 }, nodes: ['n1'], reportUrl: 'http://op' });
+    const e = Object.fromEntries((lone!.spec!.containers[0]!.env ?? []).map((x) => [x.name, x.value]));
+    assert.deepEqual([e.MASTER_ADDR, e.WORLD_SIZE, e.NNODES], ['127.0.0.1', '1', '1']);
+    assert.equal(lone!.spec!.subdomain, undefined);
+    assert.equal(pods[0]!.spec!.subdomain, names(exp(), { run: 1, attempt: 2 }).service, 'a gang of two has its Service as subdomain');
   });
 
   test('long names are shortened to valid DNS labels without colliding', () => {

@@ -97,8 +97,12 @@ function commonLabels(exp: Experiment, component: string, run: number): Record<s
   };
 }
 
-/** The objects the attempt's workers share: the run's ConfigMap and Service, and the attempt's token Secret. */
-export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly string[]): { configMap: V1ConfigMap; secret: V1Secret; service: V1Service } {
+/**
+ * The objects the attempt's workers share: the run's ConfigMap, the attempt's token Secret, and for a gang of more
+ * than one worker (one token each) the run's headless Service they rendezvous through. A lone worker has nobody to
+ * find, so it gets none: one API write less per experiment, most of them in a queue of one-worker runs.
+ */
+export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly string[]): { configMap: V1ConfigMap; secret: V1Secret; service?: V1Service } {
   const n = names(exp, a);
   const ns = exp.metadata!.namespace!;
   const meta = (name: string, component: string) => ({
@@ -122,17 +126,21 @@ export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly stri
       type: 'Opaque',
       stringData: Object.fromEntries(tokens.map((t, rank) => [tokenKey(rank), t])),
     },
-    service: {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: meta(n.service, 'rendezvous'),
-      spec: {
-        clusterIP: 'None',
-        // Workers must resolve each other before they are Ready: rendezvous happens during startup.
-        publishNotReadyAddresses: true,
-        selector: { [labels.experimentUid]: exp.metadata!.uid!, [labels.run]: String(a.run) },
-        ports: [{ name: 'rendezvous', port: MASTER_PORT, targetPort: MASTER_PORT }],
-      },
+    ...(tokens.length > 1 ? { service: rendezvousService(exp, a, meta(n.service, 'rendezvous')) } : {}),
+  };
+}
+
+function rendezvousService(exp: Experiment, a: AttemptRef, metadata: V1Service['metadata']): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata,
+    spec: {
+      clusterIP: 'None',
+      // Workers must resolve each other before they are Ready: rendezvous happens during startup.
+      publishNotReadyAddresses: true,
+      selector: { [labels.experimentUid]: exp.metadata!.uid!, [labels.run]: String(a.run) },
+      ports: [{ name: 'rendezvous', port: MASTER_PORT, targetPort: MASTER_PORT }],
     },
   };
 }
@@ -243,8 +251,9 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'ARENA_RUN_TOKEN_FILE', value: RUN_TOKEN_FILE },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-    // torch.distributed rendezvous: rank 0 is the master, reached through the headless Service.
-    { name: 'MASTER_ADDR', value: `w0.${n.service}.${ns}.svc` },
+    // torch.distributed rendezvous: rank 0 is the master, reached through the headless Service; a lone worker (no
+    // Service) is its own master.
+    { name: 'MASTER_ADDR', value: world > 1 ? `w0.${n.service}.${ns}.svc` : '127.0.0.1' },
     { name: 'MASTER_PORT', value: String(MASTER_PORT) },
     { name: 'WORLD_SIZE', value: String(world) },
     { name: 'RANK', value: String(rank) },
@@ -303,7 +312,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     },
     spec: {
       hostname: `w${rank}`,
-      subdomain: n.service,
+      ...(input.nodes.length > 1 ? { subdomain: n.service } : {}),
       // The gang is retried as a whole by the operator; a kubelet restart of one worker would desynchronise it.
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: exp.spec.stopGracePeriodSeconds ?? 120,
