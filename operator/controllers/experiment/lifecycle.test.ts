@@ -157,10 +157,10 @@ describe('experiment lifecycle', () => {
       actions: ['dequeue'],
     },
     {
-      name: 'Stopping ends Failed when workers were killed without a final checkpoint',
+      name: 'Stopping ends Stopped, not Failed, when workers were killed without a final checkpoint',
       o: observe(exp('Stop', { phase: 'Stopping', run: 1, attempt: 1, attemptStartedAt: iso(-60), stopRequestedAt: iso(-5) })),
-      phase: 'Failed',
-      reason: 'FinalCheckpointMissing',
+      phase: 'Stopped',
+      reason: 'StoppedByUser',
       actions: ['dequeue'],
     },
     {
@@ -371,4 +371,66 @@ test('a stop is stored before the workers are told, so no final checkpoint can p
   const retried = decide({ ...observe(running, { workers }), now: later });
   assert.deepEqual(types(retried.actions), []);
   assert.equal(retried.status.stopRequestedAt, later.toISOString());
+});
+
+describe('a user Stop without a final checkpoint', () => {
+  // A retry's attempt 2, stopped moments after its first checkpoint; its worker was killed at the end of the grace
+  // period before it reported a final one (the pod as the cache shows it: deleted, exit 137).
+  const stopping = {
+    phase: 'Stopping' as const,
+    reason: 'StopRequested',
+    run: 1,
+    attempt: 2,
+    failedAttempts: 1,
+    attemptStartedAt: iso(-40),
+    stopRequestedAt: iso(-6),
+    latestCheckpoint: { step: 3000, location: '/ckpt/ns/e/run-1/step-3000' },
+  };
+  const killed = [worker(0, 'Failed', { attemptId: '1-2', deleting: true, exitCode: 137 }), worker(1, 'Failed', { attemptId: '1-2', deleting: true, exitCode: 137 })];
+  const events = (d: ReturnType<typeof decide>) => d.actions.flatMap((a) => (a.type === 'event' ? [`${a.eventType} ${a.reason}: ${a.note}`] : []));
+
+  test('ends Stopped, naming the latest checkpoint that Train continues from, and says why in a Warning event', () => {
+    const d = decide(observe(exp('Stop', stopping), { workers: killed }));
+    assert.equal(d.status.phase, 'Stopped');
+    assert.equal(d.status.reason, 'StoppedByUser');
+    assert.equal(
+      d.status.message,
+      'Stopped without a final checkpoint: none was reported within the 30s grace period. Train continues from the latest checkpoint, step 3000.',
+    );
+    assert.deepEqual(events(d), [`Warning FinalCheckpointMissing: ${d.status.message}`, `Normal Stopped: ${d.status.message}`]);
+    assert.equal(d.status.lastFailure, undefined, 'a stop is not a failed attempt');
+    assert.equal(d.status.failedAttempts, 1);
+    assert.ok((d.status.usage?.nodeSeconds ?? 0) > 0, 'the attempt\'s usage is counted');
+
+    // Train again continues the same run from that checkpoint, as a new attempt that spends no retry.
+    const again = decide(observe(exp('Train', d.status)));
+    assert.equal(again.status.phase, 'Pending');
+    assert.equal(again.status.run, 1);
+    assert.equal(again.status.attempt, 3);
+    assert.equal(again.status.failedAttempts, 1);
+    assert.deepEqual(again.status.latestCheckpoint, stopping.latestCheckpoint);
+  });
+
+  test('a failure the trainer reported after the stop was recorded is named', () => {
+    const failed = { reason: 'VolumeFull', message: 'The checkpoint volume /ckpt is full.', retryable: true };
+    const d = decide(observe(exp('Stop', stopping), { workers: killed, reports: { completed: false, finalCheckpointAfterStop: false, failed } }));
+    assert.equal(d.status.phase, 'Stopped');
+    assert.match(d.status.message!, /^Stopped without a final checkpoint: the trainer reported a failure \(VolumeFull: The checkpoint volume \/ckpt is full\.\)\. Train continues from the latest checkpoint, step 3000\.$/);
+  });
+
+  test('without any checkpoint it says Train starts over, or continues from the checkpoint it was resumed from', () => {
+    const none = decide(observe(exp('Stop', { ...stopping, latestCheckpoint: undefined }), { workers: killed }));
+    assert.equal(none.status.phase, 'Stopped');
+    assert.match(none.status.message!, /Train starts over: no checkpoint was written\.$/);
+    const resumed = { ...stopping, latestCheckpoint: undefined, resumedFrom: { experiment: 'base', step: 800, location: '/ckpt/ns/base/run-1/step-800' } };
+    const d = decide(observe(exp('Stop', resumed), { workers: killed }));
+    assert.match(d.status.message!, /Train continues from step 800 of base, which it was resumed from\.$/);
+  });
+
+  test('with a final checkpoint the message names its step, and no Warning is raised', () => {
+    const d = decide(observe(exp('Stop', { ...stopping, latestCheckpoint: { step: 3100, location: '/ckpt/ns/e/run-1/step-3100-final' } }), { reports: { completed: false, finalCheckpointAfterStop: true } }));
+    assert.equal(d.status.phase, 'Stopped');
+    assert.equal(d.status.message, 'Stopped after a final checkpoint at step 3100.');
+    assert.ok(!events(d).some((e) => e.startsWith('Warning')));
+  });
 });

@@ -7,8 +7,9 @@
 //          (Stopped continues the same run from its latest checkpoint); a finished run (Succeeded, Failed)
 //          trains again only when spec.run is raised above status.run, so re-applying the same object is a no-op.
 //   Stop   from Pending, Running or Stopping: Pending is cancelled at once; Running goes Stopping while workers
-//          get the grace period to write a final checkpoint, then Stopped (Failed if none was written and the
-//          workers did not exit cleanly). In any other phase Stop changes nothing and says why.
+//          get the grace period to write a final checkpoint, then Stopped. Without a final checkpoint it is Stopped
+//          all the same, naming the latest earlier one that Train continues from (and a FinalCheckpointMissing
+//          Warning event says why). In any other phase Stop changes nothing and says why.
 //   Credits at zero (the cluster's ledger, trainingcluster/credits.ts): a queued run waits in Pending with reason
 //          CreditsExhausted; a Running one is stopped like Stop (final checkpoint in the grace period) and ends
 //          Stopped with reason CreditsExhausted, unless the cluster's exhaustedPolicy is Finish (then runs that have
@@ -231,12 +232,14 @@ class Step {
       this.requeueAfterPreemption();
       return;
     }
-    const cleanExit = this.currentWorkers().length > 0 && this.currentWorkers().every((w) => w.exitCode === 0);
-    const hadStarted = this.s.attemptStartedAt !== undefined;
+    // A stop never fails a run: without a final checkpoint it goes on from the latest earlier one, as a retry does.
+    // The grace period is a chance to write one, not a promise (a loaded node, a trainer still loading its model),
+    // and missing it loses only the steps since that checkpoint; Failed would lose the rest too, since a Failed run
+    // trains again only as a new run from the start.
+    const step = this.s.latestCheckpoint?.step;
+    const final = this.o.reports.finalCheckpointAfterStop;
     if (credits) {
-      // The operator's own stop never fails a run: without a final checkpoint it goes on from the latest earlier one.
-      const step = this.s.latestCheckpoint?.step;
-      const from = this.o.reports.finalCheckpointAfterStop
+      const from = final
         ? `after a final checkpoint at step ${step ?? '?'}`
         : step !== undefined
           ? `without a final checkpoint; it goes on from the latest one, step ${step}`
@@ -248,15 +251,27 @@ class Step {
       this.finish('Stopped', CREDITS_EXHAUSTED, `Stopped ${from}: the credit balance reached zero. It resumes by itself after a top-up.`);
       return;
     }
-    if (this.o.reports.finalCheckpointAfterStop || cleanExit || !hadStarted) {
-      this.finish('Stopped', 'StoppedByUser', this.o.reports.finalCheckpointAfterStop ? 'Stopped after a final checkpoint.' : 'Stopped.');
-    } else {
-      this.finish(
-        'Failed',
-        'FinalCheckpointMissing',
-        'Stop ended the workers before they wrote a final checkpoint; the latest earlier checkpoint is kept.',
-      );
+    if (final) {
+      this.finish('Stopped', 'StoppedByUser', `Stopped after a final checkpoint at step ${step ?? '?'}.`);
+      return;
     }
+    const rf = this.s.resumedFrom;
+    const next =
+      step !== undefined
+        ? `Train continues from the latest checkpoint, step ${step}.`
+        : rf
+          ? `Train continues from step ${rf.step} of ${rf.experiment}, which it was resumed from.`
+          : 'Train starts over: no checkpoint was written.';
+    if (this.s.attemptStartedAt === undefined) {
+      this.finish('Stopped', 'StoppedByUser', `Stopped before the workers started training. ${next}`);
+      return;
+    }
+    const failed = this.o.reports.failed;
+    const why = failed ? `the trainer reported a failure (${failed.reason}: ${failed.message})` : `none was reported within the ${this.o.spec.stopGracePeriodSeconds}s grace period`;
+    const message = `Stopped without a final checkpoint: ${why}. ${next}`;
+    // The reason the phase no longer carries, for whoever watches Warning events.
+    this.event('Warning', 'FinalCheckpointMissing', message);
+    this.finish('Stopped', 'StoppedByUser', message);
   }
 
   private train(phase: ExperimentPhase): void {
