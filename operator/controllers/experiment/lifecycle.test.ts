@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, retryBackoffMs, type Observed } from './lifecycle.ts';
-import { USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
+import { USAGE_DAYS_KEPT, type ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
 import { exp, iso, now, observe, types, worker } from './lifecycle-testing.ts';
 
 
@@ -371,6 +371,54 @@ test('a stop is stored before the workers are told, so no final checkpoint can p
   const retried = decide({ ...observe(running, { workers }), now: later });
   assert.deepEqual(types(retried.actions), []);
   assert.equal(retried.status.stopRequestedAt, later.toISOString());
+});
+
+describe('every stop of a Running attempt is stored before its workers are told', () => {
+  const running = { phase: 'Running' as const, reason: 'Training', run: 1, attempt: 1, attemptStartedAt: iso(-600) };
+  const workers = [worker(0, 'Running'), worker(1, 'Running')];
+  const zero = { exhausted: true, policy: 'Stop' as const, balance: 0, message: 'The credit balance of TrainingCluster onprem is 0.' };
+  const victim = { by: 'ns/high', byPriority: 100, attemptId: '1-1', deadlineSeconds: 20 };
+  const causes: { name: string; o: (status: ExperimentStatus) => Observed; reason: string; grace: number }[] = [
+    { name: 'the user\'s Stop', o: (st) => observe(exp('Stop', st), { workers }), reason: 'StopRequested', grace: 30 },
+    { name: 'credits at zero', o: (st) => observe(exp('Train', st), { workers, credits: zero }), reason: 'CreditsExhausted', grace: 30 },
+    { name: 'a preemption', o: (st) => observe(exp('Train', st), { workers, preemption: victim, preemptionDeadlineSeconds: 20 }), reason: 'Preempted', grace: 20 },
+  ];
+  for (const c of causes) {
+    test(`${c.name}: recorded in one step, the workers deleted in the next with their grace period`, () => {
+      const first = decide(c.o(running));
+      assert.equal(first.status.phase, 'Stopping');
+      assert.equal(first.status.reason, c.reason);
+      assert.equal(first.status.stopRequestedAt, now.toISOString());
+      assert.deepEqual(types(first.actions), [], 'no pod is deleted before stopRequestedAt is stored');
+      assert.ok(first.requeueAfterMs !== undefined && first.requeueAfterMs <= 2_000, 'the next step comes soon even without a watch event');
+
+      const later = new Date(now.getTime() + 1000);
+      const second = decide({ ...c.o(first.status), now: later });
+      assert.equal(second.status.phase, 'Stopping');
+      assert.equal(second.status.reason, c.reason);
+      assert.deepEqual(
+        second.actions.filter((a) => a.type === 'deleteWorkers'),
+        [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: c.grace }],
+      );
+      assert.equal(second.status.stopRequestedAt, first.status.stopRequestedAt, 'the stored moment is kept');
+      assert.deepEqual(second.status.lastInterruption, first.status.lastInterruption);
+
+      // The write that carried the first decision failed: the next try stamps its own moment and still tells nobody.
+      const retried = decide({ ...c.o(running), now: later });
+      assert.deepEqual(types(retried.actions), []);
+      assert.equal(retried.status.stopRequestedAt, later.toISOString());
+    });
+  }
+
+  test('a preemption\'s workers get its deadline even once the choice is no longer in view (an operator restart)', () => {
+    const first = decide(causes[2]!.o(running));
+    const second = decide(observe(exp('Train', first.status), { workers, preemptionDeadlineSeconds: 20 }));
+    assert.deepEqual(
+      second.actions.filter((a) => a.type === 'deleteWorkers'),
+      [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: 20 }],
+    );
+    assert.equal(second.status.reason, 'Preempted');
+  });
 });
 
 describe('a user Stop without a final checkpoint', () => {

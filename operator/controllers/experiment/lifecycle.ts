@@ -101,6 +101,11 @@ export interface Observed {
   credits?: CreditsVerdict;
   /** Set while the current attempt is a preemption victim. */
   preemption?: PreemptionView;
+  /**
+   * The operator's preemption checkpoint deadline, capped by stopGracePeriodSeconds: the grace period a preempted
+   * attempt's workers get when they are told, which may be after the choice is no longer in view (a restart).
+   */
+  preemptionDeadlineSeconds?: number;
   /** Worker pods of this experiment, any attempt. */
   workers: WorkerView[];
   reports: ReportView;
@@ -188,17 +193,7 @@ class Step {
         }
         return;
       case 'Running':
-        // Recorded first, told second: the workers hear of the stop (their pods are deleted) only from the
-        // Stopping step, once a status holding stopRequestedAt is stored. A final checkpoint is judged against
-        // that moment, so it must never come after the workers were told: a write that fails (a cut connection)
-        // and lands later with a later stamp would make a final checkpoint look older than the stop.
-        this.s.stopRequestedAt = this.nowIso;
-        this.requeueAfterMs = 2_000;
-        this.setPhase(
-          'Stopping',
-          'StopRequested',
-          `Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`,
-        );
+        this.requestStop('StopRequested', `Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
         this.event('Normal', 'Stopping', 'Stop requested: workers are writing a final checkpoint.');
         return;
       case 'Stopping':
@@ -220,7 +215,7 @@ class Step {
     const credits = cause === 'credits';
     const alive = this.o.workers.filter((w) => w.phase === 'Pending' || w.phase === 'Running');
     if (alive.length > 0) {
-      this.deleteAll();
+      this.deleteAll(cause === 'preempted' ? this.preemptionGraceSeconds() : undefined);
       const reason = credits ? CREDITS_EXHAUSTED : cause === 'preempted' ? PREEMPTED : 'StopRequested';
       const waiting = `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`;
       this.setPhase('Stopping', reason, cause === 'preempted' ? `${this.s.lastInterruption?.message ?? 'Preempted.'} ${waiting}` : waiting);
@@ -351,12 +346,30 @@ class Step {
 
   /** Stops a Running attempt because the balance is zero, through the same path as Stop. */
   private creditsStop(message: string): void {
-    this.s.stopRequestedAt = this.nowIso;
     this.s.lastInterruption = { reason: CREDITS_EXHAUSTED, message, at: this.nowIso, run: this.s.run ?? 1 };
-    this.deleteAll();
-    this.setPhase('Stopping', CREDITS_EXHAUSTED, `${message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
+    this.requestStop(CREDITS_EXHAUSTED, `${message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
     this.condition(ExperimentConditions.Progressing, 'False', CREDITS_EXHAUSTED, message);
     this.event('Warning', CREDITS_EXHAUSTED, `Stopping: ${message}`);
+  }
+
+  /**
+   * Every stop of a Running attempt (the user's, the credits', a preemption's) is recorded first and told second:
+   * the workers hear of it (their pods are deleted) only from the Stopping step, once a status holding
+   * stopRequestedAt is stored. A final checkpoint is judged against that moment, so it must never come after the
+   * workers were told: a write that fails (a cut connection) and lands later with a later stamp would make a final
+   * checkpoint look older than the stop.
+   */
+  private requestStop(reason: string, message: string): void {
+    this.s.stopRequestedAt = this.nowIso;
+    this.requeueAfterMs = 2_000;
+    this.setPhase('Stopping', reason, message);
+  }
+
+  /** The grace period of a preemption's workers: its deadline, as the choice said or as the operator caps it. */
+  private preemptionGraceSeconds(): number {
+    const p = this.o.preemption;
+    if (p && p.attemptId === this.currentId()) return p.deadlineSeconds;
+    return this.o.preemptionDeadlineSeconds ?? this.o.spec.stopGracePeriodSeconds;
   }
 
   /** A new attempt of the same run that is not a failure: failedAttempts carries over, so no retry is spent. */
@@ -372,10 +385,8 @@ class Step {
     const message = p.reclaim
       ? `Preempted by ${p.by} (team ${p.reclaim.for}), which reclaims its quota: this run's team ${p.reclaim.from} borrows GPUs beyond its own.`
       : `Preempted by ${p.by} (priority ${p.byPriority}), which needs this run's capacity.`;
-    this.s.stopRequestedAt = this.nowIso;
     this.s.lastInterruption = { reason: PREEMPTED, message, at: this.nowIso, run: this.s.run ?? 1, preemptedBy: p.by };
-    if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: p.deadlineSeconds });
-    this.setPhase('Stopping', PREEMPTED, `${message} Workers have ${p.deadlineSeconds}s to write a checkpoint and exit; the run then waits in the queue and resumes from it.`);
+    this.requestStop(PREEMPTED, `${message} Workers have ${p.deadlineSeconds}s to write a checkpoint and exit; the run then waits in the queue and resumes from it.`);
     this.condition(ExperimentConditions.Progressing, 'False', PREEMPTED, message);
     this.event('Warning', PREEMPTED, `Stopping: ${message}`);
   }
@@ -700,9 +711,9 @@ class Step {
     return this.o.workers.filter((w) => w.attemptId !== id);
   }
 
-  private deleteAll(): void {
+  private deleteAll(gracePeriodSeconds = this.o.spec.stopGracePeriodSeconds): void {
     if (this.o.workers.length === 0) return;
-    this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: this.o.spec.stopGracePeriodSeconds });
+    this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds });
   }
 
   private setPhase(phase: ExperimentPhase, reason: string, message: string): void {

@@ -171,6 +171,7 @@ export class ExperimentReconciler {
       admission: d.admission.view(key),
       credits: creditsVerdict(cluster),
       preemption: this.preemptionView(key, exp),
+      ...(d.preemptionDeadlineSeconds !== undefined ? { preemptionDeadlineSeconds: Math.min(exp.spec.stopGracePeriodSeconds ?? 120, d.preemptionDeadlineSeconds) } : {}),
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
     };
