@@ -20,6 +20,7 @@ import { EXIT_CODES, Supervisor } from './supervisor.ts';
 import { tinyDqnManifest } from './testing/agilerl.ts';
 import { FakeOperator } from './testing/fake-operator.ts';
 import { grpoGsm8k } from '../e2e/support/manifests.ts';
+import { runtimeStopGraceSeconds } from '../operator/controllers/experiment/workers.ts';
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'supervisor-test-'));
@@ -335,6 +336,32 @@ test('a trainer that ignores SIGTERM is killed within the grace period; without 
     assert.ok(Date.now() - stopped < 10_000, `took ${Date.now() - stopped} ms (the kill comes at 0.8 s)`);
     const [checkpoint] = op.eventsOfType('checkpoint');
     assert.equal(checkpoint!.sizeBytes, 1234, 'without size_bytes the supervisor measures the file');
+  }));
+
+test('a trainer that needs 1.5 s after SIGTERM for its final checkpoint writes it within the budget a 5 s pod grace gives', () =>
+  withOperator(async (op) => {
+    // What the operator's pods carry for the test fixtures' stopGracePeriodSeconds of 5 (operator/controllers/
+    // experiment/workers.ts); 1.5 s is how long the AgileRL trainer took on a loaded node (1.2 s measured).
+    const stopGraceSeconds = runtimeStopGraceSeconds(5);
+    const file = join(dir, 'slow-final-checkpoint.bin');
+    const { supervisor } = inProcess(op, `${EMIT}
+      process.on('SIGTERM', () => setTimeout(() => {
+        fs.writeFileSync(${JSON.stringify(file)}, Buffer.alloc(64));
+        emit({ event: 'checkpoint', step: 20, path: ${JSON.stringify(file)}, final: true });
+        process.exit(0);
+      }, 1500));
+      emit({ event: 'progress', step: 10 });
+      setInterval(() => {}, 1000);`, { env: { stopGraceSeconds } });
+    const running = supervisor.run();
+    await op.until(() => op.eventsOfType('progress').length === 1);
+    const stopped = Date.now();
+    supervisor.stop();
+    const result = await running;
+    assert.equal(result.outcome, 'stopped');
+    assert.equal(result.finalCheckpoint, true, `the trainer was killed before its final checkpoint (stop budget ${stopGraceSeconds} s)`);
+    assert.equal(result.exitCode, EXIT_CODES.ok);
+    assert.deepEqual(op.eventsOfType('checkpoint').map((c) => [c.step, c.final]), [[20, true]], 'the final checkpoint reached the operator');
+    assert.ok(Date.now() - stopped < 5_000, `the supervisor ended ${Date.now() - stopped} ms after SIGTERM, inside the pod's 5 s`);
   }));
 
 interface FailureLine {

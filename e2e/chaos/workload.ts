@@ -29,7 +29,13 @@ interface Tracked {
   stopAsked: boolean;
   resumed: boolean;
   nextStep: number;
+  /** How a user's stop of it ended when it was not after a final checkpoint (its Stopped message). */
+  stoppedWithoutFinal?: string;
 }
+
+// A stop that loses the final checkpoint ends Stopped like one that keeps it (lifecycle.ts), so the message tells
+// them apart: the scenarios' workers always write one within the grace period.
+const stoppedAfterFinal = (exp: Experiment) => exp.status?.phase === 'Stopped' && (exp.status.message ?? '').startsWith('Stopped after a final checkpoint');
 
 export interface WorkloadOptions {
   kc: KubeConfig;
@@ -147,6 +153,7 @@ export class Workload {
   private settled(t: Tracked, exp: Experiment): boolean {
     const phase = exp.status?.phase;
     if (phase !== endPhase[t.plan]) return false;
+    if (t.plan === 'stop') return stoppedAfterFinal(exp);
     return t.plan !== 'stop-resume-finish' || t.resumed;
   }
 
@@ -182,6 +189,7 @@ export class Workload {
         }
         return;
       case 'Stopped':
+        if (!stoppedAfterFinal(exp)) t.stoppedWithoutFinal ??= exp.status?.message ?? '';
         if (t.plan === 'stop-resume-finish' && !t.resumed) {
           await this.arena.patchExperiment(this.o.namespace, t.name, { action: 'Train' });
           t.resumed = true;
@@ -238,6 +246,7 @@ export class Workload {
       const t = this.tracked.get(exp.metadata!.name!);
       if (!t) continue;
       if (!this.settled(t, exp)) failures.push(`${t.name} (${t.plan}) is ${exp.status?.phase} (${exp.status?.reason}: ${exp.status?.message}), not ${endPhase[t.plan]}`);
+      if (t.stoppedWithoutFinal !== undefined) failures.push(`${t.name}: its stop lost the final checkpoint (${t.stoppedWithoutFinal})`);
       const kept = new Set((exp.status?.checkpoints ?? []).map((c) => c.step));
       const missing = t.acked.filter((step) => !kept.has(step));
       lost += missing.length;

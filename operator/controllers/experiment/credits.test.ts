@@ -39,11 +39,11 @@ describe('credits in the experiment lifecycle', () => {
       actions: ['queue'],
     },
     {
-      name: 'a Running run at zero is stopped through the Stop path: workers get the grace period',
+      name: 'a Running run at zero is stopped through the Stop path: recorded first, the workers told on the next step',
       o: observe(exp('Train', running), { credits: zero(), workers: both }),
       phase: 'Stopping',
       reason: 'CreditsExhausted',
-      actions: ['deleteWorkers'],
+      actions: [],
       events: ['CreditsExhausted'],
     },
     {
@@ -91,8 +91,10 @@ describe('credits in the experiment lifecycle', () => {
     assert.equal(d.status.lastInterruption?.at, now.toISOString());
     assert.equal(d.status.stopRequestedAt, now.toISOString());
     assert.match(d.status.message!, /balance of TrainingCluster onprem is 0\. Workers have 30s to write a final checkpoint/);
-    const del = d.actions.find((a) => a.type === 'deleteWorkers');
+    const next = decide(observe(exp('Train', d.status), { credits: zero(), workers: both }));
+    const del = next.actions.find((a) => a.type === 'deleteWorkers');
     assert.deepEqual(del, { type: 'deleteWorkers', which: 'all', gracePeriodSeconds: 30 });
+    assert.equal(next.status.reason, 'CreditsExhausted');
   });
 
   const stopping: ExperimentStatus = {

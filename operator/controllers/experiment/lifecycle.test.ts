@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, retryBackoffMs, type Observed } from './lifecycle.ts';
-import { USAGE_DAYS_KEPT } from '../../api/v1alpha1/experiment.ts';
+import { USAGE_DAYS_KEPT, type ExperimentStatus } from '../../api/v1alpha1/experiment.ts';
 import { exp, iso, now, observe, types, worker } from './lifecycle-testing.ts';
 
 
@@ -157,10 +157,10 @@ describe('experiment lifecycle', () => {
       actions: ['dequeue'],
     },
     {
-      name: 'Stopping ends Failed when workers were killed without a final checkpoint',
+      name: 'Stopping ends Stopped, not Failed, when workers were killed without a final checkpoint',
       o: observe(exp('Stop', { phase: 'Stopping', run: 1, attempt: 1, attemptStartedAt: iso(-60), stopRequestedAt: iso(-5) })),
-      phase: 'Failed',
-      reason: 'FinalCheckpointMissing',
+      phase: 'Stopped',
+      reason: 'StoppedByUser',
       actions: ['dequeue'],
     },
     {
@@ -371,4 +371,114 @@ test('a stop is stored before the workers are told, so no final checkpoint can p
   const retried = decide({ ...observe(running, { workers }), now: later });
   assert.deepEqual(types(retried.actions), []);
   assert.equal(retried.status.stopRequestedAt, later.toISOString());
+});
+
+describe('every stop of a Running attempt is stored before its workers are told', () => {
+  const running = { phase: 'Running' as const, reason: 'Training', run: 1, attempt: 1, attemptStartedAt: iso(-600) };
+  const workers = [worker(0, 'Running'), worker(1, 'Running')];
+  const zero = { exhausted: true, policy: 'Stop' as const, balance: 0, message: 'The credit balance of TrainingCluster onprem is 0.' };
+  const victim = { by: 'ns/high', byPriority: 100, attemptId: '1-1', deadlineSeconds: 20 };
+  const causes: { name: string; o: (status: ExperimentStatus) => Observed; reason: string; grace: number }[] = [
+    { name: 'the user\'s Stop', o: (st) => observe(exp('Stop', st), { workers }), reason: 'StopRequested', grace: 30 },
+    { name: 'credits at zero', o: (st) => observe(exp('Train', st), { workers, credits: zero }), reason: 'CreditsExhausted', grace: 30 },
+    { name: 'a preemption', o: (st) => observe(exp('Train', st), { workers, preemption: victim, preemptionDeadlineSeconds: 20 }), reason: 'Preempted', grace: 20 },
+  ];
+  for (const c of causes) {
+    test(`${c.name}: recorded in one step, the workers deleted in the next with their grace period`, () => {
+      const first = decide(c.o(running));
+      assert.equal(first.status.phase, 'Stopping');
+      assert.equal(first.status.reason, c.reason);
+      assert.equal(first.status.stopRequestedAt, now.toISOString());
+      assert.deepEqual(types(first.actions), [], 'no pod is deleted before stopRequestedAt is stored');
+      assert.ok(first.requeueAfterMs !== undefined && first.requeueAfterMs <= 2_000, 'the next step comes soon even without a watch event');
+
+      const later = new Date(now.getTime() + 1000);
+      const second = decide({ ...c.o(first.status), now: later });
+      assert.equal(second.status.phase, 'Stopping');
+      assert.equal(second.status.reason, c.reason);
+      assert.deepEqual(
+        second.actions.filter((a) => a.type === 'deleteWorkers'),
+        [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: c.grace }],
+      );
+      assert.equal(second.status.stopRequestedAt, first.status.stopRequestedAt, 'the stored moment is kept');
+      assert.deepEqual(second.status.lastInterruption, first.status.lastInterruption);
+
+      // The write that carried the first decision failed: the next try stamps its own moment and still tells nobody.
+      const retried = decide({ ...c.o(running), now: later });
+      assert.deepEqual(types(retried.actions), []);
+      assert.equal(retried.status.stopRequestedAt, later.toISOString());
+    });
+  }
+
+  test('a preemption\'s workers get its deadline even once the choice is no longer in view (an operator restart)', () => {
+    const first = decide(causes[2]!.o(running));
+    const second = decide(observe(exp('Train', first.status), { workers, preemptionDeadlineSeconds: 20 }));
+    assert.deepEqual(
+      second.actions.filter((a) => a.type === 'deleteWorkers'),
+      [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: 20 }],
+    );
+    assert.equal(second.status.reason, 'Preempted');
+  });
+});
+
+describe('a user Stop without a final checkpoint', () => {
+  // A retry's attempt 2, stopped moments after its first checkpoint; its worker was killed at the end of the grace
+  // period before it reported a final one (the pod as the cache shows it: deleted, exit 137).
+  const stopping = {
+    phase: 'Stopping' as const,
+    reason: 'StopRequested',
+    run: 1,
+    attempt: 2,
+    failedAttempts: 1,
+    attemptStartedAt: iso(-40),
+    stopRequestedAt: iso(-6),
+    latestCheckpoint: { step: 3000, location: '/ckpt/ns/e/run-1/step-3000' },
+  };
+  const killed = [worker(0, 'Failed', { attemptId: '1-2', deleting: true, exitCode: 137 }), worker(1, 'Failed', { attemptId: '1-2', deleting: true, exitCode: 137 })];
+  const events = (d: ReturnType<typeof decide>) => d.actions.flatMap((a) => (a.type === 'event' ? [`${a.eventType} ${a.reason}: ${a.note}`] : []));
+
+  test('ends Stopped, naming the latest checkpoint that Train continues from, and says why in a Warning event', () => {
+    const d = decide(observe(exp('Stop', stopping), { workers: killed }));
+    assert.equal(d.status.phase, 'Stopped');
+    assert.equal(d.status.reason, 'StoppedByUser');
+    assert.equal(
+      d.status.message,
+      'Stopped without a final checkpoint: none was reported within the 30s grace period. Train continues from the latest checkpoint, step 3000.',
+    );
+    assert.deepEqual(events(d), [`Warning FinalCheckpointMissing: ${d.status.message}`, `Normal Stopped: ${d.status.message}`]);
+    assert.equal(d.status.lastFailure, undefined, 'a stop is not a failed attempt');
+    assert.equal(d.status.failedAttempts, 1);
+    assert.ok((d.status.usage?.nodeSeconds ?? 0) > 0, 'the attempt\'s usage is counted');
+
+    // Train again continues the same run from that checkpoint, as a new attempt that spends no retry.
+    const again = decide(observe(exp('Train', d.status)));
+    assert.equal(again.status.phase, 'Pending');
+    assert.equal(again.status.run, 1);
+    assert.equal(again.status.attempt, 3);
+    assert.equal(again.status.failedAttempts, 1);
+    assert.deepEqual(again.status.latestCheckpoint, stopping.latestCheckpoint);
+  });
+
+  test('a failure the trainer reported after the stop was recorded is named', () => {
+    const failed = { reason: 'VolumeFull', message: 'The checkpoint volume /ckpt is full.', retryable: true };
+    const d = decide(observe(exp('Stop', stopping), { workers: killed, reports: { completed: false, finalCheckpointAfterStop: false, failed } }));
+    assert.equal(d.status.phase, 'Stopped');
+    assert.match(d.status.message!, /^Stopped without a final checkpoint: the trainer reported a failure \(VolumeFull: The checkpoint volume \/ckpt is full\.\)\. Train continues from the latest checkpoint, step 3000\.$/);
+  });
+
+  test('without any checkpoint it says Train starts over, or continues from the checkpoint it was resumed from', () => {
+    const none = decide(observe(exp('Stop', { ...stopping, latestCheckpoint: undefined }), { workers: killed }));
+    assert.equal(none.status.phase, 'Stopped');
+    assert.match(none.status.message!, /Train starts over: no checkpoint was written\.$/);
+    const resumed = { ...stopping, latestCheckpoint: undefined, resumedFrom: { experiment: 'base', step: 800, location: '/ckpt/ns/base/run-1/step-800' } };
+    const d = decide(observe(exp('Stop', resumed), { workers: killed }));
+    assert.match(d.status.message!, /Train continues from step 800 of base, which it was resumed from\.$/);
+  });
+
+  test('with a final checkpoint the message names its step, and no Warning is raised', () => {
+    const d = decide(observe(exp('Stop', { ...stopping, latestCheckpoint: { step: 3100, location: '/ckpt/ns/e/run-1/step-3100-final' } }), { reports: { completed: false, finalCheckpointAfterStop: true } }));
+    assert.equal(d.status.phase, 'Stopped');
+    assert.equal(d.status.message, 'Stopped after a final checkpoint at step 3100.');
+    assert.ok(!events(d).some((e) => e.startsWith('Warning')));
+  });
 });

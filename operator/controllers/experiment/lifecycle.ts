@@ -7,8 +7,9 @@
 //          (Stopped continues the same run from its latest checkpoint); a finished run (Succeeded, Failed)
 //          trains again only when spec.run is raised above status.run, so re-applying the same object is a no-op.
 //   Stop   from Pending, Running or Stopping: Pending is cancelled at once; Running goes Stopping while workers
-//          get the grace period to write a final checkpoint, then Stopped (Failed if none was written and the
-//          workers did not exit cleanly). In any other phase Stop changes nothing and says why.
+//          get the grace period to write a final checkpoint, then Stopped. Without a final checkpoint it is Stopped
+//          all the same, naming the latest earlier one that Train continues from (and a FinalCheckpointMissing
+//          Warning event says why). In any other phase Stop changes nothing and says why.
 //   Credits at zero (the cluster's ledger, trainingcluster/credits.ts): a queued run waits in Pending with reason
 //          CreditsExhausted; a Running one is stopped like Stop (final checkpoint in the grace period) and ends
 //          Stopped with reason CreditsExhausted, unless the cluster's exhaustedPolicy is Finish (then runs that have
@@ -103,6 +104,11 @@ export interface Observed {
   credits?: CreditsVerdict;
   /** Set while the current attempt is a preemption victim. */
   preemption?: PreemptionView;
+  /**
+   * The operator's preemption checkpoint deadline, capped by stopGracePeriodSeconds: the grace period a preempted
+   * attempt's workers get when they are told, which may be after the choice is no longer in view (a restart).
+   */
+  preemptionDeadlineSeconds?: number;
   /** Worker pods of this experiment, any attempt. */
   workers: WorkerView[];
   reports: ReportView;
@@ -192,17 +198,7 @@ class Step {
         }
         return;
       case 'Running':
-        // Recorded first, told second: the workers hear of the stop (their pods are deleted) only from the
-        // Stopping step, once a status holding stopRequestedAt is stored. A final checkpoint is judged against
-        // that moment, so it must never come after the workers were told: a write that fails (a cut connection)
-        // and lands later with a later stamp would make a final checkpoint look older than the stop.
-        this.s.stopRequestedAt = this.nowIso;
-        this.requeueAfterMs = 2_000;
-        this.setPhase(
-          'Stopping',
-          'StopRequested',
-          `Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`,
-        );
+        this.requestStop('StopRequested', `Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
         this.event('Normal', 'Stopping', 'Stop requested: workers are writing a final checkpoint.');
         return;
       case 'Stopping':
@@ -224,7 +220,7 @@ class Step {
     const credits = cause === 'credits';
     const alive = this.o.workers.filter((w) => w.phase === 'Pending' || w.phase === 'Running');
     if (alive.length > 0) {
-      this.deleteAll();
+      this.deleteAll(cause === 'preempted' ? this.preemptionGraceSeconds() : undefined);
       const reason = credits ? (heldBySpending(this.s.reason) ? this.s.reason! : CREDITS_EXHAUSTED) : cause === 'preempted' ? PREEMPTED : 'StopRequested';
       const waiting = `Waiting for ${alive.length} worker(s) to write a final checkpoint and exit.`;
       this.setPhase('Stopping', reason, cause === 'preempted' ? `${this.s.lastInterruption?.message ?? 'Preempted.'} ${waiting}` : waiting);
@@ -236,12 +232,14 @@ class Step {
       this.requeueAfterPreemption();
       return;
     }
-    const cleanExit = this.currentWorkers().length > 0 && this.currentWorkers().every((w) => w.exitCode === 0);
-    const hadStarted = this.s.attemptStartedAt !== undefined;
+    // A stop never fails a run: without a final checkpoint it goes on from the latest earlier one, as a retry does.
+    // The grace period is a chance to write one, not a promise (a loaded node, a trainer still loading its model),
+    // and missing it loses only the steps since that checkpoint; Failed would lose the rest too, since a Failed run
+    // trains again only as a new run from the start.
+    const step = this.s.latestCheckpoint?.step;
+    const final = this.o.reports.finalCheckpointAfterStop;
     if (credits) {
-      // The operator's own stop never fails a run: without a final checkpoint it goes on from the latest earlier one.
-      const step = this.s.latestCheckpoint?.step;
-      const from = this.o.reports.finalCheckpointAfterStop
+      const from = final
         ? `after a final checkpoint at step ${step ?? '?'}`
         : step !== undefined
           ? `without a final checkpoint; it goes on from the latest one, step ${step}`
@@ -257,15 +255,27 @@ class Step {
       }
       return;
     }
-    if (this.o.reports.finalCheckpointAfterStop || cleanExit || !hadStarted) {
-      this.finish('Stopped', 'StoppedByUser', this.o.reports.finalCheckpointAfterStop ? 'Stopped after a final checkpoint.' : 'Stopped.');
-    } else {
-      this.finish(
-        'Failed',
-        'FinalCheckpointMissing',
-        'Stop ended the workers before they wrote a final checkpoint; the latest earlier checkpoint is kept.',
-      );
+    if (final) {
+      this.finish('Stopped', 'StoppedByUser', `Stopped after a final checkpoint at step ${step ?? '?'}.`);
+      return;
     }
+    const rf = this.s.resumedFrom;
+    const next =
+      step !== undefined
+        ? `Train continues from the latest checkpoint, step ${step}.`
+        : rf
+          ? `Train continues from step ${rf.step} of ${rf.experiment}, which it was resumed from.`
+          : 'Train starts over: no checkpoint was written.';
+    if (this.s.attemptStartedAt === undefined) {
+      this.finish('Stopped', 'StoppedByUser', `Stopped before the workers started training. ${next}`);
+      return;
+    }
+    const failed = this.o.reports.failed;
+    const why = failed ? `the trainer reported a failure (${failed.reason}: ${failed.message})` : `none was reported within the ${this.o.spec.stopGracePeriodSeconds}s grace period`;
+    const message = `Stopped without a final checkpoint: ${why}. ${next}`;
+    // The reason the phase no longer carries, for whoever watches Warning events.
+    this.event('Warning', 'FinalCheckpointMissing', message);
+    this.finish('Stopped', 'StoppedByUser', message);
   }
 
   private train(phase: ExperimentPhase): void {
@@ -348,12 +358,30 @@ class Step {
   /** Stops a Running attempt because the balance is zero or its budget spent, through the same path as Stop. */
   private creditsStop(c: CreditsVerdict): void {
     const reason = c.reason ?? CREDITS_EXHAUSTED;
-    this.s.stopRequestedAt = this.nowIso;
     this.s.lastInterruption = { reason, message: c.message, at: this.nowIso, run: this.s.run ?? 1 };
-    this.deleteAll();
-    this.setPhase('Stopping', reason, `${c.message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
+    this.requestStop(reason, `${c.message} Workers have ${this.o.spec.stopGracePeriodSeconds}s to write a final checkpoint and exit.`);
     this.condition(ExperimentConditions.Progressing, 'False', reason, c.message);
     this.event('Warning', reason, `Stopping: ${c.message}`);
+  }
+
+  /**
+   * Every stop of a Running attempt (the user's, the credits', a preemption's) is recorded first and told second:
+   * the workers hear of it (their pods are deleted) only from the Stopping step, once a status holding
+   * stopRequestedAt is stored. A final checkpoint is judged against that moment, so it must never come after the
+   * workers were told: a write that fails (a cut connection) and lands later with a later stamp would make a final
+   * checkpoint look older than the stop.
+   */
+  private requestStop(reason: string, message: string): void {
+    this.s.stopRequestedAt = this.nowIso;
+    this.requeueAfterMs = 2_000;
+    this.setPhase('Stopping', reason, message);
+  }
+
+  /** The grace period of a preemption's workers: its deadline, as the choice said or as the operator caps it. */
+  private preemptionGraceSeconds(): number {
+    const p = this.o.preemption;
+    if (p && p.attemptId === this.currentId()) return p.deadlineSeconds;
+    return this.o.preemptionDeadlineSeconds ?? this.o.spec.stopGracePeriodSeconds;
   }
 
   /** A new attempt of the same run that is not a failure: failedAttempts carries over, so no retry is spent. */
@@ -369,10 +397,8 @@ class Step {
     const message = p.reclaim
       ? `Preempted by ${p.by} (team ${p.reclaim.for}), which reclaims its quota: this run's team ${p.reclaim.from} borrows GPUs beyond its own.`
       : `Preempted by ${p.by} (priority ${p.byPriority}), which needs this run's capacity.`;
-    this.s.stopRequestedAt = this.nowIso;
     this.s.lastInterruption = { reason: PREEMPTED, message, at: this.nowIso, run: this.s.run ?? 1, preemptedBy: p.by };
-    if (this.o.workers.length > 0) this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: p.deadlineSeconds });
-    this.setPhase('Stopping', PREEMPTED, `${message} Workers have ${p.deadlineSeconds}s to write a checkpoint and exit; the run then waits in the queue and resumes from it.`);
+    this.requestStop(PREEMPTED, `${message} Workers have ${p.deadlineSeconds}s to write a checkpoint and exit; the run then waits in the queue and resumes from it.`);
     this.condition(ExperimentConditions.Progressing, 'False', PREEMPTED, message);
     this.event('Warning', PREEMPTED, `Stopping: ${message}`);
   }
@@ -697,9 +723,9 @@ class Step {
     return this.o.workers.filter((w) => w.attemptId !== id);
   }
 
-  private deleteAll(): void {
+  private deleteAll(gracePeriodSeconds = this.o.spec.stopGracePeriodSeconds): void {
     if (this.o.workers.length === 0) return;
-    this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: this.o.spec.stopGracePeriodSeconds });
+    this.actions.push({ type: 'deleteWorkers', which: 'all', gracePeriodSeconds });
   }
 
   private setPhase(phase: ExperimentPhase, reason: string, message: string): void {

@@ -56,10 +56,13 @@ test('a preempted Running attempt is stopped through the Stop path with the chec
   assert.equal(d.status.phase, 'Stopping');
   assert.equal(d.status.reason, 'Preempted');
   assert.match(d.status.message!, /Preempted by ns\/high \(priority 100\).*20s to write a checkpoint/);
-  assert.deepEqual(deletes(d.actions), [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: 20 }]);
+  assert.deepEqual(deletes(d.actions), [], 'the workers are told once the stop is stored');
   assert.equal(d.status.lastInterruption?.reason, 'Preempted');
   assert.equal(d.status.lastInterruption?.preemptedBy, 'ns/high');
   assert.deepEqual(events(d.actions), ['Preempted']);
+  // The next step deletes them with the deadline, not the experiment's own 120 s.
+  const next = decide(observe(exp(d.status), { workers: [worker(0, 'Running')], preemption: byHigh }));
+  assert.deepEqual(deletes(next.actions), [{ type: 'deleteWorkers', which: 'all', gracePeriodSeconds: 20 }]);
 });
 
 test('while the victim\'s workers exit, the message still names the preemptor', () => {

@@ -172,6 +172,7 @@ export class ExperimentReconciler {
       admission: d.admission.view(key),
       credits: spendingVerdict(cluster, exp.metadata?.namespace ?? '', now),
       preemption: this.preemptionView(key, exp),
+      ...(d.preemptionDeadlineSeconds !== undefined ? { preemptionDeadlineSeconds: Math.min(exp.spec.stopGracePeriodSeconds ?? 120, d.preemptionDeadlineSeconds) } : {}),
       workers,
       reports: d.inbox.view(key, current, status.stopRequestedAt, status),
     };

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { REPORT_CA_DIR, REPORT_CA_FILE, annotations, names, runObjects, shortName, uidTag, workerPods } from './workers.ts';
+import { REPORT_CA_DIR, REPORT_CA_FILE, annotations, names, runObjects, runtimeStopGraceSeconds, shortName, uidTag, workerPods } from './workers.ts';
 import { LEAN_POD_ANNOTATIONS, leanPod } from '../../kube/informer.ts';
 import { blockerFor, listErrors, MAX_LISTED_ERRORS_CHARS } from './gating.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
@@ -65,6 +65,12 @@ describe('worker pods', () => {
     assert.equal(e.ARENA_CHECKPOINT_DIR, '/ckpt/ml/cartpole');
     assert.equal(e.ARENA_RUN_TOKEN_FILE, '/var/run/arena/run-token/token');
     assert.equal(e.ARENA_RUN_TOKEN, undefined, 'not in the environment, where a re-issued token could not reach the pod');
+    assert.equal(e.ARENA_STOP_GRACE_SECONDS, '55', 'the runtime stops inside the pod\'s 60 s grace');
+  });
+
+  test('the runtime\'s stop budget keeps most of a short grace period for the final checkpoint', () => {
+    const budgets = [1, 2, 5, 10, 30, 120].map((grace) => [grace, runtimeStopGraceSeconds(grace)]);
+    assert.deepEqual(budgets, [[1, 1], [2, 1], [5, 4], [10, 8], [30, 25], [120, 115]]);
   });
 
   test('each worker mounts only its own token from the attempt\'s Secret', () => {

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from agilerl.algorithms import DQN
 from arena_agilerl.events import EventWriter
-from arena_agilerl.run import Run
+from arena_agilerl.run import Run, main
 from arena_agilerl.stop import StopFlag
 from conftest import MANIFESTS, TrainerProcess, write_manifest
 
@@ -56,6 +56,33 @@ def test_resume_continues_the_step_count(trained: tuple[TrainerProcess, int, Pat
     assert [e["step"] for e in t.of("progress")] == [2000]
     assert [c["step"] for c in t.of("checkpoint")] == [2000]
     assert t.events[-1] == {"event": "finished", "step": 2000}
+
+
+def test_a_stop_while_a_resume_is_still_building_writes_a_final_checkpoint_at_the_resumed_step(
+    trained: tuple[TrainerProcess, int, Path], tmp_path: Path
+) -> None:
+    """A retry stopped before its first step: the signal lands while AgileRL builds and restores, which nothing
+    interrupts; the stop is taken once the population exists, and the run loses nothing it had."""
+    source, _, _ = trained
+    at_1000 = next(c for c in source.of("checkpoint") if c["step"] == 1000)
+    flag = StopFlag()
+    flag.request("SIGTERM")
+    out = io.StringIO()
+    env = {
+        "ARENA_MANIFEST": str(MANIFESTS / "dqn-cartpole-tiny.json"),
+        "ARENA_CHECKPOINT_DIR": str(tmp_path),
+        "ARENA_RUN": "1",
+        "ARENA_RESUME_FROM": at_1000["path"],
+        "ARENA_RESUME_STEP": "1000",
+    }
+    assert main(flag, env, EventWriter(out)) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["event"], e["step"], e.get("final")) for e in events] == [("checkpoint", 1000, True)]
+    folder = Path(events[0]["path"])
+    assert folder == tmp_path / "run-1" / "step-1000-final"
+    meta = json.loads((folder / "arena-checkpoint.json").read_text())
+    assert meta["final"] is True
+    assert [m["steps"] for m in meta["agents"]] == [1000, 1000]
 
 
 def _same_state(a: Any, b: Any) -> bool:
