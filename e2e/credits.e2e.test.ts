@@ -76,7 +76,7 @@ describe('credits on simulated GPU nodes', () => {
     assert.equal((await arena.workerPods(ns, stopping)).every((p) => p.metadata?.deletionTimestamp), true, 'workers got their grace period');
     // The runtime writes its final checkpoint during the grace period, then exits.
     assert.equal((await rt.checkpoint(150, 6, { final: true })).status, 200);
-    const stopped = await arena.waitPhase(ns, 'run', 'Stopped');
+    const stopped = await arena.waitPhase(ns, 'run', 'Stopped', 60_000);
     assert.equal(stopped.status?.reason, 'CreditsExhausted');
     assert.match(stopped.status!.message!, /final checkpoint at step 150/);
     assert.equal(stopped.status?.lastInterruption?.checkpointStep, 150);
@@ -159,7 +159,7 @@ describe('credits on simulated GPU nodes', () => {
     const stopping = await arena.waitExperiment(ns, 'run', (s) => s.phase === 'Stopping' && s.reason === 'BudgetExhausted', 'Stopping for its budget', 30_000);
     assert.match(stopping.status!.lastInterruption!.message, /^Budget vision of TrainingCluster onprem is spent for \d{4}-\d{2} \([\d.]+ of 5 credits\), so in namespace budgeted new experiments wait/);
     assert.equal((await rt.checkpoint(140, 6, { final: true })).status, 200);
-    const stopped = await arena.waitPhase(ns, 'run', 'Stopped');
+    const stopped = await arena.waitPhase(ns, 'run', 'Stopped', 60_000);
     assert.equal(stopped.status?.reason, 'BudgetExhausted');
     assert.match(stopped.status!.message!, /final checkpoint at step 140: its namespace's budget is spent/);
     const ledger = (await getCluster()).status?.budgets?.find((b) => b.name === 'vision');
