@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClassTeams, UNASSIGNED, borrowedGpus, namespaceOf, quotaRefusal, teamUsage } from './teams.ts';
+import { ClassTeams, UNASSIGNED, borrowedGpus, namespaceOf, quotaRefusal, teamOrder, teamUsage, type QueuedTeamGang } from './teams.ts';
 import { req } from './testing.ts';
 
 const teams = new ClassTeams('a100', [
@@ -46,4 +46,60 @@ test('the ceiling is quota plus borrowing limit, and the refusal says what to ch
   }
   const none = new ClassTeams('a100', [{ name: 'x', namespaces: ['x'], gpus: 0, borrowingLimit: 0 }]);
   assert.match(quotaRefusal(none, 'x', 0, 8) ?? '', /quota of 0 and a borrowing limit of 0/);
+});
+
+describe('the queue order of a class with teams', () => {
+  const two = new ClassTeams('a100', [
+    { name: 'a', namespaces: ['a'], gpus: 16 },
+    { name: 'b', namespaces: ['b'], gpus: 16 },
+  ]);
+  const total = req(32, 64, 64);
+  const g = (key: string, arrivalMs: number, priority = 0, gpus = 8): QueuedTeamGang => ({ key, priority, arrivalMs, request: req(gpus) });
+  /** Keys in the order GangScheduler takes them: tier, priority (higher first), then orderMs. */
+  const sorted = (places: Map<string, { tier: number; orderMs: number }>, gangs: QueuedTeamGang[]) =>
+    [...gangs]
+      .sort((x, y) => places.get(x.key)!.tier - places.get(y.key)!.tier || y.priority - x.priority || places.get(x.key)!.orderMs - places.get(y.key)!.orderMs)
+      .map((x) => x.key);
+
+  const rows: { name: string; used: [string, number][]; gangs: QueuedTeamGang[]; want: string[] }[] = [
+    {
+      name: 'within one priority, fair share: a team running nothing goes before another team\'s older gangs',
+      used: [],
+      gangs: [g('a/1', 1), g('a/2', 2), g('a/3', 3), g('b/1', 4)],
+      want: ['a/1', 'b/1', 'a/2', 'a/3'],
+    },
+    {
+      name: 'a gang that fits its team\'s quota goes before a borrower of higher priority',
+      used: [['b', 16]],
+      gangs: [g('b/urgent', 1, 500), g('a/1', 2, 0)],
+      want: ['a/1', 'b/urgent'],
+    },
+    {
+      name: 'a team\'s quota counts what it holds and its earlier gangs: the second borrows and goes after the other team',
+      used: [['a', 8]],
+      gangs: [g('a/1', 1), g('a/2', 2), g('b/1', 3)],
+      want: ['b/1', 'a/1', 'a/2'],
+    },
+    {
+      name: 'among borrowers, fair share counts the gangs that go first',
+      used: [['a', 16], ['b', 8]],
+      gangs: [g('a/x', 1), g('b/x', 2), g('b/y', 3)],
+      want: ['b/x', 'a/x', 'b/y'],
+    },
+    {
+      name: 'priority still orders within a tier',
+      used: [],
+      gangs: [g('a/low', 1, 0), g('b/high', 2, 10)],
+      want: ['b/high', 'a/low'],
+    },
+  ];
+  for (const row of rows) {
+    test(row.name, () => {
+      const used = new Map(row.used.map(([t, n]) => [t, req(n, 0, 0)]));
+      const places = teamOrder(two, used, total, row.gangs);
+      assert.deepEqual(sorted(places, row.gangs), row.want);
+      // The class's arrival times are handed out again, not made up.
+      assert.deepEqual([...places.values()].map((p) => p.orderMs).sort(), row.gangs.map((x) => x.arrivalMs).sort());
+    });
+  }
 });

@@ -14,6 +14,7 @@
  */
 import type { ResourceClassTeam } from '../api/v1alpha1/resourceclass.ts';
 import type { Resources } from './capacity.ts';
+import { fairShareOrder, type TeamGang } from './fair-share.ts';
 
 export const UNASSIGNED = 'unassigned';
 
@@ -106,4 +107,69 @@ export function teamSentence(teams: ClassTeams, team: string, used: ReadonlyMap<
   const mine = used.get(team)?.gpus ?? 0;
   if (team === UNASSIGNED) return `Its namespace is in no team of class ${teams.className}: such runs use ${mine} GPU(s), only what the teams leave idle.`;
   return `Team ${team} uses ${mine} of its ${teams.quota(team).gpus}-GPU quota on class ${teams.className}.`;
+}
+
+/** A waiting gang of a class with teams, as the queue order sees it. */
+export interface QueuedTeamGang {
+  key: string;
+  priority: number;
+  arrivalMs: number;
+  /** The whole gang's request (workers × per-worker). */
+  request: Resources;
+}
+
+/** Where a gang stands in its class's queue: its tier (0 before 1), then, within its priority, at `orderMs`. */
+export interface TeamPlace {
+  tier: number;
+  orderMs: number;
+}
+
+/**
+ * The class's queue order under team quotas, as places GangScheduler sorts by (tier, priority, orderMs):
+ * - Tier 0 holds the gangs that fit their team's quota on top of what it holds and of its earlier gangs (by
+ *   priority, then arrival); tier 1 the gangs that would borrow. Kueue admits workloads within their nominal quota
+ *   first too: otherwise a borrower of higher priority would take the GPUs a team is reclaiming, and be reclaimed again.
+ * - Within a tier and priority, dominant-resource fair share between teams (fairShareOrder); tier 1 counts tier 0's
+ *   gangs as their teams' already. The order is expressed by handing the gangs of each tier and priority their own
+ *   arrival times in that order, so other classes still interleave by arrival.
+ */
+export function teamOrder(teams: ClassTeams, used: ReadonlyMap<string, Resources>, total: Resources, gangs: readonly QueuedTeamGang[]): Map<string, TeamPlace> {
+  const teamOfGang = (g: QueuedTeamGang) => teams.teamOf(namespaceOf(g.key));
+  const ahead = new Map<string, number>();
+  const tierOf = new Map<string, number>();
+  for (const g of [...gangs].sort((a, b) => b.priority - a.priority || a.arrivalMs - b.arrivalMs || (a.key < b.key ? -1 : 1))) {
+    const team = teamOfGang(g);
+    const before = (used.get(team)?.gpus ?? 0) + (ahead.get(team) ?? 0);
+    const fits = before + g.request.gpus <= teams.quota(team).gpus;
+    if (fits) ahead.set(team, (ahead.get(team) ?? 0) + g.request.gpus);
+    tierOf.set(g.key, fits ? 0 : 1);
+  }
+  const shares = new Map([...used].map(([team, r]) => [team, { ...r }]));
+  const places = new Map<string, TeamPlace>();
+  for (const tier of [0, 1]) {
+    const inTier = gangs.filter((g) => tierOf.get(g.key) === tier);
+    if (inTier.length === 0) continue;
+    const teamGangs: TeamGang[] = inTier.map((g) => ({ ...g, team: teamOfGang(g) }));
+    const order = fairShareOrder({ gangs: teamGangs, usage: shares, total, weights: teams.weights() });
+    for (const t of teamGangs) {
+      const u = shares.get(t.team) ?? { gpus: 0, cpuMilli: 0, memoryBytes: 0 };
+      shares.set(t.team, { gpus: u.gpus + t.request.gpus, cpuMilli: u.cpuMilli + t.request.cpuMilli, memoryBytes: u.memoryBytes + t.request.memoryBytes });
+    }
+    const byKey = new Map(inTier.map((g) => [g.key, g]));
+    const slots = new Map<number, number[]>();
+    for (const g of inTier) {
+      const list = slots.get(g.priority);
+      if (list) list.push(g.arrivalMs);
+      else slots.set(g.priority, [g.arrivalMs]);
+    }
+    for (const list of slots.values()) list.sort((a, b) => a - b);
+    const taken = new Map<number, number>();
+    for (const key of order) {
+      const g = byKey.get(key)!;
+      const i = taken.get(g.priority) ?? 0;
+      taken.set(g.priority, i + 1);
+      places.set(key, { tier, orderMs: slots.get(g.priority)![i]! });
+    }
+  }
+  return places;
 }

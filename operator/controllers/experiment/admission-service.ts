@@ -14,8 +14,7 @@ import type { AdmissionView, PreemptionView, StartEstimate } from './lifecycle.t
 import type { Resources } from '../../scheduler/capacity.ts';
 import { chooseVictims, type Candidate } from '../../scheduler/preemption.ts';
 import { estimateStarts, type QueuedGang, type RunningWork } from '../../scheduler/estimate.ts';
-import { fairShareOrder, type TeamGang } from '../../scheduler/fair-share.ts';
-import { borrowedGpus, ClassTeams, namespaceOf, quotaRefusal, teamSentence, teamUsage } from '../../scheduler/teams.ts';
+import { borrowedGpus, ClassTeams, namespaceOf, quotaRefusal, teamOrder, teamSentence, teamUsage } from '../../scheduler/teams.ts';
 
 /** An experiment whose worker pods hold capacity now (Running, or Stopping while they exit). */
 export interface RunningGang {
@@ -309,7 +308,7 @@ export class AdmissionService implements Admission {
         if (reclaim && r.className === g.classKey) {
           const its = reclaim.teams.teamOf(namespaceOf(r.key));
           if (its !== reclaim.team) {
-            if (!reclaim.within || !(reclaim.borrowed.get(its)! > 0)) continue;
+            if (!reclaim.within || (reclaim.borrowed.get(its) ?? 0) <= 0) continue;
             c.reclaimFrom = its;
           }
         }
@@ -419,8 +418,7 @@ export class AdmissionService implements Admission {
 
   /**
    * For each class with teams that has queued gangs: what each team holds now (what its gangs' pods and
-   * reservations hold, from the capacity model), and the class's queue put in fair-share order by giving its gangs
-   * of each priority their arrival times in that order.
+   * reservations hold, from the capacity model), and each gang's place in the class's queue (teams.ts teamOrder).
    */
   private teamCycle(gangs: SchedulerGang[]): TeamCycle {
     const out: TeamCycle = new Map();
@@ -451,48 +449,13 @@ export class AdmissionService implements Admission {
         total.cpuMilli += st.info.allocatable.cpuMilli;
         total.memoryBytes += st.info.allocatable.memoryBytes;
       }
-      // Tier 0: gangs that fit their team's quota on top of what it holds and of its gangs before them (by priority,
-      // then arrival); tier 1: gangs that would borrow. Within a tier and priority, fair share between teams.
-      const ahead = new Map<string, number>();
-      const tierOf = new Map<string, number>();
-      for (const g of [...list].sort((a, b) => b.priority - a.priority || a.arrivalMs - b.arrivalMs || (a.key < b.key ? -1 : 1))) {
-        const team = teams.teamOf(namespaceOf(g.key));
-        const need = g.workers * g.perWorker.gpus;
-        const before = (used.get(team)?.gpus ?? 0) + (ahead.get(team) ?? 0);
-        const fits = before + need <= teams.quota(team).gpus;
-        if (fits) ahead.set(team, (ahead.get(team) ?? 0) + need);
-        tierOf.set(g.key, fits ? 0 : 1);
-      }
-      // Fair share in tier 1 counts tier 0's gangs as their teams' already: they go first.
-      const shares = new Map([...used].map(([team, r]) => [team, { ...r }]));
-      for (const tier of [0, 1]) {
-        const inTier = list.filter((g) => tierOf.get(g.key) === tier);
-        if (inTier.length === 0) continue;
-        const teamGangs: TeamGang[] = inTier.map((g) => ({
-          key: g.key,
-          team: teams.teamOf(namespaceOf(g.key)),
-          priority: g.priority,
-          arrivalMs: g.arrivalMs,
-          request: { gpus: g.workers * g.perWorker.gpus, cpuMilli: g.workers * g.perWorker.cpuMilli, memoryBytes: g.workers * g.perWorker.memoryBytes },
-        }));
-        const order = fairShareOrder({ gangs: teamGangs, usage: shares, total, weights: teams.weights() });
-        for (const t of teamGangs) {
-          const u = shares.get(t.team) ?? { gpus: 0, cpuMilli: 0, memoryBytes: 0 };
-          shares.set(t.team, { gpus: u.gpus + t.request.gpus, cpuMilli: u.cpuMilli + t.request.cpuMilli, memoryBytes: u.memoryBytes + t.request.memoryBytes });
-        }
-        const byKey = new Map(inTier.map((g) => [g.key, g]));
-        const slots = new Map<number, number[]>();
-        for (const g of inTier) (slots.get(g.priority) ?? slots.set(g.priority, []).get(g.priority)!).push(g.arrivalMs);
-        for (const s of slots.values()) s.sort((a, b) => a - b);
-        const taken = new Map<number, number>();
-        for (const key of order) {
-          const g = byKey.get(key)!;
-          const i = taken.get(g.priority) ?? 0;
-          taken.set(g.priority, i + 1);
-          g.orderMs = slots.get(g.priority)![i]!;
-          g.tier = tier;
-        }
-      }
+      const places = teamOrder(
+        teams,
+        used,
+        total,
+        list.map((g) => ({ key: g.key, priority: g.priority, arrivalMs: g.arrivalMs, request: gangRequest(g) })),
+      );
+      for (const g of list) Object.assign(g, places.get(g.key));
     }
     return out;
   }
@@ -574,12 +537,15 @@ function quotaGate(teams: TeamCycle): AdmissionGate {
       if (!t) return;
       const team = t.teams.teamOf(namespaceOf(g.key));
       const u = t.used.get(team) ?? { gpus: 0, cpuMilli: 0, memoryBytes: 0 };
-      u.gpus += g.workers * g.perWorker.gpus;
-      u.cpuMilli += g.workers * g.perWorker.cpuMilli;
-      u.memoryBytes += g.workers * g.perWorker.memoryBytes;
-      t.used.set(team, u);
+      const r = gangRequest(g);
+      t.used.set(team, { gpus: u.gpus + r.gpus, cpuMilli: u.cpuMilli + r.cpuMilli, memoryBytes: u.memoryBytes + r.memoryBytes });
     },
   };
+}
+
+/** The whole gang's request: workers × per-worker. */
+function gangRequest(g: SchedulerGang): Resources {
+  return { gpus: g.workers * g.perWorker.gpus, cpuMilli: g.workers * g.perWorker.cpuMilli, memoryBytes: g.workers * g.perWorker.memoryBytes };
 }
 
 /** For a waiting gang on a class with teams: its team, whether it stays within its quota, and what others borrow. */
