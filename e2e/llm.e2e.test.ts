@@ -3,8 +3,9 @@
 // the base model (a tiny Qwen2 with random weights and a tokenizer trained in code) and the dataset are made here
 // and put where workers read them, the namespace's _shared folder of the checkpoint storage. The node declares a
 // GPU (LLM classes need one) and its runtime image says ARENA_DEVICE=cpu, so AgileRL trains on this machine's CPU.
-// SFT trains to Succeeded, a long run is stopped (final checkpoint), trained again from it, and the checkpoint is
-// served as an agent: /generate, /generate_stream and /sessions through the in-pod transformers engine.
+// SFT trains to Succeeded, DPO over preference pairs trains to Succeeded, a long SFT run is stopped (final
+// checkpoint), trained again from it, and the SFT checkpoint is served as an agent: /generate, /generate_stream and
+// /sessions through the in-pod transformers engine.
 import { execFileSync } from 'node:child_process';
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +38,15 @@ function sft(maxSteps: number, evoSteps = 8): Manifest {
     },
     environment: { env_type: 'dataset', objective: 'sft', dataset: `${SHARED}/sums.parquet`, response_column: 'output', name: 'sums' },
     training: { max_steps: maxSteps, evo_steps: evoSteps, pop_size: 1 },
+  } as Manifest;
+}
+
+/** AgileRL DPO of the tiny model over the sums as preference pairs (prompt, chosen: the right sum, rejected: one off). */
+function dpo(maxSteps: number, evoSteps = 8): Manifest {
+  return {
+    ...sft(maxSteps, evoSteps),
+    algorithm: { name: 'DPO', batch_size: 4, lr: 0.01, beta: 0.1, nll_alpha: 1.0, use_liger_loss: false, gradient_checkpointing: false },
+    environment: { env_type: 'dataset', objective: 'preference', dataset: `${SHARED}/sums-preferences.parquet`, name: 'sums-preferences' },
   } as Manifest;
 }
 
@@ -113,6 +123,20 @@ describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
     assert.deepEqual([env.NNODES, env.NODE_RANK, env.NPROC_PER_NODE, env.WORLD_SIZE], ['1', '0', '1', '1'], 'torchrun rendezvous in the pod spec');
     const logs = await cluster.kubectlAsync(['logs', '-n', ns, pod!.metadata!.name!]);
     assert.match(logs, /arena-agilerl: SFT on sums, base model \/checkpoints\/llm\/_shared\/model, .*device cpu, Liger kernels off \(CPU\)/);
+  });
+
+  test('DPO trains with AgileRL over preference pairs to Succeeded, with its actor and reference adapters', async () => {
+    await arena.apply(experiment(ns, 'prefs', 'a100', { manifest: dpo(16), stopGracePeriodSeconds: 60 }));
+    const done = await finished('prefs', 'DPO to finish', 420_000);
+    if (done.status?.phase !== 'Succeeded') dump('prefs');
+    assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.lastFailure));
+    const ckpts = done.status?.checkpoints ?? [];
+    assert.deepEqual(ckpts.map((c) => c.step), [8, 16]);
+    assert.ok(ckpts.every((c) => c.sizeBytes > 0 && typeof c.trainingScore === 'number'), JSON.stringify(ckpts));
+    const last = folder(ckpts.at(-1)!.location);
+    const meta = JSON.parse(readFileSync(join(last, 'arena-checkpoint.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual([meta.llm, meta.algorithm, meta.weights, meta.environment], [true, 'DPO', 'lora-adapter', 'sums-preferences']);
+    for (const f of ['actor/adapter_model.safetensors', 'reference/adapter_model.safetensors', 'attributes.pt']) assert.ok(existsSync(join(last, 'agent', f)), f);
   });
 
   test('Stop mid-run writes a final adapter checkpoint; Train again continues from its step', async () => {

@@ -193,6 +193,9 @@ class LlmRun:
         self.every = int(spec.checkpoint_steps or spec.evo_steps or 0)
         self.taken = self.step() // self.every if self.every else 0
         if resume is not None:
+            from .upstream import rebase_reference_update_tracker
+
+            rebase_reference_update_tracker(self.trainer.population)
             print(f"arena-agilerl: resumed {self.algorithm()} from {resume} at step {self.step()}", flush=True)
         print(
             f"arena-agilerl: {self.algorithm()} on {self.environment()}, base model {self.base_model()}, "
@@ -266,7 +269,13 @@ class LlmRun:
         # AgileRL's LLM loops count max_steps from zero in each train() call; a resumed run gets what is left.
         left = None if max_steps is None else max(0, int(max_steps) - self.step())
         if left is None or left > 0:
-            self.trainer.training_spec.max_steps = left
+            spec = self.trainer.training_spec
+            spec.max_steps = left
+            # LocalTrainer.train() validates its specs again (to_manifest), and evo_steps may not exceed max_steps;
+            # a run resumed with fewer steps left than evo_steps evolves at most once more, at its end. Our own
+            # checkpoint cadence (self.every) was taken from the manifest's figures in build().
+            if left is not None and spec.evo_steps is not None and spec.evo_steps > left:
+                spec.evo_steps = left
             with reporting_to(self.trainer.train_fn, self.logger):
                 self.trainer.train(verbose=False, checkpoint_steps=None, checkpoint_path=None)
         step = self.step()

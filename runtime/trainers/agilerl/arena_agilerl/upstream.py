@@ -47,3 +47,21 @@ def bandit_eval_steps(train_fn: Callable[..., Any], eval_steps: int | None) -> i
     default = inspect.signature(train_fn).parameters.get("eval_steps")
     value = default.default if default is not None else None
     return value if isinstance(value, int) else None
+
+
+def rebase_reference_update_tracker(agents: Iterable[Any]) -> None:
+    """LLM agents resumed from a checkpoint: their count of passes over the dataset starts at 0 again, as the loop's.
+
+    Before every learning step AgileRL's LLM loops call ``agent.set_reference_policy(env.num_epochs)``, which
+    asserts that the env's count of finished passes over the dataset is at least the agent's
+    ``reference_update_tracker``, and copies the actor adapter onto the reference adapter when it is higher.
+    ``load_checkpoint`` restores the tracker (the passes of the run that wrote the checkpoint), but a new ``train()``
+    counts passes from 0 (``DatasetEnv.reset(reset_dataloaders=True)`` sets it so), so a run resumed from a
+    checkpoint written after one full pass fails at its first step with ``AssertionError: Reference policy update
+    tracker should be greater than or equal to the current reference policy update tracker``. From 0, AgileRL's rule
+    holds within the resumed run: the reference adapter restored from the checkpoint stays until the resumed run has
+    made a full pass of its own, which is what the dataloader (restarted at a fresh shuffle) also does.
+    """
+    for agent in agents:
+        if getattr(agent, "reference_update_tracker", 0):
+            agent.reference_update_tracker = 0

@@ -1,10 +1,11 @@
 """LLM fine-tuning with AgileRL's own LLM trainer on CPU: a tiny Qwen2 with random weights and a tokenizer trained
-in code (tiny_llm.py), SFT through ``LocalTrainer.from_manifest``, checkpoints as AgileRL writes them, a stop with
-a final checkpoint and a resume; and what cannot run on CPU, reproduced."""
+in code (tiny_llm.py), SFT and DPO through ``LocalTrainer.from_manifest``, checkpoints as AgileRL writes them, a stop
+with a final checkpoint and resumes; and what cannot run on CPU, reproduced."""
 
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from conftest import TRAINER_ROOT, TrainerProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tiny_llm import grpo_manifest, make, sft_manifest
+from tiny_llm import dpo_manifest, first_rows, grpo_manifest, make, sft_manifest
 
 FIXTURE = Path(__file__).resolve().parents[3] / "testing" / "llm-failure-lines.json"
 
@@ -32,20 +33,22 @@ def _write(tmp: Path, manifest: dict[str, Any], name: str) -> Path:
     return path
 
 
-def _llm(env: dict[str, str]) -> TrainerProcess:
-    return TrainerProcess({"ARENA_DEVICE": "cpu", **env}, module="arena_agilerl.llm")
+def _start(tmp: Path, manifest: dict[str, Any], name: str, *, run: str, resume_from: str | None = None) -> TrainerProcess:
+    """The LLM trainer on CPU with this manifest, checkpointing under ``tmp/checkpoints/run-<run>``."""
+    env = {"ARENA_DEVICE": "cpu", "ARENA_MANIFEST": str(_write(tmp, manifest, name)), "ARENA_RUN": run}
+    env["ARENA_CHECKPOINT_DIR"] = str(tmp / "checkpoints")
+    if resume_from:
+        env["ARENA_RESUME_FROM"] = resume_from
+    return TrainerProcess(env, module="arena_agilerl.llm")
+
+
+def _finished(run: TrainerProcess) -> TrainerProcess:
+    assert run.finish(timeout=600) == 0, "".join(run.log[-40:])
+    return run
 
 
 def test_sft_trains_checkpoints_stops_and_resumes(tiny: Path, tmp_path: Path) -> None:
-    ck = tmp_path / "checkpoints"
-    run = _llm(
-        {
-            "ARENA_MANIFEST": str(_write(tmp_path, sft_manifest(tiny, max_steps=16, evo_steps=8), "sft")),
-            "ARENA_CHECKPOINT_DIR": str(ck),
-            "ARENA_RUN": "1",
-        }
-    )
-    assert run.finish(timeout=600) == 0, "".join(run.log[-40:])
+    run = _finished(_start(tmp_path, sft_manifest(tiny, max_steps=16, evo_steps=8), "sft", run="1"))
     steps = [e["step"] for e in run.of("checkpoint")]
     assert steps == [8, 16], steps
     assert run.of("finished") == [{"event": "finished", "step": 16}]
@@ -68,13 +71,7 @@ def test_sft_trains_checkpoints_stops_and_resumes(tiny: Path, tmp_path: Path) ->
     assert lora_b and any(float(p.abs().sum()) > 0 for p in lora_b), "LoRA B is still zero: nothing was learned"
 
     # A long run stopped by SIGTERM writes a final checkpoint and exits 0.
-    long = _llm(
-        {
-            "ARENA_MANIFEST": str(_write(tmp_path, sft_manifest(tiny, max_steps=100_000, evo_steps=8), "sft-long")),
-            "ARENA_CHECKPOINT_DIR": str(ck),
-            "ARENA_RUN": "2",
-        }
-    )
+    long = _start(tmp_path, sft_manifest(tiny, max_steps=100_000, evo_steps=8), "sft-long", run="2")
     long.wait_for(lambda e: e["event"] == "checkpoint", timeout=600)
     long.proc.send_signal(signal.SIGTERM)
     assert long.finish(timeout=120) == 0, "".join(long.log[-40:])
@@ -84,15 +81,8 @@ def test_sft_trains_checkpoints_stops_and_resumes(tiny: Path, tmp_path: Path) ->
 
     # Resumed from it, the run continues from the checkpoint's step to the new max_steps.
     target = int(final["step"]) + 8
-    resumed = _llm(
-        {
-            "ARENA_MANIFEST": str(_write(tmp_path, sft_manifest(tiny, max_steps=target, evo_steps=8), "sft-resume")),
-            "ARENA_CHECKPOINT_DIR": str(ck),
-            "ARENA_RUN": "3",
-            "ARENA_RESUME_FROM": final["path"],
-        }
-    )
-    assert resumed.finish(timeout=600) == 0, "".join(resumed.log[-40:])
+    manifest = sft_manifest(tiny, max_steps=target, evo_steps=8)
+    resumed = _finished(_start(tmp_path, manifest, "sft-resume", run="3", resume_from=final["path"]))
     assert any(f"resumed SFT from {final['path']}/agent at step {final['step']}" in line for line in resumed.log), resumed.log[
         -20:
     ]
@@ -100,16 +90,86 @@ def test_sft_trains_checkpoints_stops_and_resumes(tiny: Path, tmp_path: Path) ->
     assert after and all(s > int(final["step"]) for s in after) and after[-1] == target, after
 
 
+def _adapter(folder: Path, name: str = "actor") -> dict[str, Any]:
+    """The LoRA weights of a checkpoint's adapter, as PEFT saved them."""
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "agent" / name / "adapter_model.safetensors"))
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
+def _trained(weights: dict[str, Any]) -> bool:
+    """LoRA B starts at zero: a nonzero one has been trained."""
+    return any(float(t.abs().sum()) > 0 for n, t in weights.items() if "lora_B" in n)
+
+
+DPO_METRICS = ("train/mean_loss", "train/mean_chosen_reward", "train/mean_rejected_reward", "train/mean_reward_margin")
+
+
+def test_dpo_trains_checkpoints_and_resumes(tiny: Path, tmp_path: Path) -> None:
+    """DPO over preference pairs goes through AgileRL's dataset loop (objective: preference) like SFT. Over eight
+    training pairs, the run makes a full pass, so AgileRL refreshes the reference adapter, and the resume starts
+    from a checkpoint that has done so."""
+    pairs = first_rows(tiny / "sums-preferences.parquet")
+    run = _finished(_start(tmp_path, dpo_manifest(tiny, max_steps=16, evo_steps=8, dataset=pairs), "dpo", run="1"))
+    assert any("arena-agilerl: DPO on sums-preferences" in line for line in run.log), run.log[-20:]
+    assert [e["step"] for e in run.of("checkpoint")] == [8, 16], run.of("checkpoint")
+    assert run.of("finished") == [{"event": "finished", "step": 16}]
+
+    # One report per learning step (4 pairs each), with DPO's own figures, all finite numbers.
+    metrics = run.of("metrics")
+    assert [m["step"] for m in metrics] == [4, 8, 12, 16], metrics
+    for m in metrics:
+        assert all(k in m["values"] and math.isfinite(m["values"][k]) for k in DPO_METRICS), m
+    # The first step's policy is its reference (LoRA B starts at zero), so its implicit rewards are 0; once a step
+    # has trained the adapter, the policy is off the reference, and the rewards with it.
+    first = metrics[0]["values"]
+    assert first["train/mean_chosen_reward"] == first["train/mean_rejected_reward"] == 0.0, first
+    rewards = [(m["values"]["train/mean_chosen_reward"], m["values"]["train/mean_rejected_reward"]) for m in metrics[1:]]
+    assert any(c != 0.0 and r != 0.0 for c, r in rewards), rewards
+    print("DPO loss", [m["values"]["train/mean_loss"] for m in metrics], "rewards", rewards)
+    progress = run.of("progress")
+    assert progress and all(p["training_score"] is not None for p in progress), progress
+
+    step8, step16 = (Path(e["path"]) for e in run.of("checkpoint"))
+    meta = json.loads((step16 / "arena-checkpoint.json").read_text())
+    assert meta["llm"] is True and meta["weights"] == "lora-adapter" and meta["algorithm"] == "DPO"
+    assert meta["base_model"] == str(tiny / "model") and meta["environment"] == "sums-preferences"
+    for f in ("actor/adapter_config.json", "actor/adapter_model.safetensors", "attributes.pt"):
+        assert (step16 / "agent" / f).is_file(), f
+
+    # Training moved the adapter off its zero init, and on between the two checkpoints.
+    weights = _adapter(step16)
+    assert _trained(weights), "LoRA B is still zero: nothing was learned"
+    assert not _same(_adapter(step8), weights), "the adapter did not change between steps 8 and 16"
+    # DPO's reference policy is an adapter of its own (AgileRL's use_separate_reference_adapter), saved with the
+    # actor; at step 8 it is still the initial policy, and the pass over the data copied the trained actor onto it.
+    assert not _trained(_adapter(step8, "reference")) and _trained(_adapter(step16, "reference"))
+    import torch
+
+    assert torch.load(step16 / "agent" / "attributes.pt", weights_only=False)["reference_update_tracker"] == 1
+
+    # Resumed from the last checkpoint, the run continues from its step to the new max_steps; AgileRL restores the
+    # pass count, which the runtime starts again from 0 with the loop's (arena_agilerl/upstream.py), and evo_steps
+    # (16) above the 8 steps left is no longer refused.
+    manifest = dpo_manifest(tiny, max_steps=24, evo_steps=16, dataset=pairs)
+    resumed = _finished(_start(tmp_path, manifest, "dpo-resume", run="2", resume_from=str(step16)))
+    assert any(f"resumed DPO from {step16}/agent at step 16" in line for line in resumed.log), resumed.log[-20:]
+    assert [m["step"] for m in resumed.of("metrics")] == [20, 24], resumed.of("metrics")
+    assert all(math.isfinite(m["values"]["train/mean_loss"]) for m in resumed.of("metrics"))
+    [after] = resumed.of("checkpoint")
+    assert after["step"] == 24, after
+    assert resumed.of("finished") == [{"event": "finished", "step": 24}]
+    assert not _same(weights, _adapter(Path(after["path"]))), "the resumed run did not train the adapter"
+
+
 def test_grpo_needs_vllm_which_does_not_run_on_cpu(tiny: Path, tmp_path: Path) -> None:
     """AgileRL's GRPO family generates with vLLM, colocated (the default) or on rollout engines; no manifest reaches
     its transformers generate. vLLM is a CUDA build, so on CPU the build fails with AgileRL's ImportError."""
-    run = _llm(
-        {
-            "ARENA_MANIFEST": str(_write(tmp_path, grpo_manifest(tiny, max_steps=4), "grpo")),
-            "ARENA_CHECKPOINT_DIR": str(tmp_path / "ck"),
-            "ARENA_RUN": "1",
-        }
-    )
+    run = _start(tmp_path, grpo_manifest(tiny, max_steps=4), "grpo", run="1")
     assert run.finish(timeout=600) == 1
     lines = {c["name"]: c["line"] for c in json.loads(FIXTURE.read_text())["lines"]}
     assert lines["GRPO without vLLM"] in [line.strip() for line in run.log], "".join(run.log[-20:])
@@ -131,3 +191,40 @@ trainer.train(verbose=False)
     assert out.returncode != 0
     assert "RuntimeError: 0 active drivers ([]). There should only be one." in out.stderr, out.stderr[-3000:]
     assert "liger_kernel" in out.stderr
+
+
+def test_agilerl_dpo_reports_its_figures_divided_by_the_micro_batch(tiny: Path, tmp_path: Path) -> None:
+    """AgileRL 2.58.0's ``DPO.learn`` sums its micro-batches' mean loss and implicit rewards and divides the sum by
+    the number of rows instead of the number of micro-batches (SFT's ``learn`` divides by the number of updates). So
+    DPO's reported loss, rewards, margin, training score and fitness are the true figures divided by the micro-batch
+    size (``algorithm.micro_batch_size_per_gpu``, else the batch). Training is not affected: the backward pass gets
+    the true loss. Reproduced with AgileRL alone: before the first update the policy is its reference, so the pure
+    DPO loss (``nll_alpha: 0``) is exactly ln 2, which AgileRL reports as ln 2 / 4 for micro-batches of 4 pairs and
+    as ln 2 for micro-batches of one."""
+    manifests = []
+    for micro in (None, 1):
+        manifest = dpo_manifest(tiny, max_steps=4, evo_steps=4)
+        algorithm = manifest["algorithm"]
+        assert isinstance(algorithm, dict)
+        algorithm["nll_alpha"] = 0.0
+        if micro is not None:
+            algorithm["micro_batch_size_per_gpu"] = micro
+        manifests.append(str(_write(tmp_path, manifest, f"dpo-micro-{micro}")))
+    script = f"""
+import json
+import agilerl.algorithms.core.base as core
+core.HAS_LIGER_KERNEL = False  # Liger's Triton kernels do not run on CPU (see the test above)
+from agilerl.models import TrainingManifest
+from agilerl.training.trainer import LocalTrainer
+for path in {manifests!r}:
+    trainer = LocalTrainer.from_manifest(TrainingManifest.get_validated(path, mode="python"), device="cpu")
+    out = trainer.population[0].learn(trainer.env.reset(reset_dataloaders=True))
+    print("LOSS", json.dumps(out["loss"]))
+    trainer.close()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=TRAINER_ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    batched, single = (float(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("LOSS "))
+    # bf16, AgileRL's default dtype for the model: ln 2 is 0.69140625 there.
+    assert single == pytest.approx(math.log(2), abs=0.005), single
+    assert batched == pytest.approx(single / 4, abs=1e-6), (batched, single)

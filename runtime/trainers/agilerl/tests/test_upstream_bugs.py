@@ -15,9 +15,10 @@ import pytest
 from agilerl.algorithms import NeuralTS, NeuralUCB
 from agilerl.training.train_bandits import train_bandits
 from agilerl.training.trainer import LocalTrainer
-from arena_agilerl.upstream import bandit_eval_steps, reattach_bandit_exploration_layer
+from arena_agilerl.upstream import bandit_eval_steps, reattach_bandit_exploration_layer, rebase_reference_update_tracker
 from conftest import MANIFESTS
 from make_datasets import bandit_tables
+from tiny_llm import dpo_manifest, first_rows, make, sft_manifest
 
 
 def _bandit_manifest(tmp: Path, name: str = "NeuralUCB", max_steps: int = 50) -> dict[str, Any]:
@@ -75,3 +76,39 @@ def test_loaded_bandit_cannot_act_until_its_exploration_layer_is_reattached(
     for a in (loaded, resumed):
         assert a.exp_layer is a.actor.get_output_dense()
         assert 0 <= int(a.get_action(context)) < 3
+
+
+@pytest.mark.parametrize("algorithm", ["DPO", "SFT"])
+def test_llm_agent_resumed_after_a_pass_over_the_dataset_fails_its_first_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str
+) -> None:
+    import agilerl.algorithms.core.base as core
+    from agilerl.utils.utils import save_llm_checkpoint
+
+    monkeypatch.setattr(core, "HAS_LIGER_KERNEL", False)  # Liger's Triton kernels do not run on CPU (llm.py)
+    tiny = make(tmp_path / "tiny")
+    build = dpo_manifest if algorithm == "DPO" else sft_manifest
+    dataset = first_rows(tiny / ("sums-preferences.parquet" if algorithm == "DPO" else "sums.parquet"))
+    trainer = LocalTrainer.from_manifest(build(tiny, max_steps=16, evo_steps=16, dataset=dataset), device="cpu")
+    trainer.train(verbose=False)
+    agent = trainer.population[0]
+    assert isinstance(agent, core.LLMAlgorithm)
+    assert agent.reference_update_tracker == 1, "the run made a full pass over its 8 rows"
+    save_llm_checkpoint(agent, str(tmp_path / "checkpoint"))
+    trainer.close()
+
+    more = build(tiny, max_steps=4, evo_steps=4, dataset=dataset)
+    resumed = LocalTrainer.from_manifest(more, device="cpu", resume_from_checkpoint=str(tmp_path / "checkpoint"))
+    try:
+        assert getattr(resumed.population[0], "reference_update_tracker", None) == 1, "load_checkpoint restores it"
+        with pytest.raises(AssertionError, match="Reference policy update tracker should be greater than or equal"):
+            resumed.train(verbose=False)
+    finally:
+        resumed.close()
+
+    # The work-around: the pass count starts again from 0, as the resumed loop's does.
+    fixed = LocalTrainer.from_manifest(more, device="cpu", resume_from_checkpoint=str(tmp_path / "checkpoint"))
+    rebase_reference_update_tracker(fixed.population)
+    fixed.train(verbose=False)
+    assert int(fixed.population[0].steps) == 20, "the resumed agent trained on from its 16 steps"
+    fixed.close()

@@ -1,8 +1,11 @@
 """A tiny LLM and its data, made in code (there is no model hub here): a Qwen2 configuration with random weights,
 a byte-level BPE tokenizer trained on the data's own text, a Parquet dataset of sums (prompt, output, question,
-answer columns, for SFT and for a GRPO rollout over rows) and a reward function scoring an exact answer.
+answer columns, for SFT and for a GRPO rollout over rows), the same sums as preference pairs (prompt, chosen,
+rejected columns, AgileRL's DatasetEnv's ``objective: preference``, for DPO) and a reward function scoring an exact
+answer.
 
-``python tiny_llm.py OUT``: ``OUT/model/`` (a Hugging Face folder), ``OUT/sums.parquet``, ``OUT/rubric.py``.
+``python tiny_llm.py OUT``: ``OUT/model/`` (a Hugging Face folder), ``OUT/sums.parquet``,
+``OUT/sums-preferences.parquet``, ``OUT/rubric.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ def rows() -> list[dict[str, str]]:
         for a in range(10)
         for b in range(10)
     ]
+
+
+def preference_rows() -> list[dict[str, str]]:
+    """The sums as DPO pairs: the right sum chosen over one that is one off."""
+    return [{"prompt": r["prompt"], "chosen": r["output"], "rejected": str(int(r["output"]) + 1)} for r in rows()]
 
 
 def make(out: Path, *, hidden: int = 32, layers: int = 2) -> Path:
@@ -66,11 +74,25 @@ def make(out: Path, *, hidden: int = 32, layers: int = 2) -> Path:
     )
     Qwen2ForCausalLM(config).save_pretrained(model_dir)  # type: ignore[no-untyped-call]
     pd.DataFrame(data).to_parquet(out / "sums.parquet")
+    pd.DataFrame(preference_rows()).to_parquet(out / "sums-preferences.parquet")
     (out / "rubric.py").write_text(RUBRIC, encoding="utf-8")
     return out
 
 
-def sft_manifest(out: Path, *, max_steps: int, evo_steps: int, lr: float = 0.01) -> dict[str, object]:
+def first_rows(dataset: Path, rows: int = 9) -> Path:
+    """A dataset's first ``rows`` rows alone. Nine leave eight training rows after AgileRL's 0.9 split, two batches
+    of 4: a run with batches of 4 finishes its first pass over them at its third batch, and AgileRL's dataset loop
+    refreshes the reference policy (DPO's reference adapter) before the fourth."""
+    import pandas as pd
+
+    path = dataset.with_name(f"{dataset.stem}-{rows}.parquet")
+    pd.read_parquet(dataset).head(rows).to_parquet(path)
+    return path
+
+
+def sft_manifest(
+    out: Path, *, max_steps: int, evo_steps: int, lr: float = 0.01, dataset: Path | None = None
+) -> dict[str, object]:
     return {
         "algorithm": {
             "name": "SFT",
@@ -88,11 +110,36 @@ def sft_manifest(out: Path, *, max_steps: int, evo_steps: int, lr: float = 0.01)
         "environment": {
             "env_type": "dataset",
             "objective": "sft",
-            "dataset": str(out / "sums.parquet"),
+            "dataset": str(dataset or out / "sums.parquet"),
             "response_column": "output",
             "name": "sums",
         },
         "training": {"max_steps": max_steps, "evo_steps": evo_steps, "pop_size": 1},
+    }
+
+
+def dpo_manifest(
+    out: Path, *, max_steps: int, evo_steps: int, lr: float = 0.01, dataset: Path | None = None
+) -> dict[str, object]:
+    """AgileRL's DPO over the preference pairs, with the SFT manifest's network (a LoRA adapter on the tiny model)."""
+    sft = sft_manifest(out, max_steps=max_steps, evo_steps=evo_steps, lr=lr)
+    return {
+        **sft,
+        "algorithm": {
+            "name": "DPO",
+            "batch_size": 4,
+            "lr": lr,
+            "beta": 0.1,
+            "nll_alpha": 1.0,
+            "use_liger_loss": False,
+            "gradient_checkpointing": False,
+        },
+        "environment": {
+            "env_type": "dataset",
+            "objective": "preference",
+            "dataset": str(dataset or out / "sums-preferences.parquet"),
+            "name": "sums-preferences",
+        },
     }
 
 
