@@ -77,12 +77,15 @@ export const SIGNATURES: readonly Signature[] = [
     retryable: false,
   },
   {
-    // AgileRL's GRPO family generates with vLLM, colocated in the trainer or on rollout engines; there is no
-    // transformers-generate path through the manifest (agilerl/algorithms/core/base.py _configure_vllm).
+    // AgileRL builds a vLLM engine into the trainer only under `rollout_mode: colocated` (the default;
+    // agilerl/builders/llm.py); otherwise its LocalTrainer generates rollouts with transformers in the trainer.
     reason: 'MissingDependency',
     pattern: /vLLM is required for colocated generation/,
-    message: 'AgileRL generates GRPO-family rollouts with vLLM, and this runtime image has no vLLM.',
-    hint: 'Use a runtime image with vLLM installed (agilerl[llm] on a CUDA GPU); SFT and DPO train without it.',
+    message: 'AgileRL generates colocated GRPO-family rollouts with vLLM, and this runtime image has no vLLM.',
+    hint:
+      'Use a runtime image with vLLM installed (agilerl[llm] on a CUDA GPU), or set training.rollout_mode: async ' +
+      '(with training.rollout_engines_per_agent and replay_buffer.kind: llm), which generates with transformers in ' +
+      'the trainer: slower, but it runs without vLLM, on CPU too.',
     retryable: false,
   },
   {

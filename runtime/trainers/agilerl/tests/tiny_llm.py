@@ -1,8 +1,7 @@
 """A tiny LLM and its data, made in code (there is no model hub here): a Qwen2 configuration with random weights,
 a byte-level BPE tokenizer trained on the data's own text, a Parquet dataset of sums (prompt, output, question,
 answer columns, for SFT and for a GRPO rollout over rows), the same sums as preference pairs (prompt, chosen,
-rejected columns, AgileRL's DatasetEnv's ``objective: preference``, for DPO) and a reward function scoring an exact
-answer.
+rejected columns, AgileRL's DatasetEnv's ``objective: preference``, for DPO) and reward functions for GRPO.
 
 ``python tiny_llm.py OUT``: ``OUT/model/`` (a Hugging Face folder), ``OUT/sums.parquet``,
 ``OUT/sums-preferences.parquet``, ``OUT/rubric.py``.
@@ -16,6 +15,15 @@ from pathlib import Path
 RUBRIC = '''def exact_sum(completion, answer, question):
     """1 when the completion contains the answer as a word."""
     return 1.0 if str(answer) in str(completion).split() else 0.0
+
+
+def arbitrary_score(completion, answer, question):
+    """A deterministic score in [0, 1) that two different completions almost never share. The tests check GRPO's
+    plumbing, not what it learns: a model with random weights earns nothing under exact_sum, so every group ties,
+    every advantage (a reward minus its group's mean) is 0 and nothing trains; under this score it does."""
+    import zlib
+
+    return (zlib.crc32(str(completion).encode()) % 1000) / 1000
 '''
 
 
@@ -143,13 +151,22 @@ def dpo_manifest(
     }
 
 
-def grpo_manifest(out: Path, *, max_steps: int) -> dict[str, object]:
-    return {
+def grpo_manifest(
+    out: Path, *, max_steps: int, evo_steps: int | None = None, rollout_mode: str = "async", rubric: str = "arbitrary_score"
+) -> dict[str, object]:
+    """GRPO over the sums' rows. With ``rollout_mode: async`` AgileRL 2.58.0 builds the agent without a vLLM engine
+    (builders/llm.py colocates vLLM only for ``colocated``), so its LocalTrainer generates the rollouts with
+    transformers' ``generate`` in the trainer process, which runs on CPU; ``colocated``, the platform's default,
+    needs vLLM. The platform's validator wants an async run to name its rollout engines and the LLM rollout buffer."""
+    training: dict[str, object] = {"max_steps": max_steps, "pop_size": 1, "rollout_mode": rollout_mode}
+    if evo_steps is not None:
+        training["evo_steps"] = evo_steps
+    manifest: dict[str, object] = {
         "algorithm": {
             "name": "GRPO",
             "batch_size": 2,
             "group_size": 2,
-            "lr": 0.001,
+            "lr": 0.01,
             "use_liger_loss": False,
             "gradient_checkpointing": False,
             "max_output_tokens": 4,
@@ -165,10 +182,14 @@ def grpo_manifest(out: Path, *, max_steps: int) -> dict[str, object]:
             "name": "sums",
             "prompt_template": {"user_0": "{question}"},
             "rubric_file_path": str(out / "rubric.py"),
-            "rubric_name": "exact_sum",
+            "rubric_name": rubric,
         },
-        "training": {"max_steps": max_steps, "pop_size": 1},
+        "training": training,
     }
+    if rollout_mode == "async":
+        training["rollout_engines_per_agent"] = 1
+        manifest["replay_buffer"] = {"kind": "llm"}
+    return manifest
 
 
 if __name__ == "__main__":
