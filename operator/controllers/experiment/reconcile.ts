@@ -335,7 +335,7 @@ export class ExperimentReconciler {
     next.runTokenKey = issued.key;
     // A retry or a stop-and-train continues from the newest checkpoint of the run; a resume from the chosen one.
     const latest = next.latestCheckpoint ?? (next.resumedFrom ? { step: next.resumedFrom.step, location: next.resumedFrom.location } : undefined);
-    const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, reportCaConfigMap: this.d.reportCa?.configMap, resumeFrom: latest });
+    const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, reportCaConfigMap: this.d.reportCa?.configMap, resumeFrom: latest, preemptionDeadlineSeconds: this.d.preemptionDeadlineSeconds });
     // Before the pods: a worker without the CA could not verify the operator, and so would never send a report.
     await this.d.reportCa?.ensure(ns);
     // One round trip for the Secret, the ConfigMap, the Service (gangs of several) and the pods: a kubelet that starts a worker before

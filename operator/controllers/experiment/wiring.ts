@@ -144,7 +144,8 @@ export function wireExperiments(d: ExperimentDeps, config: ExperimentControllerC
     nodeLostAfterMs: config.nodeLostAfterMs,
     admission,
     priorityClassValue,
-    preemptionDeadlineSeconds: deadlineSeconds,
+    // Without preemption no run is stopped by one, so nothing plans for its deadline.
+    preemptionDeadlineSeconds: config.preemption?.enabled !== false ? deadlineSeconds : undefined,
     onPreemptionRequeued: (lost) => preemptionLostSteps.observe(lost),
     inbox,
     runTokens: d.runTokens,

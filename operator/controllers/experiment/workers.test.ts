@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { REPORT_CA_DIR, REPORT_CA_FILE, annotations, names, runObjects, runtimeStopGraceSeconds, shortName, uidTag, workerPods } from './workers.ts';
+import { REPORT_CA_DIR, REPORT_CA_FILE, annotations, names, runObjects, runtimeStopGraceSeconds, shortName, stopPlanSeconds, uidTag, workerPods } from './workers.ts';
 import { LEAN_POD_ANNOTATIONS, leanPod } from '../../kube/informer.ts';
 import { blockerFor, listErrors, MAX_LISTED_ERRORS_CHARS } from './gating.ts';
 import { resolveCheckpoint } from './checkpoints.ts';
@@ -71,6 +71,18 @@ describe('worker pods', () => {
   test('the runtime\'s stop budget keeps most of a short grace period for the final checkpoint', () => {
     const budgets = [1, 2, 5, 10, 30, 120].map((grace) => [grace, runtimeStopGraceSeconds(grace)]);
     assert.deepEqual(budgets, [[1, 1], [2, 1], [5, 4], [10, 8], [30, 25], [120, 115]]);
+  });
+
+  test('a preemption deadline shorter than the pod\'s grace is what the runtime plans its stop for', () => {
+    const stopPlan = (preemptionDeadlineSeconds?: number) => {
+      const [pod] = workerPods({ experiment: exp(), cls: cls(), cluster: cluster(), attempt: { run: 1, attempt: 1 }, nodes: ['n1'], reportUrl: 'http://op:8080', preemptionDeadlineSeconds });
+      return [pod!.spec!.terminationGracePeriodSeconds, pod!.spec!.containers[0]!.env!.find((e) => e.name === 'ARENA_STOP_GRACE_SECONDS')?.value];
+    };
+    // The pod keeps its own 60 s grace (a user's Stop still gets it from the kubelet); the runtime fits the shorter.
+    assert.deepEqual(stopPlan(undefined), [60, '55'], 'no preemption');
+    assert.deepEqual(stopPlan(20), [60, '16'], 'a 20 s preemption deadline');
+    assert.deepEqual(stopPlan(120), [60, '55'], 'a preemption deadline above the grace is cut to it anyway');
+    assert.deepEqual([stopPlanSeconds(60, 20), stopPlanSeconds(60), stopPlanSeconds(10, 30)], [20, 60, 10]);
   });
 
   test('each worker mounts only its own token from the attempt\'s Secret', () => {

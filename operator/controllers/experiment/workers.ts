@@ -221,6 +221,17 @@ export interface WorkerPodInput {
   reportCaConfigMap?: string;
   /** The checkpoint to start from (a retry continues from the latest one; a resume from the chosen one). */
   resumeFrom?: { location: string; step: number };
+  /** How long a preempted run has to checkpoint and exit, when preemption is on (the operator's flag). */
+  preemptionDeadlineSeconds?: number;
+}
+
+/**
+ * The grace the runtime plans its stop for. A SIGTERM does not say whether a user stopped the run or a preemption
+ * deleted its pods with a shorter grace, so the runtime fits the shorter of the two: planning for the pod's own
+ * grace under a preemption's would get the kubelet's SIGKILL in the middle of the final checkpoint.
+ */
+export function stopPlanSeconds(stopGracePeriodSeconds: number, preemptionDeadlineSeconds?: number): number {
+  return Math.min(stopGracePeriodSeconds, preemptionDeadlineSeconds ?? stopGracePeriodSeconds);
 }
 
 export function workerPods(input: WorkerPodInput): V1Pod[] {
@@ -257,7 +268,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'ARENA_MANIFEST', value: `${MANIFEST_MOUNT}/manifest.json` },
     { name: 'ARENA_CHECKPOINT_DIR', value: `${mountPath}/${ns}/${exp.metadata!.name!}` },
     { name: 'ARENA_REPORT_URL', value: input.reportUrl },
-    { name: 'ARENA_STOP_GRACE_SECONDS', value: String(runtimeStopGraceSeconds(exp.spec.stopGracePeriodSeconds ?? 120)) },
+    { name: 'ARENA_STOP_GRACE_SECONDS', value: String(runtimeStopGraceSeconds(stopPlanSeconds(exp.spec.stopGracePeriodSeconds ?? 120, input.preemptionDeadlineSeconds))) },
     { name: 'ARENA_RUN_TOKEN_FILE', value: RUN_TOKEN_FILE },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
