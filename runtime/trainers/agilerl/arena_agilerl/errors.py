@@ -44,6 +44,8 @@ def _validation_summary(err: pydantic.ValidationError) -> str:
 
 
 _HYPERPARAMETER_SECTIONS = {"algorithm", "training", "network", "mutation", "replay_buffer", "tournament_selection"}
+# AgileRL's assertion when a recurrent policy gets an encoder_config that is not an LSTM's (networks/base.py).
+_NOT_AN_LSTM_CONFIG = "LSTM net config must contain hidden_state_size"
 _NCCL_TIMEOUT = re.compile(r"Watchdog caught collective operation timeout|NCCL.*time(d)? ?out|timed out.*NCCL", re.I)
 
 
@@ -146,6 +148,19 @@ def diagnose(exc: BaseException, phase: Phase) -> Diagnosis:
             f"A checkpoint could not be written: {text}",
             "Check that the checkpoint volume is mounted, writable and has room.",
             True,
+        )
+    if phase is Phase.BUILD and isinstance(root, AssertionError) and _NOT_AN_LSTM_CONFIG in str(root):
+        # AgileRL 2.58.0's validator checks encoder_config against the network.arch the manifest names, and its
+        # builder then makes an LSTM for any recurrent policy whatever that arch: the manifest passes
+        # `arena manifest validate` and the build fails on a field the manifest never had.
+        return Diagnosis(
+            "InvalidHyperparameter",
+            "network: a recurrent policy (Recurrent PPO, or PPO with algorithm.recurrent: true) is built with an LSTM "
+            f"encoder, and network.encoder_config is not an LSTM's (AgileRL: {root})",
+            "Set network.arch: lstm (cnn_lstm for image observations) with network.encoder_config.hidden_state_size, "
+            "or leave network.arch and encoder_config out for AgileRL's default LSTM; for an mlp encoder, use PPO "
+            "with algorithm.recurrent: false.",
+            False,
         )
     if phase is Phase.BUILD and isinstance(root, (ValueError, TypeError, AssertionError, KeyError)):
         return Diagnosis(

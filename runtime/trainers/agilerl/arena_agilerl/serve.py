@@ -95,7 +95,9 @@ def load_agent(file: Path, device: str) -> Any:
     if not isinstance(raw, dict) or "network_info" not in raw:
         raise ValueError(f"{file} is not an AgileRL (2.x) algorithm checkpoint")
     name = str(raw.get("algo") or "")
-    cls = getattr(algorithms, name, None)
+    # ``algo`` is AgileRL's display name, which can have a space ("Rainbow DQN"); the class is the name without it,
+    # as AgileRL's own create_population maps it.
+    cls = getattr(algorithms, name.replace(" ", ""), None)
     if not (isinstance(cls, type) and issubclass(cls, EvolvableAlgorithm)):
         raise ValueError(f"{file} holds algorithm {name!r}, which agilerl.algorithms does not have")
     del raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -78,6 +79,27 @@ def test_resume_from_another_algorithms_checkpoint(trained: tuple[TrainerProcess
     rc, events = run_in_process({"ARENA_MANIFEST": str(ppo), "ARENA_CHECKPOINT_DIR": str(tmp_path), "ARENA_RESUME_FROM": folder})
     assert rc == 1
     assert [e["reason"] for e in events if e["event"] == "error"] == ["CheckpointMismatch"]
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [{"name": "Recurrent PPO"}, {"name": "PPO", "recurrent": True}],
+    ids=["Recurrent PPO", "PPO recurrent"],
+)
+def test_a_recurrent_policy_with_an_mlp_encoder_names_the_network(tmp_path: Path, algorithm: dict[str, object]) -> None:
+    def change(m: dict[str, Any]) -> None:
+        m["algorithm"].update(algorithm)
+        m["network"].update(arch="mlp", encoder_config={"hidden_size": [16]})
+
+    manifest = write_manifest(tmp_path, "recurrent-ppo-cartpole-tiny.json", change)
+    rc, events = run_in_process({"ARENA_MANIFEST": str(manifest), "ARENA_CHECKPOINT_DIR": str(tmp_path)})
+    assert rc == 1
+    [error] = [e for e in events if e["event"] == "error"]
+    assert error["reason"] == "InvalidHyperparameter"
+    assert str(error["message"]).startswith("network: a recurrent policy"), error
+    assert "LSTM net config must contain hidden_state_size" in str(error["message"]), "AgileRL's own words are kept"
+    assert "network.arch: lstm" in str(error["hint"]) and "hidden_state_size" in str(error["hint"])
+    assert not [e for e in events if e["event"] == "checkpoint"]
 
 
 def test_cuda_and_nccl_failures_are_named() -> None:

@@ -1,7 +1,8 @@
 """The AgileRL 2.58.0 bugs this trainer works around (arena_agilerl/upstream.py), reproduced with AgileRL alone.
 
-Each test asserts that the bug is still there and that the work-around removes it. When a pinned AgileRL fixes one,
-its test fails: drop the work-around and the test together.
+Each test asserts that the bug is still there and that the work-around removes it (or, where nothing can be worked
+around, that the trainer's diagnosis names it). When a pinned AgileRL fixes one, its test fails: drop the
+work-around and the test together.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 from agilerl.algorithms import NeuralTS, NeuralUCB
+from agilerl.arena.models.verdict import verdict
 from agilerl.training.train_bandits import train_bandits
 from agilerl.training.trainer import LocalTrainer
+from arena_agilerl.errors import Phase, diagnose
 from arena_agilerl.upstream import bandit_eval_steps, reattach_bandit_exploration_layer, rebase_reference_update_tracker
 from conftest import MANIFESTS
 from make_datasets import bandit_tables
@@ -76,6 +79,19 @@ def test_loaded_bandit_cannot_act_until_its_exploration_layer_is_reattached(
     for a in (loaded, resumed):
         assert a.exp_layer is a.actor.get_output_dense()
         assert 0 <= int(a.get_action(context)) < 3
+
+
+def test_a_recurrent_ppo_manifest_with_an_mlp_encoder_validates_and_then_cannot_be_built() -> None:
+    manifest: dict[str, Any] = json.loads((MANIFESTS / "recurrent-ppo-cartpole-tiny.json").read_text())
+    manifest["network"].update(arch="mlp", encoder_config={"hidden_size": [16]})
+    # The platform's validator (`arena manifest validate`) checks encoder_config against the arch it names ...
+    assert verdict(manifest)["ok"] is True
+    # ... and the builder makes an LSTM for a recurrent policy whatever that arch.
+    with pytest.raises(AssertionError, match="LSTM net config must contain hidden_state_size") as failed:
+        LocalTrainer.from_manifest(manifest, device="cpu")
+    # Nothing to work around: the trainer names the field and the fix instead of AgileRL's assertion.
+    diagnosis = diagnose(failed.value, Phase.BUILD)
+    assert diagnosis.message.startswith("network: ") and "network.arch: lstm" in diagnosis.hint
 
 
 @pytest.mark.parametrize("algorithm", ["DPO", "SFT"])
