@@ -3,9 +3,9 @@
 // the base model (a tiny Qwen2 with random weights and a tokenizer trained in code) and the dataset are made here
 // and put where workers read them, the namespace's _shared folder of the checkpoint storage. The node declares a
 // GPU (LLM classes need one) and its runtime image says ARENA_DEVICE=cpu, so AgileRL trains on this machine's CPU.
-// SFT trains to Succeeded, DPO over preference pairs trains to Succeeded, a long SFT run is stopped (final
-// checkpoint), trained again from it, and the SFT checkpoint is served as an agent: /generate, /generate_stream and
-// /sessions through the in-pod transformers engine.
+// SFT trains to Succeeded, DPO over preference pairs trains to Succeeded, a long SFT run and a GRPO run (rollouts
+// generated in the worker) are stopped (final checkpoint) and trained again from it, and the GRPO and SFT checkpoints
+// are served as agents: /generate, /generate_stream and /sessions through the in-pod transformers engine.
 import { execFileSync } from 'node:child_process';
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,6 +50,28 @@ function dpo(maxSteps: number, evoSteps = 8): Manifest {
   } as Manifest;
 }
 
+/**
+ * AgileRL GRPO over the sums' rows, scored by tiny_llm.py's arbitrary score. `rollout_mode: async` builds
+ * no vLLM engine, so AgileRL's LocalTrainer generates each group with transformers in the worker, on CPU; a learning
+ * step is 2 prompts times a group of 2, which AgileRL counts as 4 steps.
+ */
+function grpo(maxSteps: number, evoSteps = 4): Manifest {
+  return {
+    algorithm: { name: 'GRPO', batch_size: 2, group_size: 2, lr: 0.01, use_liger_loss: false, gradient_checkpointing: false, max_output_tokens: 4 },
+    network: sft(maxSteps).network,
+    environment: {
+      env_type: 'rollout',
+      dataset: `${SHARED}/sums.parquet`,
+      name: 'sums',
+      prompt_template: { user_0: '{question}' },
+      rubric_file_path: `${SHARED}/rubric.py`,
+      rubric_name: 'arbitrary_score',
+    },
+    training: { max_steps: maxSteps, evo_steps: evoSteps, pop_size: 1, rollout_mode: 'async', rollout_engines_per_agent: 1 },
+    replay_buffer: { kind: 'llm' },
+  } as Manifest;
+}
+
 describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
   let cluster: LocalCluster;
   let arena: Arena;
@@ -62,6 +84,17 @@ describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
     arena.waitExperiment(ns, name, (s) => s.phase === 'Succeeded' || s.phase === 'Failed', what, timeoutMs);
   const dump = (name: string) =>
     console.log(execFileSync('sh', ['-c', `find ${checkpoints} ${join(cluster.dir, 'node')} \\( -name '*.jsonl' -o -name '*.log' \\) | grep ${name} | while read f; do echo "== $f"; tail -c 3000 "$f"; done`], { encoding: 'utf8' }));
+
+  /** Train again after a Stop: the next attempt resumes from the final checkpoint and trains past it; then Stop. */
+  const trainAgainFrom = async (name: string, final: { location: string; step: number }, algorithm: string) => {
+    await arena.patchExperiment(ns, name, { action: 'Train' });
+    const again = await arena.waitExperiment(ns, name, (s) => (s.checkpoints ?? []).some((c) => c.step > final.step), 'a checkpoint past the final one', 420_000);
+    const pods = await arena.workerPods(ns, again);
+    const logs = await cluster.kubectlAsync(['logs', '-n', ns, pods.at(-1)!.metadata!.name!]);
+    assert.match(logs, new RegExp(`arena-agilerl: resumed ${algorithm} from ${final.location}/agent at step ${final.step}`));
+    await arena.patchExperiment(ns, name, { action: 'Stop' });
+    await arena.waitExperiment(ns, name, (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped again', 180_000);
+  };
 
   before(async () => {
     cluster = await LocalCluster.start({ without: ['kwok'] });
@@ -150,13 +183,42 @@ describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
     assert.match(final.location, /-final$/);
     assert.ok(existsSync(join(folder(final.location), 'agent', 'actor', 'adapter_config.json')));
 
-    await arena.patchExperiment(ns, 'long', { action: 'Train' });
-    const again = await arena.waitExperiment(ns, 'long', (s) => (s.checkpoints ?? []).some((c) => c.step > final.step), 'a checkpoint past the final one', 420_000);
-    const pods = await arena.workerPods(ns, again);
-    const logs = await cluster.kubectlAsync(['logs', '-n', ns, pods.at(-1)!.metadata!.name!]);
-    assert.match(logs, new RegExp(`arena-agilerl: resumed SFT from ${final.location}/agent at step ${final.step}`));
-    await arena.patchExperiment(ns, 'long', { action: 'Stop' });
-    await arena.waitExperiment(ns, 'long', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped again', 180_000);
+    await trainAgainFrom('long', final, 'SFT');
+  });
+
+  test('GRPO trains with rollouts generated in the worker; Stop writes a final checkpoint; Train again resumes from it', async () => {
+    await arena.apply(experiment(ns, 'rollouts', 'a100', { manifest: grpo(100_000), stopGracePeriodSeconds: 60 }));
+    await arena.waitExperiment(ns, 'rollouts', (s) => (s.checkpoints?.length ?? 0) >= 2, 'two checkpoints', 420_000);
+    await arena.patchExperiment(ns, 'rollouts', { action: 'Stop' });
+    const stopped = await arena.waitExperiment(ns, 'rollouts', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 180_000);
+    if (stopped.status?.phase !== 'Stopped') dump('rollouts');
+    assert.equal(stopped.status?.phase, 'Stopped', JSON.stringify(stopped.status?.lastFailure));
+    const ckpts = stopped.status!.checkpoints ?? [];
+    assert.deepEqual(ckpts.slice(0, 2).map((c) => c.step), [4, 8]);
+    const final = stopped.status!.latestCheckpoint!;
+    assert.match(final.location, /-final$/);
+    const meta = JSON.parse(readFileSync(join(folder(final.location), 'arena-checkpoint.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual([meta.llm, meta.algorithm, meta.weights, meta.final], [true, 'GRPO', 'lora-adapter', true]);
+    assert.ok(existsSync(join(folder(final.location), 'agent', 'actor', 'adapter_model.safetensors')), 'PEFT adapter weights');
+
+    await trainAgainFrom('rollouts', final, 'GRPO');
+  });
+
+  test('the GRPO checkpoint is served as an agent: /generate from transformers in the pod', async () => {
+    await agents.create(deployment(ns, 'reasoner', 'rollouts', { connected: true, source: { experiment: 'rollouts', checkpoint: 'final' }, resources: { cpu: '1', memory: '2Gi', gpus: 1 } }));
+    const d = await agents.waitPhase(ns, 'reasoner', 'Deployed', 300_000);
+    const pods = (await agents.pods(ns, d)).filter((p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    assert.equal(pods.length, 1);
+    const base = `http://${pods[0]!.status!.podIP}:8000`;
+    const status = (await (await fetch(`${base}/status`)).json()) as { agent: { algo: string; llm: boolean } };
+    assert.deepEqual([status.agent.algo, status.agent.llm], ['GRPO', true]);
+    const headers = { authorization: `Bearer ${await agents.apiKey(ns, d)}`, 'content-type': 'application/json' };
+    const gen = await fetch(`${base}/generate`, { method: 'POST', headers, body: JSON.stringify({ prompts: ['what is 3 plus 4 ?'], params: { max_new_tokens: 3, temperature: 0 } }), signal: AbortSignal.timeout(60_000) });
+    const body = (await gen.json()) as { results: { prompt: string; completion: string }[] };
+    assert.equal(gen.status, 200, JSON.stringify(body));
+    assert.deepEqual(body.results.map((r) => r.prompt), ['what is 3 plus 4 ?']);
+    assert.equal(typeof body.results[0]!.completion, 'string');
+    await agents.delete(ns, 'reasoner');
   });
 
   test('the SFT checkpoint is served as an agent: /generate, /generate_stream and /sessions from transformers in the pod', async () => {
