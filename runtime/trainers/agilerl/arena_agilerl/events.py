@@ -34,7 +34,14 @@ class EventWriter:
         fd = env.get("ARENA_EVENTS_FD")
         if fd is None:
             return cls(sys.stdout)
-        return cls(os.fdopen(int(fd), "w", buffering=1, encoding="utf-8", closefd=False))
+        try:
+            return cls(os.fdopen(int(fd), "w", buffering=1, encoding="utf-8", closefd=False))
+        except OSError:
+            if not env.get("TORCHELASTIC_RUN_ID"):
+                raise
+        # torchrun starts its workers with every descriptor but stdio closed, so a worker does not inherit the
+        # channel; its launcher, the parent, still holds it, and Linux opens that pipe again through /proc.
+        return cls(open(f"/proc/{os.getppid()}/fd/{int(fd)}", "w", buffering=1, encoding="utf-8"))
 
     def emit(self, event: str, **fields: Any) -> None:
         body = {k: _finite(v) for k, v in fields.items()}
@@ -95,3 +102,13 @@ class EventWriter:
     def error(self, message: str, *, reason: str, hint: str | None = None, retryable: bool = False) -> None:
         # A traceback-sized message would be cut at the channel's limit and lose the reason with it.
         self.emit("error", message=message[:4000], reason=reason, hint=hint, retryable=retryable)
+
+
+class ErrorsOnly(EventWriter):
+    """The channel of a trainer process that does not speak for its pod (torchrun's local ranks above 0): its
+    errors still reach the supervisor, while its progress, metrics, checkpoints and finish, the same as local rank
+    0's, would only repeat them."""
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if event == "error":
+            super().emit(event, **fields)

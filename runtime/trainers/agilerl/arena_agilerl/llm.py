@@ -6,6 +6,10 @@ when the manifest has no LoRA config, with ``attributes.pt``).
 A checkpoint is ``<ARENA_CHECKPOINT_DIR>/run-<ARENA_RUN>/step-<N>/``: ``agent/`` (what AgileRL wrote for the
 population's elite) and ``arena-checkpoint.json``, which names the base model, so a checkpoint can be served and
 resumed without the manifest that trained it.
+
+Under torchrun (several GPUs in a pod, or a gang of pods) every rank runs this module: all of them take part in
+AgileRL's collective saves, global rank 0 writes the checkpoint, local rank 0 of each pod speaks for the pod on the
+event channel, and a stop is agreed by all ranks at the same learning step.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from tempfile import gettempdir
+from tempfile import TemporaryDirectory, gettempdir
 from typing import Any
 
-from .events import EventWriter
+from .events import ErrorsOnly, EventWriter
 from .stop import StopFlag, StopRequested
 
 FORMAT = "arena-agilerl-llm-checkpoint/v1"
@@ -136,6 +140,15 @@ def write_llm_checkpoint(
     return WrittenLlmCheckpoint(path=dest, step=step, size_bytes=size)
 
 
+def join_llm_checkpoint(agent: Any) -> None:
+    """A rank other than global rank 0 in AgileRL's collective save (its gathers and barriers); only rank 0 writes,
+    so this rank's folder stays empty and is thrown away."""
+    from agilerl.utils.utils import save_llm_checkpoint
+
+    with TemporaryDirectory(prefix="arena-llm-save-") as scratch:
+        save_llm_checkpoint(agent, scratch)
+
+
 def resume_folder(location: str) -> Path:
     """The AgileRL checkpoint folder inside one of ours, or an AgileRL LLM checkpoint folder given directly."""
     path = Path(location)
@@ -165,6 +178,13 @@ class LlmRun:
         self.every: int = 0
         self.taken = 0
         self.logger: Any = None
+        self.distributed = False
+        # The process that speaks for its pod: the only one under a single process, local rank 0 under torchrun.
+        self.speaks = env.get("LOCAL_RANK", "0") == "0"
+
+    def say(self, line: str) -> None:
+        if self.speaks:
+            print(f"arena-agilerl: {line}", flush=True)
 
     def build(self) -> None:
         from .errors import Phase
@@ -177,6 +197,13 @@ class LlmRun:
         if single_process(self.env):
             for name in LAUNCHER_ENV:
                 os.environ.pop(name, None)
+        else:
+            # AgileRL's LocalTrainer builds the dataset environment (with the process group's rank and world size)
+            # before the algorithm, whose constructor is what joins the group: without this every rank would build
+            # it for a world of one, and AgileRL's loop refuses that ("DatasetEnv was built with world_size=1").
+            from agilerl.distributed import init_distributed
+
+            self.distributed = init_distributed()
         from agilerl.models import TrainingManifest
         from agilerl.training.trainer import LocalTrainer
 
@@ -196,14 +223,19 @@ class LlmRun:
             from .upstream import rebase_reference_update_tracker
 
             rebase_reference_update_tracker(self.trainer.population)
-            print(f"arena-agilerl: resumed {self.algorithm()} from {resume} at step {self.step()}", flush=True)
-        print(
-            f"arena-agilerl: {self.algorithm()} on {self.environment()}, base model {self.base_model()}, "
+            self.say(f"resumed {self.algorithm()} from {resume} at step {self.step()}")
+        self.say(
+            f"{self.algorithm()} on {self.environment()}, base model {self.base_model()}, "
             f"population {len(self.trainer.population)}, max_steps {spec.max_steps}, device {device}"
             + (", Liger kernels off (CPU)" if no_liger else "")
-            + (f", attention {self.env['ARENA_ATTENTION_BACKEND']}" if self.env.get("ARENA_ATTENTION_BACKEND") else ""),
-            flush=True,
+            + (f", attention {self.env['ARENA_ATTENTION_BACKEND']}" if self.env.get("ARENA_ATTENTION_BACKEND") else "")
+            + (f", {self._world()} ranks" if self.distributed else "")
         )
+
+    def _world(self) -> int:
+        from agilerl.distributed import get_world_size
+
+        return int(get_world_size())
 
     def algorithm(self) -> str:
         return str(getattr(self.trainer.algorithm_spec, "name", type(self.trainer.algorithm_spec).__name__))
@@ -216,28 +248,41 @@ class LlmRun:
         return str(self.trainer.algorithm_spec.pretrained_model_name_or_path)
 
     def step(self) -> int:
-        return max((int(a.steps) for a in self.trainer.population), default=0)
+        # Under torch.distributed each rank counts its own share of the samples; AgileRL's reports (and max_steps)
+        # count them all, the member's steps times the world size.
+        own = max((int(a.steps) for a in self.trainer.population), default=0)
+        return own * self._world() if self.distributed else own
 
     def elite(self) -> Any:
         agents = list(self.trainer.population)
         return max(agents, key=lambda a: float(a.fitness[-1]) if a.fitness else float("-inf"))
 
     def checkpoint(self, *, final: bool) -> WrittenLlmCheckpoint:
+        from agilerl.distributed import broadcast_object_list, is_main_process
+
         from .errors import Phase
 
         previous, self.phase = self.phase, Phase.CHECKPOINT
         rnd = self.logger.last_round if self.logger is not None else None
-        written = write_llm_checkpoint(
-            self.run_dir,
-            self.elite(),
-            step=self.step(),
-            algorithm=self.algorithm(),
-            environment=self.environment(),
-            base_model=self.base_model(),
-            training_score=rnd.training_score if rnd else None,
-            evaluation_score=rnd.evaluation_score if rnd else None,
-            final=final,
-        )
+        written: WrittenLlmCheckpoint | None = None
+        if is_main_process():
+            written = write_llm_checkpoint(
+                self.run_dir,
+                self.elite(),
+                step=self.step(),
+                algorithm=self.algorithm(),
+                environment=self.environment(),
+                base_model=self.base_model(),
+                training_score=rnd.training_score if rnd else None,
+                evaluation_score=rnd.evaluation_score if rnd else None,
+                final=final,
+            )
+        else:
+            join_llm_checkpoint(self.elite())
+        if self.distributed:
+            # Every pod's supervisor records the checkpoint rank 0 wrote (the operator keeps one entry per folder).
+            [written] = broadcast_object_list([written])
+        assert written is not None, "rank 0 wrote no checkpoint"
         self.phase = previous
         self.events.checkpoint(
             written.step,
@@ -251,16 +296,28 @@ class LlmRun:
         return written
 
     def after_round(self, rnd: Any) -> None:
-        # AgileRL's LLM loops report after every learning step; a checkpoint is due every checkpoint_steps
-        # (else evo_steps) of the member's own step count.
-        if self.every and rnd.step // self.every > self.taken:
+        self.after_step()
+
+    def after_step(self) -> None:
+        """After every learning step, on every rank at the same point of AgileRL's loop (rank 0 as it reports, the
+        others as they clear their metrics): a checkpoint every checkpoint_steps (else evo_steps) samples, and the
+        stop, which all ranks take together."""
+        step = self.step()
+        if self.every and step // self.every > self.taken:
             self.checkpoint(final=False)
-            self.taken = rnd.step // self.every
+            self.taken = step // self.every
+        if self.distributed:
+            # A SIGTERM reaches the ranks at different moments; a rank that stopped alone would leave the others
+            # waiting in the next step's collectives, so all stop at the first step any of them was asked at.
+            from agilerl.distributed import any_rank
+
+            if any_rank(self.flag.requested):
+                self.flag.request(self.flag.signal_name or "SIGTERM")
         self.flag.raise_if_requested()
 
     def train(self) -> int:
         from .errors import Phase
-        from .reporting import ArenaLogger, reporting_to
+        from .reporting import ArenaLogger, every_step_off_rank_0, reporting_to
 
         self.flag.raise_if_requested()
         self.phase = Phase.TRAIN
@@ -276,7 +333,7 @@ class LlmRun:
             # checkpoint cadence (self.every) was taken from the manifest's figures in build().
             if left is not None and spec.evo_steps is not None and spec.evo_steps > left:
                 spec.evo_steps = left
-            with reporting_to(self.trainer.train_fn, self.logger):
+            with reporting_to(self.trainer.train_fn, self.logger), every_step_off_rank_0(self.after_step):
                 self.trainer.train(verbose=False, checkpoint_steps=None, checkpoint_path=None)
         step = self.step()
         if self.last is None or self.last.step != step:
@@ -289,25 +346,26 @@ def main(flag: StopFlag, env: Mapping[str, str] | None = None, events: EventWrit
     from .errors import diagnose
 
     env = dict(os.environ) if env is None else env
-    events = events or EventWriter.from_env(dict(env))
+    if events is None:
+        events = EventWriter.from_env(dict(env)) if env.get("LOCAL_RANK", "0") == "0" else ErrorsOnly.from_env(dict(env))
     run = LlmRun(env, events, flag)
     try:
         try:
             run.build()
             step = run.train()
-            print(f"arena-agilerl: finished at step {step}", flush=True)
+            run.say(f"finished at step {step}")
             return 0
         except StopRequested:
             if run.trainer is None:
                 raise
             written = run.checkpoint(final=True)
-            print(f"arena-agilerl: stopped at step {written.step}; final checkpoint {written.path}", flush=True)
+            run.say(f"stopped at step {written.step}; final checkpoint {written.path}")
             return 0
         finally:
             if run.trainer is not None:
                 run.trainer.close()
     except StopRequested:
-        print("arena-agilerl: stopped before training started", flush=True)
+        run.say("stopped before training started")
         return 0
     except Exception as exc:  # noqa: BLE001 - every failure becomes the trainer's own diagnosis
         traceback.print_exc()

@@ -123,3 +123,27 @@ def reporting_to(train_fn: Callable[..., Any], logger: Logger) -> Iterator[None]
         yield
     finally:
         module.init_loggers = original
+
+
+@contextmanager
+def every_step_off_rank_0(hook: Callable[[], None]) -> Iterator[None]:
+    """Calls ``hook`` after each learning step on the ranks other than 0 of a torch.distributed run.
+
+    AgileRL's LLM loops report (and so reach the logger above) on rank 0 only; the other ranks clear their metrics
+    at that same point of each step instead (``Population.clear_agent_metrics``), which is where this hooks in, so
+    that decisions made with collectives (a checkpoint, a stop) are made by every rank at the same step."""
+    from agilerl.distributed import is_main_process
+    from agilerl.population import Population
+
+    original = Population.clear_agent_metrics
+
+    def clear_then_hook(self: Population[Any]) -> None:
+        original(self)
+        if not is_main_process():
+            hook()
+
+    Population.clear_agent_metrics = clear_then_hook  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Population.clear_agent_metrics = original  # type: ignore[method-assign]

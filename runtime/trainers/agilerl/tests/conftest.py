@@ -23,7 +23,8 @@ Event = dict[str, Any]
 
 
 class TrainerProcess:
-    def __init__(self, env: dict[str, str], module: str = "arena_agilerl") -> None:
+    def __init__(self, env: dict[str, str], module: str = "arena_agilerl", launcher: list[str] | None = None) -> None:
+        """``launcher``: what runs the module instead of a plain ``python -m`` (torchrun's arguments, for example)."""
         read_fd, write_fd = os.pipe()
         full_env = {
             **os.environ,
@@ -33,7 +34,7 @@ class TrainerProcess:
         }
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, *(launcher or []), "-m", module],
             env=full_env,
             pass_fds=(write_fd,),
             stdout=subprocess.PIPE,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,13 +34,23 @@ def _write(tmp: Path, manifest: dict[str, Any], name: str) -> Path:
     return path
 
 
-def _start(tmp: Path, manifest: dict[str, Any], name: str, *, run: str, resume_from: str | None = None) -> TrainerProcess:
-    """The LLM trainer on CPU with this manifest, checkpointing under ``tmp/checkpoints/run-<run>``."""
+def _start(
+    tmp: Path, manifest: dict[str, Any], name: str, *, run: str, resume_from: str | None = None, ranks: int = 1
+) -> TrainerProcess:
+    """The LLM trainer on CPU with this manifest, checkpointing under ``tmp/checkpoints/run-<run>``; with several
+    ``ranks``, under torchrun as the runtime starts it (runtime/trainers/registry.ts torchrunArgs)."""
     env = {"ARENA_DEVICE": "cpu", "ARENA_MANIFEST": str(_write(tmp, manifest, name)), "ARENA_RUN": run}
     env["ARENA_CHECKPOINT_DIR"] = str(tmp / "checkpoints")
     if resume_from:
         env["ARENA_RESUME_FROM"] = resume_from
-    return TrainerProcess(env, module="arena_agilerl.llm")
+    launcher = None
+    if ranks > 1:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        launcher = ["-m", "torch.distributed.run", "--nnodes=1", "--node-rank=0", f"--nproc-per-node={ranks}"]
+        launcher += ["--master-addr=127.0.0.1", f"--master-port={port}"]
+    return TrainerProcess(env, module="arena_agilerl.llm", launcher=launcher)
 
 
 def _finished(run: TrainerProcess) -> TrainerProcess:
@@ -88,6 +99,40 @@ def test_sft_trains_checkpoints_stops_and_resumes(tiny: Path, tmp_path: Path) ->
     ]
     after = [e["step"] for e in resumed.of("checkpoint")]
     assert after and all(s > int(final["step"]) for s in after) and after[-1] == target, after
+
+
+def test_sft_over_two_ranks_under_torchrun_checkpoints_stops_and_resumes(tiny: Path, tmp_path: Path) -> None:
+    """A worker with several GPUs runs AgileRL's LLM path under torchrun, one process per GPU (gloo on CPU here):
+    every rank takes part in AgileRL's collective saves, rank 0 writes, the pod's channel gets one copy of each
+    event, steps count every rank's samples, and a SIGTERM stops all ranks at the same step with one final
+    checkpoint, which two ranks resume from."""
+    long = _start(tmp_path, sft_manifest(tiny, max_steps=100_000, evo_steps=8), "sft-ddp", run="1", ranks=2)
+    first = long.wait_for(lambda e: e["event"] == "checkpoint", timeout=600)
+    assert first["step"] == 8, first
+    assert any("device cpu, Liger kernels off (CPU), 2 ranks" in line for line in long.log), long.log[-20:]
+    long.proc.send_signal(signal.SIGTERM)
+    long.finish(timeout=180)  # torchrun's own exit code after a SIGTERM is not the workers'; the events say
+    checkpoints = long.of("checkpoint")
+    final = checkpoints[-1]
+    assert final.get("final") is True and Path(final["path"]).name.endswith("-final"), checkpoints
+    paths = [c["path"] for c in checkpoints]
+    assert len(paths) == len(set(paths)), f"one event per checkpoint, not one per rank: {paths}"
+    assert [line for line in long.log if "final checkpoint" in line] == [
+        f"arena-agilerl: stopped at step {final['step']}; final checkpoint {final['path']}\n"
+    ], long.log[-20:]
+    assert not long.of("error"), long.of("error")
+    written = sorted(p.name for p in (tmp_path / "checkpoints" / "run-1").iterdir())
+    assert written == sorted(Path(c["path"]).name for c in checkpoints), written
+
+    target = int(final["step"]) + 16
+    more = sft_manifest(tiny, max_steps=target, evo_steps=8)
+    resumed = _finished(_start(tmp_path, more, "sft-ddp-resume", run="2", resume_from=final["path"], ranks=2))
+    assert [line for line in resumed.log if "resumed SFT" in line] == [
+        f"arena-agilerl: resumed SFT from {final['path']}/agent at step {final['step']}\n"
+    ], resumed.log[-20:]
+    after = [c["step"] for c in resumed.of("checkpoint")]
+    assert after and all(s > int(final["step"]) for s in after) and after[-1] == target, after
+    assert resumed.of("finished") == [{"event": "finished", "step": target}]
 
 
 def _adapter(folder: Path, name: str = "actor") -> dict[str, Any]:
