@@ -49,18 +49,37 @@ _NOT_AN_LSTM_CONFIG = "LSTM net config must contain hidden_state_size"
 _NCCL_TIMEOUT = re.compile(r"Watchdog caught collective operation timeout|NCCL.*time(d)? ?out|timed out.*NCCL", re.I)
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first."""
+    out = [exc]
+    while out[-1].__cause__ is not None and all(out[-1].__cause__ is not e for e in out):
+        out.append(out[-1].__cause__)
+    return out
+
+
 def _root(exc: BaseException) -> BaseException:
     # AgileRL re-raises some failures from a handler; the cause says what went wrong.
-    seen = {id(exc)}
-    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
-        exc = exc.__cause__
-        seen.add(id(exc))
-    return exc
+    return _chain(exc)[-1]
+
+
+# AgileRL's words when it cannot load the manifest's reward function (utils/env_utils.py get_rubric_factory).
+_RUBRIC_NOT_LOADED = re.compile(r"^Error importing rubric \S+ from |^\S+\.py not found$")
 
 
 def diagnose(exc: BaseException, phase: Phase) -> Diagnosis:
     root = _root(exc)
     text = f"{type(root).__name__}: {root}"
+    rubric = next((e for e in _chain(exc) if isinstance(e, ValueError) and _RUBRIC_NOT_LOADED.search(str(e))), None)
+    if rubric is not None:
+        # Loaded at the first rollout, after the build: without this it is a crash in training, retried.
+        return Diagnosis(
+            "RubricNotFound",
+            f"environment: AgileRL cannot load the reward function: {rubric}",
+            "Point environment.rubric_file_path at a Python file the workers can read (the namespace's _shared folder "
+            "of the checkpoint storage) and environment.rubric_name at a function (completion, answer, question) -> "
+            "float, or a Rubric, defined in it.",
+            False,
+        )
     if isinstance(root, torch.cuda.OutOfMemoryError) or "CUDA out of memory" in str(root):
         if phase in (Phase.BUILD, Phase.RESUME):
             return Diagnosis(

@@ -115,3 +115,25 @@ def test_cuda_and_nccl_failures_are_named() -> None:
     wrapped = RuntimeError("training step failed")
     wrapped.__cause__ = torch.distributed.DistBackendError("NCCL error in: ProcessGroupNCCL.cpp:1970, unhandled system error")
     assert diagnose(wrapped, Phase.TRAIN).reason == "NcclSystemError"
+
+
+@pytest.mark.parametrize(
+    ("name", "exists", "mentions"),
+    [("no_such_reward", True, "has no attribute 'no_such_reward'"), ("exact_sum", False, "not found")],
+    ids=["a name the file lacks", "a file that is not there"],
+)
+def test_a_reward_function_that_cannot_be_loaded_names_the_environment_fields(
+    tmp_path: Path, name: str, exists: bool, mentions: str
+) -> None:
+    """AgileRL loads a rollout's reward function at the first rollout; its failure is the manifest's, not a crash."""
+    from agilerl.utils.env_utils import get_rubric_factory
+
+    rubric = tmp_path / "rubric.py"
+    if exists:
+        rubric.write_text("def exact_sum(completion, answer, question):\n    return 0.0\n")
+    with pytest.raises(ValueError) as raised:
+        get_rubric_factory(name, str(rubric))
+    d = diagnose(raised.value, Phase.TRAIN)
+    assert (d.reason, d.retryable) == ("RubricNotFound", False), d
+    assert d.message.startswith("environment: ") and mentions in d.message, d.message
+    assert "environment.rubric_file_path" in d.hint and "environment.rubric_name" in d.hint
