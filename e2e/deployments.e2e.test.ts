@@ -309,7 +309,8 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     await setCheckpoints([ck(100, 10)]);
 
     await agents.create(deployment(ns, 'corrupt', 'broken', { connected: true }));
-    const failed = await agents.waitPhase(ns, 'corrupt', 'Failed', 90_000);
+    // The server imports torch and AgileRL before it finds the file corrupt: a minute and more on a loaded machine.
+    const failed = await agents.waitPhase(ns, 'corrupt', 'Failed', 240_000);
     assert.equal(failed.status!.reason, 'CheckpointLoadFailed', failed.status!.message);
     assert.match(failed.status!.message!, /step-100 cannot be loaded/);
     assert.equal(failed.status!.checkpoint!.step, 100);
@@ -321,7 +322,7 @@ describe('agents: checkpoints served by the real runtime on a local node', () =>
     const again = await agents.wait(ns, 'corrupt', (s) => s.observedGeneration === agentNow.metadata!.generation, 'the edit seen');
     assert.equal(again.status!.checkpoint!.step, 100, 'the frozen step stays');
     // The edit is also a retry of the Failed agent, which fails again for the same reason.
-    await agents.wait(ns, 'corrupt', (s) => s.phase === 'Failed' && s.observedGeneration === agentNow.metadata!.generation, 'Failed again', 90_000);
+    await agents.wait(ns, 'corrupt', (s) => s.phase === 'Failed' && s.observedGeneration === agentNow.metadata!.generation, 'Failed again', 240_000);
     const fresh = await agents.create(deployment(ns, 'fresh', 'broken'));
     const chosen = await agents.wait(ns, fresh.metadata!.name!, (s) => s.checkpoint !== undefined, 'a checkpoint');
     assert.equal(chosen.status!.checkpoint!.step, 200, 'a new agent chooses among the checkpoints of now');
