@@ -85,6 +85,17 @@ describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
   const dump = (name: string) =>
     console.log(execFileSync('sh', ['-c', `find ${checkpoints} ${join(cluster.dir, 'node')} \\( -name '*.jsonl' -o -name '*.log' \\) | grep ${name} | while read f; do echo "== $f"; tail -c 3000 "$f"; done`], { encoding: 'utf8' }));
 
+  /** Stop a running experiment and wait for it to end Stopped; its latest checkpoint is the stop's final one. */
+  const stopWithFinal = async (name: string) => {
+    await arena.patchExperiment(ns, name, { action: 'Stop' });
+    const stopped = await arena.waitExperiment(ns, name, (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 180_000);
+    if (stopped.status?.phase !== 'Stopped') dump(name);
+    assert.equal(stopped.status?.phase, 'Stopped', JSON.stringify(stopped.status?.lastFailure));
+    const final = stopped.status!.latestCheckpoint!;
+    assert.match(final.location, /-final$/);
+    return { stopped, final };
+  };
+
   /** Train again after a Stop: the next attempt resumes from the final checkpoint and trains past it; then Stop. */
   const trainAgainFrom = async (name: string, final: { location: string; step: number }, algorithm: string) => {
     await arena.patchExperiment(ns, name, { action: 'Train' });
@@ -175,12 +186,7 @@ describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
   test('Stop mid-run writes a final adapter checkpoint; Train again continues from its step', async () => {
     await arena.apply(experiment(ns, 'long', 'a100', { manifest: sft(100_000), stopGracePeriodSeconds: 60 }));
     await arena.waitExperiment(ns, 'long', (s) => (s.checkpoints?.length ?? 0) >= 1, 'a checkpoint', 420_000);
-    await arena.patchExperiment(ns, 'long', { action: 'Stop' });
-    const stopped = await arena.waitExperiment(ns, 'long', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 180_000);
-    if (stopped.status?.phase !== 'Stopped') dump('long');
-    assert.equal(stopped.status?.phase, 'Stopped', JSON.stringify(stopped.status?.lastFailure));
-    const final = stopped.status!.latestCheckpoint!;
-    assert.match(final.location, /-final$/);
+    const { final } = await stopWithFinal('long');
     assert.ok(existsSync(join(folder(final.location), 'agent', 'actor', 'adapter_config.json')));
 
     await trainAgainFrom('long', final, 'SFT');
@@ -189,14 +195,8 @@ describe('LLM fine-tuning with AgileRL on a local node (CPU)', () => {
   test('GRPO trains with rollouts generated in the worker; Stop writes a final checkpoint; Train again resumes from it', async () => {
     await arena.apply(experiment(ns, 'rollouts', 'a100', { manifest: grpo(100_000), stopGracePeriodSeconds: 60 }));
     await arena.waitExperiment(ns, 'rollouts', (s) => (s.checkpoints?.length ?? 0) >= 2, 'two checkpoints', 420_000);
-    await arena.patchExperiment(ns, 'rollouts', { action: 'Stop' });
-    const stopped = await arena.waitExperiment(ns, 'rollouts', (s) => s.phase === 'Stopped' || s.phase === 'Failed', 'stopped', 180_000);
-    if (stopped.status?.phase !== 'Stopped') dump('rollouts');
-    assert.equal(stopped.status?.phase, 'Stopped', JSON.stringify(stopped.status?.lastFailure));
-    const ckpts = stopped.status!.checkpoints ?? [];
-    assert.deepEqual(ckpts.slice(0, 2).map((c) => c.step), [4, 8]);
-    const final = stopped.status!.latestCheckpoint!;
-    assert.match(final.location, /-final$/);
+    const { stopped, final } = await stopWithFinal('rollouts');
+    assert.deepEqual((stopped.status!.checkpoints ?? []).slice(0, 2).map((c) => c.step), [4, 8]);
     const meta = JSON.parse(readFileSync(join(folder(final.location), 'arena-checkpoint.json'), 'utf8')) as Record<string, unknown>;
     assert.deepEqual([meta.llm, meta.algorithm, meta.weights, meta.final], [true, 'GRPO', 'lora-adapter', true]);
     assert.ok(existsSync(join(folder(final.location), 'agent', 'actor', 'adapter_model.safetensors')), 'PEFT adapter weights');

@@ -179,6 +179,7 @@ class LlmRun:
         self.taken = 0
         self.logger: Any = None
         self.distributed = False
+        self.world = 1
         # The process that speaks for its pod: the only one under a single process, local rank 0 under torchrun.
         self.speaks = env.get("LOCAL_RANK", "0") == "0"
 
@@ -201,9 +202,10 @@ class LlmRun:
             # AgileRL's LocalTrainer builds the dataset environment (with the process group's rank and world size)
             # before the algorithm, whose constructor is what joins the group: without this every rank would build
             # it for a world of one, and AgileRL's loop refuses that ("DatasetEnv was built with world_size=1").
-            from agilerl.distributed import init_distributed
+            from agilerl.distributed import get_world_size, init_distributed
 
             self.distributed = init_distributed()
+            self.world = int(get_world_size())
         from agilerl.models import TrainingManifest
         from agilerl.training.trainer import LocalTrainer
 
@@ -229,13 +231,8 @@ class LlmRun:
             f"population {len(self.trainer.population)}, max_steps {spec.max_steps}, device {device}"
             + (", Liger kernels off (CPU)" if no_liger else "")
             + (f", attention {self.env['ARENA_ATTENTION_BACKEND']}" if self.env.get("ARENA_ATTENTION_BACKEND") else "")
-            + (f", {self._world()} ranks" if self.distributed else "")
+            + (f", {self.world} ranks" if self.distributed else "")
         )
-
-    def _world(self) -> int:
-        from agilerl.distributed import get_world_size
-
-        return int(get_world_size())
 
     def algorithm(self) -> str:
         return str(getattr(self.trainer.algorithm_spec, "name", type(self.trainer.algorithm_spec).__name__))
@@ -250,8 +247,7 @@ class LlmRun:
     def step(self) -> int:
         # Under torch.distributed each rank counts its own share of the samples; AgileRL's reports (and max_steps)
         # count them all, the member's steps times the world size.
-        own = max((int(a.steps) for a in self.trainer.population), default=0)
-        return own * self._world() if self.distributed else own
+        return self.world * max((int(a.steps) for a in self.trainer.population), default=0)
 
     def elite(self) -> Any:
         agents = list(self.trainer.population)
