@@ -267,6 +267,39 @@ describe('experiments on simulated GPU nodes', () => {
     assert.equal(ignored.status?.phase, 'Succeeded');
   });
 
+  test('a final checkpoint whose report was lost, reported late by the next attempt, is filed under the attempt that wrote it and becomes the latest', async () => {
+    const ns = 'late-report';
+    await arena.namespace(ns);
+    await arena.apply(resourceClass('one-l4', 'onprem', { nodes: 1, worker: { gpus: 1, gpuProduct: gpuProducts.L4.product } }));
+    await arena.apply(experiment(ns, 'cut', 'one-l4'));
+    const first = await arena.waitPhase(ns, 'cut', 'Running');
+    await new FakeRuntime(op.http.url, first, await arena.runToken(ns, first)).checkpoint(100, 5);
+    await arena.patchExperiment(ns, 'cut', { action: 'Stop' });
+    // The worker writes its final checkpoint at step 150 but is cut off from the operator until its pod is gone.
+    const stopped = await arena.waitExperiment(ns, 'cut', (s) => s.phase === 'Stopped', 'Stopped', 30_000);
+    assert.match(stopped.status?.message ?? '', /^Stopped without a final checkpoint/);
+    assert.deepEqual(stopped.status?.latestCheckpoint?.step, 100);
+
+    await arena.patchExperiment(ns, 'cut', { action: 'Train' });
+    const second = await arena.waitExperiment(ns, 'cut', (s) => s.phase === 'Running' && s.attempt === 2, 'attempt 2 running');
+    const pods = await arena.workerPods(ns, second);
+    const env = Object.fromEntries((pods[0]!.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.ARENA_RESUME_STEP, '100', 'the operator resumes from the newest checkpoint it knows of');
+    const rt = new FakeRuntime(op.http.url, second, await arena.runToken(ns, second));
+    // An attempt may only report what an earlier one wrote.
+    const own = await rt.checkpoint(150, 6, { final: true, recovered: { run: 1, attempt: 2 } });
+    assert.equal(own.status, 400);
+    assert.match(JSON.stringify(own.body), /events\.0\.recovered: must name a run and attempt before this report's \(run 1 attempt 2\)/);
+    // The runtime of attempt 2 found attempt 1's unacknowledged final checkpoint in its buffer, and reports it.
+    assert.equal((await rt.checkpoint(150, 6, { final: true, recovered: { run: 1, attempt: 1 } })).status, 200);
+    const after = await arena.getExperiment(ns, 'cut');
+    assert.deepEqual(after.status?.checkpoints?.map((c) => [c.run, c.step]), [[1, 100], [1, 150]]);
+    assert.deepEqual(after.status?.latestCheckpoint, { step: 150, location: 'run-1/step-150' }, 'what a later retry or Train again resumes from');
+    assert.equal(after.status?.phase, 'Running', 'attempt 1\'s final checkpoint does not stop attempt 2');
+    for (const p of pods) await finishPod(arena.kc, ns, p.metadata!.name!, 'Succeeded');
+    await arena.waitPhase(ns, 'cut', 'Succeeded');
+  });
+
   test('a failed worker tears the gang down and retries from the last checkpoint, then fails when retries run out', async () => {
     const ns = 'retry';
     await arena.namespace(ns);

@@ -258,7 +258,7 @@ test('the trainer gets the attention backend for its GPUs and never the run toke
     const { supervisor, output } = inProcess(op, `${EMIT}
       console.log(JSON.stringify({ backend: process.env.ARENA_ATTENTION_BACKEND, cc: process.env.ARENA_GPU_COMPUTE_CAPABILITY, token: process.env.ARENA_RUN_TOKEN ?? null, url: process.env.ARENA_REPORT_URL ?? null, resume: process.env.ARENA_RESUME_FROM, fd: process.env.ARENA_EVENTS_FD }));
       emit({ event: 'finished' });`,
-      { gpus: [{ index: 0, name: 'NVIDIA L4', computeCapability: { major: 8, minor: 9 } }], env: { resumeFrom: '/ck/run-1/step-500.json', resumeStep: 500 } },
+      { gpus: [{ index: 0, name: 'NVIDIA L4', computeCapability: { major: 8, minor: 9 } }], env: { resumeFrom: '/ck/run-1/step-500.json', resumeStep: 500, checkpointDir: join(dir, 'no-earlier-runs') } },
     );
     const result = await supervisor.run();
     assert.equal(result.outcome, 'completed');
@@ -427,6 +427,69 @@ test('a checkpoint the trainer names but that is not on disk, or is empty, is ne
     assert.equal(result.exitCode, EXIT_CODES.ok);
     assert.deepEqual(op.eventsOfType('checkpoint').map((c) => [c.step, c.sizeBytes]), [[30, 321]], 'only the checkpoint on disk is recorded');
   }));
+
+test('a final checkpoint whose report never got through is reported by the next attempt, which resumes from it rather than from the one the operator knew', async () => {
+  // Its own folder: the next attempt reads every earlier attempt's report buffer there.
+  const checkpoints = join(dir, 'cut-off');
+  const run = String(++runs + 1000);
+  const first = new FakeOperator();
+  await first.start();
+  let known: { location: string; step: number };
+  let final: { location: string; step: number };
+  try {
+    const worker = startWorker(first, withMaxSteps(TINY, 1_000_000), { ARENA_RUN: run, ARENA_CHECKPOINT_DIR: checkpoints, ARENA_STOP_GRACE_SECONDS: '8' });
+    await first.until(() => first.eventsOfType('checkpoint').length >= 1, 180_000);
+    known = first.eventsOfType('checkpoint')[0]!;
+    // The operator is cut off from the worker from here on; the worker trains on to its next checkpoint, which
+    // only its buffer holds, then is told to stop.
+    await first.stop();
+    const buffer = join(checkpoints, `run-${run}`, 'reports', 'attempt-1-worker-0.jsonl');
+    const buffered = () => (existsSync(buffer) ? readFileSync(buffer, 'utf8').split('"type":"checkpoint"').length - 1 : 0);
+    for (const started = Date.now(); buffered() < 2; ) {
+      assert.ok(Date.now() - started < 180_000, 'a second checkpoint within 180 s');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    worker.child.kill('SIGTERM');
+    const { code, stdout } = await worker.exited;
+    assert.equal(code, EXIT_CODES.ok, stdout.slice(-2000));
+    const written = /arena-agilerl: stopped at step (\d+); final checkpoint (\S+)/.exec(stdout);
+    assert.ok(written, stdout.slice(-2000));
+    final = { step: Number(written[1]), location: written[2]! };
+    assert.ok(final.step > known.step, `the final checkpoint (step ${final.step}) is newer than the one reported (${known.step})`);
+    assert.match(stdout, /Final reports not acknowledged within the grace period/);
+  } finally {
+    await first.stop();
+  }
+
+  await withOperator(async (op) => {
+    const target = final.step + 500;
+    // The operator resumes the retry from the newest checkpoint it knows of.
+    const { code, stdout } = await startWorker(op, withMaxSteps(TINY, target), {
+      ARENA_RUN: run,
+      ARENA_ATTEMPT: '2',
+      ARENA_CHECKPOINT_DIR: checkpoints,
+      ARENA_RESUME_FROM: known.location,
+      ARENA_RESUME_STEP: String(known.step),
+    }).exited;
+    assert.equal(code, 0, stdout.slice(-2000));
+    assert.ok(stdout.includes(`arena-agilerl: resumed 2 agents from ${final.location} at step ${final.step}`), stdout.slice(-3000));
+    const reported = op.eventsOfType('checkpoint');
+    const late = reported.filter((c) => c.recovered !== undefined);
+    assert.ok(late.length >= 1, 'the lost reports are delivered');
+    assert.deepEqual(late.at(-1), { ...late.at(-1)!, step: final.step, location: final.location, final: true, recovered: { run: Number(run), attempt: 1 } });
+    assert.ok(late.every((c) => c.step > known.step), 'what the operator acknowledged is not reported again');
+    const own = reported.filter((c) => c.recovered === undefined).map((c) => c.step);
+    assert.ok(own.length >= 1 && own.every((s) => s > final.step), `the retry's own checkpoints (${own.join(', ')}) carry on after step ${final.step}`);
+    assert.equal(op.accepted.at(-1)!.type, 'completed');
+  });
+
+  // Handed over: a third attempt has nothing more to report.
+  await withOperator(async (op) => {
+    const { code } = await startWorker(op, withMaxSteps(TINY, final.step + 500), { ARENA_RUN: run, ARENA_ATTEMPT: '3', ARENA_CHECKPOINT_DIR: checkpoints, ARENA_TRAINER_COMMAND: scripted("emit({ event: 'finished' });") }).exited;
+    assert.equal(code, 0);
+    assert.deepEqual(op.eventsOfType('checkpoint'), []);
+  });
+});
 
 test('a trainer that ran out of disk space fails with VolumeFull, naming the checkpoint volume and its free space', () =>
   withOperator(async (op) => {

@@ -6,7 +6,7 @@
 // final checkpoint); 2 refused before launch (invalid manifest, no usable GPU, no trainer); 3 the operator says
 // this run or attempt is no longer current; 4 the operator does not accept the run token.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,6 +19,8 @@ import { memoryCgroup, oomKilledBetween, type MemoryCgroup } from './oom.ts';
 import type { WorkerEnv } from './env.ts';
 import { checkpointReport, EVENTS_FD, EVENTS_FD_ENV, parseTrainerEvent, progressReport, type TrainerError, type TrainerEvent } from './events.ts';
 import { attentionBackendFor, formatCapability, gpuRequirement, probeHost, type HostProbe } from './gpu/probe.ts';
+import { checkpointSize } from './checkpoint-size.ts';
+import { handOver, scanEarlierAttempts } from './recovery.ts';
 import { Reporter, type FatalKind } from './reporter.ts';
 import { verifyingFetch } from './report-transport.ts';
 import { resolveTrainer, type TrainerCommand } from './trainers/registry.ts';
@@ -82,17 +84,6 @@ export function reportBufferPath(env: WorkerEnv, root = env.checkpointDir): stri
   return join(root, `run-${env.run}`, 'reports', `attempt-${env.attempt}-worker-${env.rank}.jsonl`);
 }
 
-/** Bytes of a checkpoint file, or of everything under a checkpoint folder. */
-export function checkpointSize(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.size;
-  let total = 0;
-  for (const entry of readdirSync(path, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) total += statSync(join(entry.parentPath, entry.name)).size;
-  }
-  return total;
-}
-
 export class Supervisor {
   private readonly env: WorkerEnv;
   private readonly log: Logger;
@@ -108,10 +99,13 @@ export class Supervisor {
   private readonly tail = new OutputTail();
   private readonly memory: () => MemoryCgroup;
   private memoryAtStart: MemoryCgroup | undefined;
+  /** Where the trainer resumes from: the operator's choice, or a newer checkpoint an earlier attempt never reported. */
+  private resume: { from?: string; step?: number };
 
   constructor(private readonly opts: SupervisorOptions) {
     this.env = opts.env;
     this.memory = opts.memory ?? (() => memoryCgroup());
+    this.resume = { from: opts.env.resumeFrom, step: opts.env.resumeStep };
     const base = opts.logger ?? createLogger({ component: 'arena-runtime' });
     this.log = forObject(base, { kind: 'Experiment', namespace: opts.env.namespace, name: opts.env.experiment }).child({
       run: opts.env.run,
@@ -155,6 +149,7 @@ export class Supervisor {
   async run(): Promise<SupervisorResult> {
     this.reporter = this.openReporter();
     try {
+      this.recoverEarlierCheckpoints();
       return await this.supervise();
     } finally {
       clearTimeout(this.killTimer);
@@ -180,6 +175,36 @@ export class Supervisor {
     const bufferPath = this.opts.bufferPath ?? reportBufferPath(e);
     const fallbackBufferPath = reportBufferPath(e, join(tmpdir(), 'arena-reports', e.namespace, e.experiment));
     return Reporter.open({ ...common, bufferPath, fallbackBufferPath: fallbackBufferPath === bufferPath ? undefined : fallbackBufferPath });
+  }
+
+  /**
+   * Reports the checkpoints earlier attempts wrote but never got acknowledged, and resumes from the newest
+   * checkpoint any earlier attempt wrote when it is newer than the operator's choice. Every rank reads the same
+   * buffers and so resumes from the same checkpoint; rank 0 alone reports them.
+   */
+  private recoverEarlierCheckpoints(): void {
+    const e = this.env;
+    if (!e.checkpointDir) return;
+    const found = scanEarlierAttempts(e.checkpointDir, { run: e.run, attempt: e.attempt });
+    for (const s of found.skipped) this.log.warn('An earlier attempt\'s unreported checkpoint cannot be reported', { location: s.location, why: s.reason });
+    if (e.rank === 0 && found.unreported.length > 0) {
+      for (const c of found.unreported) this.reporter.report({ ...c.event, recovered: c.origin });
+      // Now in this attempt's own buffer, durably: this attempt delivers them, or a later one finds them there.
+      for (const f of handOver(found.buffers)) this.log.warn('Cannot mark an earlier attempt\'s report buffer as handed over', { path: f.path, error: f.error });
+      this.log.info('Reporting checkpoints earlier attempts wrote but never got acknowledged', {
+        checkpoints: found.unreported.map((c) => ({ run: c.origin.run, attempt: c.origin.attempt, step: c.event.step, location: c.event.location })),
+      });
+    }
+    const newest = found.newest;
+    if (newest && newest.event.step > (this.resume.step ?? -1)) {
+      this.log.info('Resuming from a newer checkpoint than the operator knew of', {
+        location: newest.event.location,
+        step: newest.event.step,
+        writtenBy: newest.origin,
+        instead: this.resume.from === undefined ? undefined : { location: this.resume.from, step: this.resume.step },
+      });
+      this.resume = { from: newest.event.location, step: newest.event.step };
+    }
   }
 
   /** The checkpoint volume's space now, for telling a failed write on a full volume; undefined if it cannot be read. */
@@ -292,9 +317,9 @@ export class Supervisor {
     delete env.ARENA_REPORT_URL;
     delete env.ARENA_RESUME_FROM;
     delete env.ARENA_RESUME_STEP;
-    if (e.resumeFrom) {
-      env.ARENA_RESUME_FROM = e.resumeFrom;
-      if (e.resumeStep !== undefined) env.ARENA_RESUME_STEP = String(e.resumeStep);
+    if (this.resume.from) {
+      env.ARENA_RESUME_FROM = this.resume.from;
+      if (this.resume.step !== undefined) env.ARENA_RESUME_STEP = String(this.resume.step);
     }
     const backend = attentionBackendFor(host.gpu.gpus);
     if (backend) {
@@ -305,10 +330,9 @@ export class Supervisor {
   }
 
   private async launch(trainer: TrainerCommand, host: HostProbe): Promise<SupervisorResult> {
-    const e = this.env;
     const out = this.opts.stdout ?? process.stdout;
     const err = this.opts.stderr ?? process.stderr;
-    this.log.info('Starting the trainer', { trainer: trainer.name, resumeFrom: e.resumeFrom, resumeStep: e.resumeStep });
+    this.log.info('Starting the trainer', { trainer: trainer.name, resumeFrom: this.resume.from, resumeStep: this.resume.step });
     let child: ChildProcess;
     try {
       child = spawn(trainer.command, trainer.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...this.trainerEnv(host), ...trainer.env } });

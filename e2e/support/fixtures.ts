@@ -6,7 +6,7 @@ import type { Experiment, ExperimentStatus } from '../../operator/api/v1alpha1/e
 import type { ResourceClass } from '../../operator/api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../operator/api/v1alpha1/trainingcluster.ts';
 import { names, tokenKey } from '../../operator/controllers/experiment/workers.ts';
-import { REPORTS_PATH, type Report, type ReportEvent } from '../../operator/runtime-api/protocol.ts';
+import { REPORTS_PATH, type CheckpointEvent, type Report, type ReportEvent } from '../../operator/runtime-api/protocol.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { cartpoleDqn } from './manifests.ts';
 
@@ -169,7 +169,7 @@ export class FakeRuntime {
     return { status: res.status, body: await res.json().catch(() => undefined) };
   }
 
-  checkpoint(step: number, evaluationScore?: number, extra: { final?: boolean } = {}) {
+  checkpoint(step: number, evaluationScore?: number, extra: Partial<Pick<CheckpointEvent, 'final' | 'recovered'>> = {}) {
     return this.post([
       {
         type: 'checkpoint',

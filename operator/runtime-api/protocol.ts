@@ -61,6 +61,11 @@ export const CheckpointEvent = Type.Object(
     location: Type.String({ minLength: 1, maxLength: 1024 }),
     /** True for the checkpoint written because of a stop request. */
     final: Type.Optional(Type.Boolean()),
+    /**
+     * Set when a later attempt reports a checkpoint that an earlier attempt wrote but whose report was never
+     * acknowledged (the worker was cut off from the operator until it ended): the run and attempt that wrote it.
+     */
+    recovered: Type.Optional(Type.Object({ run: count(undefined, 1), attempt: count(undefined, 1) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -145,6 +150,11 @@ export function parseReport(body: unknown): { ok: true; report: Report } | { ok:
       const e = validate.errors![0]!;
       const extra = e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
       return { ok: false, error: `${fieldOf(`events.${i}`, e.instancePath, e.params.missingProperty)}: ${e.message}${extra}` };
+    }
+    const from = (ev as CheckpointEvent).recovered;
+    const report = body as Report;
+    if (from && (from.run > report.run || (from.run === report.run && from.attempt >= report.attempt))) {
+      return { ok: false, error: `events.${i}.recovered: must name a run and attempt before this report's (run ${report.run} attempt ${report.attempt})` };
     }
   }
   return { ok: true, report: body as Report };

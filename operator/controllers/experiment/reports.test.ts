@@ -157,6 +157,33 @@ describe('report inbox', () => {
     inbox.forget('ns/e');
   });
 
+  test('a checkpoint an earlier attempt wrote but never reported is filed under its run, and never counts as this attempt\'s final one', async () => {
+    const { inbox } = setup();
+    // Run 2, attempt 1 (train again after a stop whose final report was lost): run 1 had reached step 300.
+    const now = { run: 2, attempt: 1 };
+    const status: ExperimentStatus = {
+      run: 2,
+      attempt: 1,
+      phase: 'Running',
+      checkpoints: [{ run: 1, step: 300, sizeBytes: 10, location: 'step-300', createdAt: '2026-11-23T09:00:00.000Z' }],
+      latestCheckpoint: { step: 300, location: 'step-300' },
+    };
+    const late = { ...ckpt(1, 350), final: true, recovered: { run: 1, attempt: 1 } } as Ev;
+    const pending = inbox.accept('ns/e', now, report([late], 0, 2, 1));
+    assert.equal(inbox.view('ns/e', now, '2026-11-23T09:59:00Z', status).finalCheckpointAfterStop, false, 'a stop of run 2 is not clean because run 1 stopped cleanly');
+    inbox.fold('ns/e', status, { force: false, gangSize: 1 }).commit();
+    assert.equal(await pending, 1);
+    assert.deepEqual(status.checkpoints?.map((c) => [c.run, c.step]), [[1, 300], [1, 350]]);
+    assert.deepEqual(status.latestCheckpoint, { step: 350, location: 'step-350' }, 'the newest checkpoint, the one to resume from');
+
+    // Once run 2 has a checkpoint of its own, a late report of run 1's does not replace it as the latest.
+    const own = inbox.accept('ns/e', now, report([ckpt(2, 400), { ...ckpt(3, 360), recovered: { run: 1, attempt: 1 } } as Ev], 0, 2, 1));
+    inbox.fold('ns/e', status, { force: false, gangSize: 1 }).commit();
+    assert.equal(await own, 3);
+    assert.deepEqual(status.checkpoints?.map((c) => [c.run, c.step]), [[1, 300], [1, 350], [1, 360], [2, 400]]);
+    assert.deepEqual(status.latestCheckpoint, { step: 400, location: 'step-400' });
+  });
+
   test('an unacknowledged report times out so the worker sends it again', async () => {
     const { inbox } = setup();
     await assert.rejects(inbox.accept('ns/e', current, report([ckpt(1, 1)])), /send it again/);

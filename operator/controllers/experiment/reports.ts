@@ -139,7 +139,8 @@ export class ReportInbox {
       failed: live?.failed
         ? { reason: live.failed.reason, message: live.failed.message, hint: live.failed.hint, retryable: live.failed.retryable ?? true }
         : undefined,
-      finalCheckpointAfterStop: storedFinal || (live?.checkpoints.some(afterStop) ?? false),
+      // An earlier attempt's final checkpoint, reported late, says nothing about whether this attempt stopped cleanly.
+      finalCheckpointAfterStop: storedFinal || (live?.checkpoints.some((c) => c.recovered === undefined && afterStop(c)) ?? false),
     };
   }
 
@@ -156,7 +157,8 @@ export class ReportInbox {
     // Nothing leaves the inbox until commit(): a status write that fails (a conflict with a newer version of the
     // object) must not lose what it carried; the next reconcile folds the same items again.
     const taken = [...box.checkpoints];
-    for (const c of taken) changed = addCheckpoint(status, box.run, c) || changed;
+    // A checkpoint an earlier attempt wrote but could not report belongs to the run that wrote it.
+    for (const c of taken) changed = addCheckpoint(status, c.recovered?.run ?? box.run, c) || changed;
     let progressDueInMs: number | undefined;
     let progressTaken: ProgressEvent | undefined;
     if (box.progress) {
@@ -240,7 +242,9 @@ function addCheckpoint(status: ExperimentStatus, run: number, c: CheckpointEvent
     list.push(entry);
   }
   list.sort((a, b) => a.run - b.run || a.step - b.step);
-  const latest = list.filter((x) => x.run === run).at(-1)!;
+  // The newest run's newest checkpoint: a late report of an earlier run's checkpoint is not the latest once a
+  // later run has one of its own.
+  const latest = list.at(-1)!;
   status.latestCheckpoint = { step: latest.step, location: latest.location };
   const best = bestOf(list);
   if (best) status.bestCheckpoint = { step: best.step, evaluationScore: best.evaluationScore! };

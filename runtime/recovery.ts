@@ -1,0 +1,160 @@
+// Checkpoints that an earlier attempt of this experiment wrote but whose reports the operator never acknowledged:
+// the attempt was cut off from the operator until it ended (a partition longer than the stop grace, a node lost
+// right after a final checkpoint). Its report buffer, kept with the checkpoints, still holds them. A new attempt
+// reads every earlier attempt's buffer, reports those whose files are on disk as they were reported, and resumes
+// from the newest of them when it is newer than the checkpoint the operator chose: nothing written is lost.
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import type { CheckpointEvent } from '../operator/runtime-api/protocol.ts';
+import { checkpointSize } from './checkpoint-size.ts';
+
+export interface Origin {
+  run: number;
+  attempt: number;
+}
+
+export interface EarlierCheckpoint {
+  /** The run and attempt that wrote it (not the one whose buffer held it, when that one was reporting it late). */
+  origin: Origin;
+  event: CheckpointEvent;
+  /** Whether the operator acknowledged it (then it needs no report, but can still be the newest). */
+  acknowledged: boolean;
+  buffer: string;
+}
+
+export interface Skipped {
+  location: string;
+  reason: string;
+}
+
+export interface Recovery {
+  /** Verified checkpoints the operator never acknowledged, oldest first: to report again. */
+  unreported: EarlierCheckpoint[];
+  /** The newest verified checkpoint of every earlier attempt, acknowledged or not. */
+  newest?: EarlierCheckpoint;
+  /** Unacknowledged checkpoints that cannot be reported: their files are gone or changed. */
+  skipped: Skipped[];
+  /** Each buffer holding an unreported checkpoint, with the highest sequence number it holds. */
+  buffers: Map<string, number>;
+}
+
+const BUFFER_NAME = /^attempt-([1-9][0-9]*)-worker-([0-9]+)\.jsonl$/;
+const RUN_DIR = /^run-([1-9][0-9]*)$/;
+
+const before = (a: Origin, b: Origin) => a.run < b.run || (a.run === b.run && a.attempt < b.attempt);
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The checkpoint events of one buffer file, with its acknowledged high-water mark and highest sequence number. */
+function readBuffer(path: string): { events: CheckpointEvent[]; acked: number; top: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const events: CheckpointEvent[] = [];
+  let acked = -1;
+  let top = -1;
+  for (const raw of text.split('\n')) {
+    if (!raw) continue;
+    let line: { ack?: unknown; event?: { type?: unknown; seq?: unknown } };
+    try {
+      line = JSON.parse(raw) as typeof line;
+    } catch {
+      continue; // cut short by a crash mid-write
+    }
+    if (typeof line.ack === 'number') acked = Math.max(acked, line.ack);
+    const ev = line.event;
+    if (!ev || !Number.isSafeInteger(ev.seq)) continue;
+    top = Math.max(top, ev.seq as number);
+    if (ev.type === 'checkpoint') events.push(ev as CheckpointEvent);
+  }
+  return { events, acked: Math.max(acked, -1), top: Math.max(top, acked) };
+}
+
+/** Why a reported checkpoint cannot be reported again, or undefined when its files are there as they were. */
+function unusable(checkpointDir: string, event: CheckpointEvent): string | undefined {
+  const root = resolve(checkpointDir);
+  const location = resolve(event.location);
+  if (!location.startsWith(root + sep)) return `it is outside this experiment's checkpoint folder ${root}`;
+  let size: number;
+  try {
+    size = checkpointSize(location);
+  } catch {
+    return 'its files are gone';
+  }
+  if (size !== event.sizeBytes) return `it holds ${size} bytes, not the ${event.sizeBytes} it had when written`;
+  return undefined;
+}
+
+/**
+ * Reads the report buffers of every attempt of this experiment before `current` (under
+ * <checkpoint dir>/run-<run>/reports/), and verifies each checkpoint they hold against the files on disk.
+ */
+export function scanEarlierAttempts(checkpointDir: string, current: Origin): Recovery {
+  const found = new Map<string, EarlierCheckpoint>();
+  const skipped: Skipped[] = [];
+  const buffers = new Map<string, number>();
+  const runs = list(checkpointDir)
+    .map((name) => ({ name, run: Number(RUN_DIR.exec(name)?.[1]) }))
+    .filter((r) => Number.isSafeInteger(r.run) && r.run <= current.run)
+    .sort((a, b) => a.run - b.run);
+  for (const { name, run } of runs) {
+    const dir = join(checkpointDir, name, 'reports');
+    for (const file of list(dir).sort()) {
+      const m = BUFFER_NAME.exec(file);
+      if (!m) continue;
+      const holder = { run, attempt: Number(m[1]) };
+      // This attempt's own buffers, and any of a later attempt (this one is then the stale one), are not earlier.
+      if (!before(holder, current)) continue;
+      const path = join(dir, file);
+      const buffer = readBuffer(path);
+      if (!buffer) continue;
+      for (const event of buffer.events) {
+        const origin = event.recovered ?? holder;
+        const acknowledged = event.seq <= buffer.acked;
+        const why = unusable(checkpointDir, event);
+        if (why) {
+          if (!acknowledged) skipped.push({ location: event.location, reason: why });
+          continue;
+        }
+        // Every rank of a gang, and every attempt that reported it late, may hold the same checkpoint.
+        const key = `${origin.run}/${event.step}/${event.location}`;
+        const seen = found.get(key);
+        if (!seen) {
+          const { recovered: _recovered, ...plain } = event;
+          found.set(key, { origin, event: plain, acknowledged, buffer: path });
+        } else if (acknowledged) {
+          seen.acknowledged = true;
+        }
+        if (!acknowledged) buffers.set(path, buffer.top);
+      }
+    }
+  }
+  const all = [...found.values()].sort((a, b) => a.origin.run - b.origin.run || a.event.step - b.event.step || a.origin.attempt - b.origin.attempt);
+  return { unreported: all.filter((c) => !c.acknowledged), newest: all.at(-1), skipped, buffers };
+}
+
+/**
+ * Marks the buffers' checkpoints as handed over to this attempt, whose own buffer now holds them durably: a later
+ * attempt reads them there, not here again. Returns the buffers that could not be marked (a later attempt then
+ * reports their checkpoints once more, which the operator recognises as already listed).
+ */
+export function handOver(buffers: Map<string, number>): { path: string; error: string }[] {
+  const failed: { path: string; error: string }[] = [];
+  for (const [path, top] of buffers) {
+    try {
+      appendFileSync(path, `${JSON.stringify({ ack: top })}\n`);
+    } catch (err) {
+      failed.push({ path, error: (err as Error).message });
+    }
+  }
+  return failed;
+}
