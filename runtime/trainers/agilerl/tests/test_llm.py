@@ -146,6 +146,26 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
 
+def _serves_the_trained_adapter(folder: Path, tiny: Path) -> str:
+    """What ``arena-runtime serve`` runs for an LLM checkpoint on CPU (arena_agilerl.llm_engine): the base model with
+    the checkpoint's actor adapter merged in, which answers differently from the base model, and generates."""
+    import torch
+    from arena_agilerl.llm_engine import Model
+    from transformers import AutoModelForCausalLM
+
+    served = Model(folder, "cpu")
+    prompt = "what is 2 plus 3 ?"
+    ids = served.tokenizer(prompt, return_tensors="pt")
+    base = AutoModelForCausalLM.from_pretrained(str(tiny / "model"))
+    base.train(False)
+    with torch.no_grad():
+        assert not torch.equal(served.model(**ids).logits, base(**ids).logits), "the served model is the base model"
+    out = served.generate(prompt, {"max_new_tokens": 3, "temperature": 0})
+    assert isinstance(out["text"], str) and 1 <= out["meta_info"]["completion_tokens"] <= 3, out
+    assert served.description.startswith(f"{json.loads((folder / 'arena-checkpoint.json').read_text())['algorithm']} step ")
+    return str(served.description)
+
+
 def _trained(weights: dict[str, Any]) -> bool:
     """LoRA B starts at zero: a nonzero one has been trained."""
     return any(float(t.abs().sum()) > 0 for n, t in weights.items() if "lora_B" in n)
@@ -209,6 +229,8 @@ def test_dpo_trains_checkpoints_and_resumes(tiny: Path, tmp_path: Path) -> None:
     assert after["step"] == 24, after
     assert resumed.of("finished") == [{"event": "finished", "step": 24}]
     assert not _same(weights, _adapter(Path(after["path"]))), "the resumed run did not train the adapter"
+    # Served: the actor adapter, not the reference one.
+    print("served", _serves_the_trained_adapter(Path(after["path"]), tiny))
 
 
 def test_grpo_trains_on_cpu_checkpoints_and_resumes(tiny: Path, tmp_path: Path) -> None:
@@ -244,17 +266,21 @@ def test_grpo_trains_on_cpu_checkpoints_and_resumes(tiny: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("algorithm", ["GSPO", "CISPO", "LLMPPO", "LLMREINFORCE"])
-def test_the_rest_of_the_rollout_family_trains_on_cpu(algorithm: str, tiny: Path, tmp_path: Path) -> None:
+def test_the_rest_of_the_rollout_family_trains_resumes_and_serves_on_cpu(algorithm: str, tiny: Path, tmp_path: Path) -> None:
     """GSPO, CISPO, LLM PPO and LLM REINFORCE go through GRPO's rollout loop and builder, so one manifest with
     another algorithm name trains each; LLM PPO learns a value head instead of comparing a group, and REINFORCE takes
-    no group."""
-    manifest = grpo_manifest(tiny, max_steps=8, evo_steps=8)
-    spec = manifest["algorithm"]
-    assert isinstance(spec, dict)
-    spec["name"] = algorithm
-    if algorithm in ("LLMPPO", "LLMREINFORCE"):
-        del spec["group_size"]
-    run = _finished(_start(tmp_path, manifest, algorithm.lower(), run="1"))
+    no group. Each resumes from its checkpoint and carries on training, and its checkpoint is served."""
+
+    def manifest_for(max_steps: int) -> dict[str, Any]:
+        manifest = grpo_manifest(tiny, max_steps=max_steps, evo_steps=8)
+        spec = manifest["algorithm"]
+        assert isinstance(spec, dict)
+        spec["name"] = algorithm
+        if algorithm in ("LLMPPO", "LLMREINFORCE"):
+            del spec["group_size"]
+        return manifest
+
+    run = _finished(_start(tmp_path, manifest_for(8), algorithm.lower(), run="1"))
     assert any(f"arena-agilerl: {algorithm} on sums" in line for line in run.log), run.log[-20:]
     [checkpoint] = run.of("checkpoint")
     assert checkpoint["step"] == 8 and run.of("finished") == [{"event": "finished", "step": 8}], run.events
@@ -266,6 +292,19 @@ def test_the_rest_of_the_rollout_family_trains_on_cpu(algorithm: str, tiny: Path
     assert _trained(_adapter(folder)), "LoRA B is still zero: nothing was learned"
     if algorithm == "LLMPPO":
         assert (folder / "agent" / "critic").is_dir(), sorted(p.name for p in (folder / "agent").iterdir())
+
+    resumed = _finished(_start(tmp_path, manifest_for(16), f"{algorithm.lower()}-resume", run="2", resume_from=str(folder)))
+    assert any(f"resumed {algorithm} from {folder}/agent at step 8" in line for line in resumed.log), resumed.log[-20:]
+    [after] = resumed.of("checkpoint")
+    assert after["step"] == 16 and resumed.of("finished") == [{"event": "finished", "step": 16}], resumed.events
+    later = Path(after["path"])
+    assert not _same(_adapter(folder), _adapter(later)), "the resumed run did not train the adapter"
+    if algorithm == "LLMPPO":
+        from safetensors.torch import load_file
+
+        critic = [load_file(str(f / "agent" / "critic" / "adapter_model.safetensors")) for f in (folder, later)]
+        assert not _same(*critic), "the resumed run did not train the value head"
+    print("served", _serves_the_trained_adapter(later, tiny))
 
 
 def test_colocated_grpo_needs_vllm_which_does_not_run_on_cpu(tiny: Path, tmp_path: Path) -> None:
