@@ -19,7 +19,6 @@ export interface EarlierCheckpoint {
   event: CheckpointEvent;
   /** Whether the operator acknowledged it (then it needs no report, but can still be the newest). */
   acknowledged: boolean;
-  buffer: string;
 }
 
 export interface Skipped {
@@ -102,6 +101,8 @@ export function scanEarlierAttempts(checkpointDir: string, current: Origin): Rec
   const found = new Map<string, EarlierCheckpoint>();
   const skipped: Skipped[] = [];
   const buffers = new Map<string, number>();
+  /** The buffers holding each unacknowledged checkpoint, by checkpoint. */
+  const pending = new Map<string, { path: string; top: number }[]>();
   const runs = list(checkpointDir)
     .map((name) => ({ name, run: Number(RUN_DIR.exec(name)?.[1]) }))
     .filter((r) => Number.isSafeInteger(r.run) && r.run <= current.run)
@@ -120,26 +121,40 @@ export function scanEarlierAttempts(checkpointDir: string, current: Origin): Rec
       for (const event of buffer.events) {
         const origin = event.recovered ?? holder;
         const acknowledged = event.seq <= buffer.acked;
-        const why = unusable(checkpointDir, event);
-        if (why) {
-          if (!acknowledged) skipped.push({ location: event.location, reason: why });
-          continue;
-        }
         // Every rank of a gang, and every attempt that reported it late, may hold the same checkpoint.
         const key = `${origin.run}/${event.step}/${event.location}`;
         const seen = found.get(key);
         if (!seen) {
           const { recovered: _recovered, ...plain } = event;
-          found.set(key, { origin, event: plain, acknowledged, buffer: path });
+          found.set(key, { origin, event: plain, acknowledged });
         } else if (acknowledged) {
           seen.acknowledged = true;
         }
-        if (!acknowledged) buffers.set(path, buffer.top);
+        if (!acknowledged) pending.set(key, [...(pending.get(key) ?? []), { path, top: buffer.top }]);
       }
     }
   }
   const all = [...found.values()].sort((a, b) => a.origin.run - b.origin.run || a.event.step - b.event.step || a.origin.attempt - b.origin.attempt);
-  return { unreported: all.filter((c) => !c.acknowledged), newest: all.at(-1), skipped, buffers };
+  // Verified against the disk only where it matters (an LLM checkpoint is many files, and a long run has hundreds
+  // of acknowledged checkpoints): every unacknowledged one, and the newest acknowledged ones until one is intact.
+  const verdicts = new Map<EarlierCheckpoint, string | undefined>();
+  const check = (c: EarlierCheckpoint) => {
+    if (!verdicts.has(c)) verdicts.set(c, unusable(checkpointDir, c.event));
+    return verdicts.get(c);
+  };
+  const unreported: EarlierCheckpoint[] = [];
+  for (const c of all.filter((x) => !x.acknowledged)) {
+    const why = check(c);
+    if (why) {
+      skipped.push({ location: c.event.location, reason: why });
+      continue;
+    }
+    unreported.push(c);
+    const key = `${c.origin.run}/${c.event.step}/${c.event.location}`;
+    for (const b of pending.get(key) ?? []) buffers.set(b.path, Math.max(buffers.get(b.path) ?? -1, b.top));
+  }
+  const newest = [...all].reverse().find((c) => check(c) === undefined);
+  return { unreported, newest, skipped, buffers };
 }
 
 /**
