@@ -83,6 +83,8 @@ export const operatorKills: ChaosScenario = {
         atTheirEnd: done,
         reports: work.reportsSent,
         reportsRetried: work.reportsRefused,
+        // e.g. 0:120,503:40 (0: no answer, the operator was down)
+        retriedBy: [...work.refusedBy].sort((a, b) => a[0] - b[0]).map(([code, n]) => `${code}:${n}`).join(',') || 'none',
         podsCreated: [...work.podsByRank.values()].reduce((n, s) => n + s.size, 0),
       };
       return result;

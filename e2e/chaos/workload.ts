@@ -31,6 +31,9 @@ interface Tracked {
   nextStep: number;
   /** How a user's stop of it ended when it was not after a final checkpoint (its Stopped message). */
   stoppedWithoutFinal?: string;
+  /** What the final checkpoint's reports were answered, in order (0: no answer), and when (ms after the stop). */
+  finalAnswers: string[];
+  stoppingSince?: number;
 }
 
 // A stop that loses the final checkpoint ends Stopped like one that keeps it (lifecycle.ts), so the message tells
@@ -56,6 +59,8 @@ export class Workload {
   readonly podsByRank = new Map<string, Set<string>>();
   reportsSent = 0;
   reportsRefused = 0;
+  /** Refused reports by answer (0: no answer, the operator was down). */
+  readonly refusedBy = new Map<number, number>();
   private stopWatch?: () => void;
 
   constructor(private readonly o: WorkloadOptions) {
@@ -74,7 +79,7 @@ export class Workload {
       await Promise.all(
         names.slice(i, i + 25).map(async (name) => {
           const plan = plans[Math.floor(rand() * plans.length)]!;
-          this.tracked.set(name, { name, plan, acked: [], sent: new Map(), stopAsked: false, resumed: false, nextStep: 100 });
+          this.tracked.set(name, { name, plan, acked: [], sent: new Map(), stopAsked: false, resumed: false, nextStep: 100, finalAnswers: [] });
           await this.arena.apply(experiment(this.o.namespace, name, this.o.resourceClass, { manifest: cartpoleDqn(), maxRetries: 5, stopGracePeriodSeconds: 30 }));
         }),
       );
@@ -184,8 +189,10 @@ export class Workload {
       case 'Stopping':
         // The workers were told to stop (their pods are being deleted, within their grace period): they write a
         // final checkpoint, as the runtime does on SIGTERM.
+        t.stoppingSince ??= Date.now();
         if (!sent.final && ofAttempt.some((p) => p.status?.phase === 'Running')) {
-          if (await this.report(t, exp, (rt, step) => rt.checkpoint(step, step / 100, { final: true }))) sent.final = true;
+          const answered = await this.report(t, exp, (rt, step) => rt.checkpoint(step, step / 100, { final: true }), (status) => t.finalAnswers.push(`${status}@${Date.now() - t.stoppingSince!}ms`));
+          if (answered) sent.final = true;
         }
         return;
       case 'Stopped':
@@ -202,7 +209,7 @@ export class Workload {
   }
 
   /** Sends one report as worker 0 of the experiment's current attempt; true when the operator acknowledged it. */
-  private async report(t: Tracked, exp: Experiment, send: (rt: FakeRuntime, step: number) => Promise<{ status: number }>): Promise<boolean> {
+  private async report(t: Tracked, exp: Experiment, send: (rt: FakeRuntime, step: number) => Promise<{ status: number }>, answered?: (status: number) => void): Promise<boolean> {
     const key = `${exp.metadata!.uid}/${exp.status!.run}-${exp.status!.attempt}`;
     let token = this.tokens.get(key);
     if (!token) {
@@ -215,12 +222,14 @@ export class Workload {
     // per attempt and kind, so the operator sees increasing numbers only within one object. Reuse one per attempt.
     const rt = this.runtimeFor(key, exp, token);
     const r = await send(rt, step).catch(() => ({ status: 0 }));
+    answered?.(r.status);
     if (r.status === 200) {
       t.acked.push(step);
       t.nextStep += 100;
       return true;
     }
     this.reportsRefused++;
+    this.refusedBy.set(r.status, (this.refusedBy.get(r.status) ?? 0) + 1);
     return false;
   }
 
@@ -246,7 +255,10 @@ export class Workload {
       const t = this.tracked.get(exp.metadata!.name!);
       if (!t) continue;
       if (!this.settled(t, exp)) failures.push(`${t.name} (${t.plan}) is ${exp.status?.phase} (${exp.status?.reason}: ${exp.status?.message}), not ${endPhase[t.plan]}`);
-      if (t.stoppedWithoutFinal !== undefined) failures.push(`${t.name}: its stop lost the final checkpoint (${t.stoppedWithoutFinal})`);
+      if (t.stoppedWithoutFinal !== undefined) {
+        const answers = t.finalAnswers.length ? `its final report was answered ${t.finalAnswers.join(', ')}` : 'its final report was never sent: no pass of the workload saw a worker still running while it was Stopping';
+        failures.push(`${t.name}: its stop lost the final checkpoint (${t.stoppedWithoutFinal}); ${answers}`);
+      }
       const kept = new Set((exp.status?.checkpoints ?? []).map((c) => c.step));
       const missing = t.acked.filter((step) => !kept.has(step));
       lost += missing.length;
