@@ -270,8 +270,8 @@ describe('experiments on simulated GPU nodes', () => {
   test('a final checkpoint whose report was lost, reported late by the next attempt, is filed under the attempt that wrote it and becomes the latest', async () => {
     const ns = 'late-report';
     await arena.namespace(ns);
-    await arena.apply(resourceClass('one-l4', 'onprem', { nodes: 1, worker: { gpus: 1, gpuProduct: gpuProducts.L4.product } }));
-    await arena.apply(experiment(ns, 'cut', 'one-l4'));
+    await arena.apply(resourceClass('late-l4', 'onprem', { nodes: 1, worker: { gpus: 1, gpuProduct: gpuProducts.L4.product } }));
+    await arena.apply(experiment(ns, 'cut', 'late-l4'));
     const first = await arena.waitPhase(ns, 'cut', 'Running');
     await new FakeRuntime(op.http.url, first, await arena.runToken(ns, first)).checkpoint(100, 5);
     await arena.patchExperiment(ns, 'cut', { action: 'Stop' });
