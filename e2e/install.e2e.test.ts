@@ -597,10 +597,12 @@ describe('installing from the setup bundle', { timeout: 900_000 }, () => {
     assert.match(v.stdout, /trainingcluster\/onprem: bundle 0\.2\.0 \(Current\)/);
     const tcl = await kubectl(['get', 'tcl', 'onprem', '-o', 'jsonpath={.spec.setupBundle.version} {.spec.setupBundle.images.runtime}']);
     assert.equal(tcl, '0.2.0 ghcr.io/agilerl/arena-runtime:0.2.0');
+    // One of the new replicas takes the lease once the old leader's pod has gone (the rolling update starts the new
+    // pods first, so at first they only observe the old leader).
+    const operatorLogs = () => kubectl(['logs', '-n', NS, '-l', 'app.kubernetes.io/component=operator', '--tail=-1', '--prefix']);
+    await waitFor(async () => /"msg":"leading"/.test(await operatorLogs()), { timeoutMs: 60_000, what: 'one of the new replicas to lead' });
     // Whatever the operator did so far, the chart's RBAC let it: no request of its was refused.
-    const logs = await kubectl(['logs', '-n', NS, '-l', 'app.kubernetes.io/component=operator', '--tail=-1', '--prefix']);
-    assert.match(logs, /"msg":"leading"/, 'one replica leads');
-    assert.doesNotMatch(logs, /forbidden/i);
+    assert.doesNotMatch(await operatorLogs(), /forbidden/i);
   });
 
   test('down.sh scales the operator to 0 and keeps the release; setup.sh brings it back', async () => {
