@@ -159,7 +159,7 @@ describe('experiments on simulated GPU nodes', () => {
     await arena.apply(experiment(ns, 'x', 'cpu-again'));
     const first = await arena.waitPhase(ns, 'x', 'Running');
     const oldPods = (await arena.workerPods(ns, first)).map((p) => p.metadata!.name!);
-    // Orphan deletion leaves the pods, ConfigMap, Service and Secret behind, as a slow garbage collector would.
+    // Orphan deletion leaves the pods, Service and Secret behind, as a slow garbage collector would.
     await arena.custom.deleteNamespacedCustomObject({ group: 'arena.agilerl.com', version: 'v1alpha1', plural: 'experiments', namespace: ns, name: 'x', propagationPolicy: 'Orphan' });
     await waitFor(async () => (await arena.custom.listNamespacedCustomObject({ group: 'arena.agilerl.com', version: 'v1alpha1', plural: 'experiments', namespace: ns })).items.length === 0, { timeoutMs: 20_000, what: 'the experiment to go' });
     const original = experiment(ns, 'x', 'cpu-again').spec.manifest;
@@ -170,10 +170,11 @@ describe('experiments on simulated GPU nodes', () => {
     const newPods = await arena.workerPods(ns, second);
     assert.equal(newPods.length, 1, 'a worker of its own');
     assert.ok(!oldPods.includes(newPods[0]!.metadata!.name!), `not the old pod found by name (${oldPods.join(', ')})`);
-    const cmName = newPods[0]!.spec!.volumes!.find((v) => v.name === 'manifest')!.configMap!.name!;
-    const cm = await arena.core.readNamespacedConfigMap({ namespace: ns, name: cmName });
-    assert.equal(JSON.parse(cm.data!['manifest.json']!).training.max_steps, 7777, 'the new manifest, not the old one');
-    assert.equal(cm.metadata!.labels!['arena.agilerl.com/experiment-uid'], second.metadata!.uid);
+    const secretName = newPods[0]!.spec!.volumes!.find((v) => v.name === 'manifest')!.secret!.secretName!;
+    const secret = await arena.core.readNamespacedSecret({ namespace: ns, name: secretName });
+    const stored = JSON.parse(Buffer.from(secret.data!['manifest.json']!, 'base64').toString('utf8')) as { training: { max_steps: number } };
+    assert.equal(stored.training.max_steps, 7777, 'the new manifest, not the old one');
+    assert.equal(secret.metadata!.labels!['arena.agilerl.com/experiment-uid'], second.metadata!.uid);
     assert.equal((await new FakeRuntime(op.http.url, second, await arena.runToken(ns, second)).checkpoint(5, 1)).status, 200);
     await arena.patchExperiment(ns, 'x', { action: 'Stop' });
   });

@@ -241,7 +241,7 @@ export class Supervisor {
       manifest = JSON.parse(readFileSync(e.manifestPath, 'utf8')) as Manifest;
     } catch (err) {
       return this.fail(
-        { reason: 'ManifestUnreadable', message: `Cannot read the manifest at ${e.manifestPath}: ${(err as Error).message}`, hint: 'The manifest ConfigMap may be missing or not mounted.', retryable: true },
+        { reason: 'ManifestUnreadable', message: `Cannot read the manifest at ${e.manifestPath}: ${(err as Error).message}`, hint: 'The attempt\'s Secret, which holds the manifest, may be missing or not mounted.', retryable: true },
         EXIT_CODES.refused,
         'refused',
       );

@@ -115,7 +115,7 @@ export class ExperimentReconciler {
     const d = this.d;
     const stored = d.experiments.get(key);
     if (!stored) {
-      // Gone: its pods, Service, ConfigMap and Secret go with it through owner references.
+      // Gone: its pods, Service and Secrets go with it through owner references.
       d.admission.dequeue(key);
       d.admission.release(key);
       d.inbox.forget(key);
@@ -338,12 +338,11 @@ export class ExperimentReconciler {
     const pods = workerPods({ experiment: exp, cls, cluster, attempt: a, nodes, reportUrl: this.d.reportUrl, reportCaConfigMap: this.d.reportCa?.configMap, resumeFrom: latest, preemptionDeadlineSeconds: this.d.preemptionDeadlineSeconds });
     // Before the pods: a worker without the CA could not verify the operator, and so would never send a report.
     await this.d.reportCa?.ensure(ns);
-    // One round trip for the Secret, the ConfigMap, the Service (gangs of several) and the pods: a kubelet that starts a worker before
-    // its Secret or ConfigMap exists retries, and a gang any of them failed for is removed below.
+    // One round trip for the Secret, the Service (gangs of several) and the pods: a kubelet that starts a worker before
+    // its Secret exists retries, and a gang any of them failed for is removed below.
     // Deterministic names make creation idempotent: an operator that restarts mid-way creates no duplicates.
     const perRun = [
       ignoreExists(core.createNamespacedSecret({ namespace: ns, body: objs.secret })),
-      ignoreExists(core.createNamespacedConfigMap({ namespace: ns, body: objs.configMap })),
       ...(objs.service ? [ignoreExists(core.createNamespacedService({ namespace: ns, body: objs.service }))] : []),
     ];
     const created: V1Pod[] = [];

@@ -85,12 +85,16 @@ describe('worker pods', () => {
     assert.deepEqual([stopPlanSeconds(60, 20), stopPlanSeconds(60), stopPlanSeconds(10, 30)], [20, 60, 10]);
   });
 
-  test('each worker mounts only its own token from the attempt\'s Secret', () => {
+  test('each worker mounts the manifest and only its own token from the attempt\'s Secret', () => {
     const secret = names(exp(), { run: 1, attempt: 2 }).secret;
     for (const [rank, p] of pods.entries()) {
       const v = p.spec!.volumes!.find((x) => x.name === 'run-token')!;
       assert.deepEqual(v.secret, { secretName: secret, items: [{ key: `worker-${rank}`, path: 'token' }], defaultMode: 0o440 });
       assert.deepEqual(p.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'run-token'), { name: 'run-token', mountPath: '/var/run/arena/run-token', readOnly: true });
+      const manifest = p.spec!.volumes!.find((x) => x.name === 'manifest')!;
+      assert.deepEqual(manifest.secret, { secretName: secret, items: [{ key: 'manifest.json', path: 'manifest.json' }], defaultMode: 0o444 }, 'the manifest, and none of the tokens');
+      assert.deepEqual(p.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'manifest'), { name: 'manifest', mountPath: '/etc/arena', readOnly: true });
+      assert.equal(p.spec!.containers[0]!.env!.find((e) => e.name === 'ARENA_MANIFEST')?.value, '/etc/arena/manifest.json');
     }
   });
 
@@ -99,7 +103,7 @@ describe('worker pods', () => {
     again.metadata!.uid = 'uid-2';
     const a = { run: 1, attempt: 1 };
     const [first, second] = [names(exp(), a), names(again, a)];
-    for (const k of ['service', 'configMap', 'secret'] as const) assert.notEqual(first[k], second[k], k);
+    for (const k of ['service', 'secret'] as const) assert.notEqual(first[k], second[k], k);
     assert.notEqual(first.pod(0), second.pod(0));
     assert.equal(first.service, names(exp(), { run: 1, attempt: 2 }).service, 'one Service for every attempt of a run');
     assert.notEqual(first.secret, names(exp(), { run: 1, attempt: 2 }).secret, 'a token Secret per attempt');
@@ -178,10 +182,12 @@ describe('worker pods', () => {
     assert.deepEqual(p!.spec?.tolerations, []);
   });
 
-  test('run objects: manifest ConfigMap, token Secret and a headless Service that publishes not-ready workers', () => {
+  test('run objects: one Secret with the manifest and the tokens, and a headless Service that publishes not-ready workers', () => {
     const o = runObjects(exp(), { run: 3, attempt: 1 }, ['token-0', 'token-1']);
-    assert.equal(JSON.parse(o.configMap.data!['manifest.json']!).algorithm.name, 'DQN');
-    assert.deepEqual(o.secret.stringData, { 'worker-0': 'token-0', 'worker-1': 'token-1' });
+    const { 'manifest.json': manifest, ...tokens } = o.secret.stringData!;
+    assert.equal(JSON.parse(manifest!).algorithm.name, 'DQN');
+    assert.deepEqual(tokens, { 'worker-0': 'token-0', 'worker-1': 'token-1' });
+    assert.deepEqual(Object.keys(o), ['secret', 'service'], 'no ConfigMap: one write less per attempt');
     assert.equal(o.secret.metadata?.labels?.['arena.agilerl.com/attempt'], '1');
     assert.equal(o.service?.spec?.clusterIP, 'None');
     assert.equal(o.service?.spec?.publishNotReadyAddresses, true);

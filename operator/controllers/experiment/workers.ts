@@ -1,6 +1,6 @@
 // What one attempt of an experiment runs: a gang of worker pods (one per planned node) with a headless Service for
-// rendezvous, the manifest in a ConfigMap and the attempt's run tokens in a Secret (one per worker, each pod
-// mounting only its own). Pure builders, so the shape of every object is unit-tested; the reconciler only creates
+// rendezvous, and one Secret per attempt holding the manifest and the attempt's run tokens (one per worker, each
+// pod mounting the manifest and only its own token). Pure builders, so the shape of every object is unit-tested; the reconciler only creates
 // and deletes what these return.
 //
 // Every name carries a tag of the experiment's uid: an experiment deleted and created again under the same name
@@ -8,7 +8,7 @@
 // token or pods found by name.
 import { posix } from 'node:path';
 import { createHash } from 'node:crypto';
-import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1Secret, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1EnvVar, V1OwnerReference, V1Pod, V1Secret, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Experiment } from '../../api/v1alpha1/experiment.ts';
 import type { ResourceClass } from '../../api/v1alpha1/resourceclass.ts';
 import type { TrainingCluster } from '../../api/v1alpha1/trainingcluster.ts';
@@ -79,7 +79,6 @@ export function names(exp: Experiment, a: AttemptRef) {
   const tag = uidTag(exp);
   return {
     service: shortName(name, `${tag}-r${a.run}`),
-    configMap: shortName(name, `${tag}-r${a.run}-manifest`, 253),
     secret: shortName(name, `${tag}-r${a.run}a${a.attempt}-token`, 253),
     pod: (rank: number) => shortName(name, `${tag}-r${a.run}a${a.attempt}-${rank}`),
   };
@@ -108,12 +107,16 @@ function commonLabels(exp: Experiment, component: string, run: number): Record<s
   };
 }
 
+/** The key of the attempt's Secret that holds the manifest. */
+export const MANIFEST_KEY = 'manifest.json';
+
 /**
- * The objects the attempt's workers share: the run's ConfigMap, the attempt's token Secret, and for a gang of more
- * than one worker (one token each) the run's headless Service they rendezvous through. A lone worker has nobody to
- * find, so it gets none: one API write less per experiment, most of them in a queue of one-worker runs.
+ * The objects the attempt's workers share: the attempt's Secret with the manifest and every worker's token, and for
+ * a gang of more than one worker the run's headless Service they rendezvous through. One object carries both the
+ * manifest and the tokens, and a lone worker (nobody to find) gets no Service: each is an API write less per
+ * experiment, most of them in a queue of one-worker runs.
  */
-export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly string[]): { configMap: V1ConfigMap; secret: V1Secret; service?: V1Service } {
+export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly string[]): { secret: V1Secret; service?: V1Service } {
   const n = names(exp, a);
   const ns = exp.metadata!.namespace!;
   const meta = (name: string, component: string) => ({
@@ -124,18 +127,12 @@ export function runObjects(exp: Experiment, a: AttemptRef, tokens: readonly stri
     ownerReferences: [ownerRef(exp)],
   });
   return {
-    configMap: {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: meta(n.configMap, 'manifest'),
-      data: { 'manifest.json': JSON.stringify(exp.spec.manifest, null, 2) },
-    },
     secret: {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { ...meta(n.secret, 'run-token'), labels: { ...commonLabels(exp, 'run-token', a.run), [labels.attempt]: String(a.attempt), [labels.runToken]: 'true' } },
       type: 'Opaque',
-      stringData: Object.fromEntries(tokens.map((t, rank) => [tokenKey(rank), t])),
+      stringData: { [MANIFEST_KEY]: JSON.stringify(exp.spec.manifest, null, 2), ...Object.fromEntries(tokens.map((t, rank) => [tokenKey(rank), t])) },
     },
     ...(tokens.length > 1 ? { service: rendezvousService(exp, a, meta(n.service, 'rendezvous')) } : {}),
   };
@@ -265,7 +262,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
     { name: 'ARENA_RUN', value: String(a.run) },
     { name: 'ARENA_ATTEMPT', value: String(a.attempt) },
     { name: 'ARENA_WORKER_RANK', value: String(rank) },
-    { name: 'ARENA_MANIFEST', value: `${MANIFEST_MOUNT}/manifest.json` },
+    { name: 'ARENA_MANIFEST', value: `${MANIFEST_MOUNT}/${MANIFEST_KEY}` },
     { name: 'ARENA_CHECKPOINT_DIR', value: `${mountPath}/${ns}/${exp.metadata!.name!}` },
     { name: 'ARENA_REPORT_URL', value: input.reportUrl },
     { name: 'ARENA_STOP_GRACE_SECONDS', value: String(runtimeStopGraceSeconds(stopPlanSeconds(exp.spec.stopGracePeriodSeconds ?? 120, input.preemptionDeadlineSeconds))) },
@@ -291,7 +288,7 @@ function workerPod(input: WorkerPodInput, node: string, rank: number): V1Pod {
   }
 
   const volumes: V1Volume[] = [
-    { name: 'manifest', configMap: { name: n.configMap } },
+    { name: 'manifest', secret: { secretName: n.secret, items: [{ key: MANIFEST_KEY, path: MANIFEST_KEY }], defaultMode: 0o444 } },
     // Only this worker's token: a worker cannot speak as another rank.
     { name: 'run-token', secret: { secretName: n.secret, items: [{ key: tokenKey(rank), path: 'token' }], defaultMode: 0o440 } },
     { name: 'tmp', emptyDir: {} },
