@@ -111,6 +111,17 @@ const cases: Case[] = [
     newest: 80,
   },
   {
+    name: 'a checkpoint line damaged by hand (no location, a step as text, a broken origin) is passed over',
+    current: { run: 1, attempt: 2 },
+    build: (d) => {
+      const good = checkpoint(d, 1, 90);
+      const { location: _location, ...noLocation } = checkpoint(d, 1, 91);
+      buffer(d, 1, 1, 0, [noLocation as CheckpointEvent, { ...checkpoint(d, 1, 92), step: '92' as unknown as number }, { ...checkpoint(d, 1, 93), recovered: null as unknown as Origin }, good]);
+    },
+    unreported: [[1, 1, 90]],
+    newest: 90,
+  },
+  {
     name: 'an experiment with no earlier attempt has nothing to recover',
     current: { run: 1, attempt: 1 },
     build: () => undefined,

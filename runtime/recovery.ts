@@ -50,6 +50,19 @@ function list(dir: string): string[] {
   }
 }
 
+/** What recovery reads of a checkpoint event; a line edited or damaged by hand is passed over, not trusted. */
+function wellFormed(ev: Partial<CheckpointEvent>): boolean {
+  const origin = ev.recovered;
+  return (
+    typeof ev.location === 'string' &&
+    ev.location.length > 0 &&
+    typeof ev.at === 'string' &&
+    Number.isSafeInteger(ev.step) &&
+    Number.isSafeInteger(ev.sizeBytes) &&
+    (origin === undefined || (typeof origin === 'object' && origin !== null && Number.isSafeInteger(origin.run) && Number.isSafeInteger(origin.attempt)))
+  );
+}
+
 /** The checkpoint events of one buffer file, with its acknowledged high-water mark and highest sequence number. */
 function readBuffer(path: string): { events: CheckpointEvent[]; acked: number; top: number } | undefined {
   let text: string;
@@ -73,7 +86,7 @@ function readBuffer(path: string): { events: CheckpointEvent[]; acked: number; t
     const ev = line.event;
     if (!ev || !Number.isSafeInteger(ev.seq)) continue;
     top = Math.max(top, ev.seq as number);
-    if (ev.type === 'checkpoint') events.push(ev as CheckpointEvent);
+    if (ev.type === 'checkpoint' && wellFormed(ev as Partial<CheckpointEvent>)) events.push(ev as CheckpointEvent);
   }
   return { events, acked: Math.max(acked, -1), top: Math.max(top, acked) };
 }

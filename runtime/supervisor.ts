@@ -149,7 +149,12 @@ export class Supervisor {
   async run(): Promise<SupervisorResult> {
     this.reporter = this.openReporter();
     try {
-      this.recoverEarlierCheckpoints();
+      try {
+        this.recoverEarlierCheckpoints();
+      } catch (err) {
+        // Recovery is a chance to keep what an earlier attempt lost, never a reason to not train.
+        this.log.error('Cannot read the earlier attempts\' report buffers; training from the operator\'s choice', { error: (err as Error).message });
+      }
       return await this.supervise();
     } finally {
       clearTimeout(this.killTimer);
