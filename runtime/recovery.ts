@@ -7,6 +7,7 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import type { CheckpointEvent } from '../operator/runtime-api/protocol.ts';
 import { checkpointSize } from './checkpoint-size.ts';
+import { parseBuffer } from './reporter.ts';
 
 export interface Origin {
   run: number;
@@ -71,24 +72,10 @@ function readBuffer(path: string): { events: CheckpointEvent[]; acked: number; t
   } catch {
     return undefined;
   }
-  const events: CheckpointEvent[] = [];
-  let acked = -1;
-  let top = -1;
-  for (const raw of text.split('\n')) {
-    if (!raw) continue;
-    let line: { ack?: unknown; event?: { type?: unknown; seq?: unknown } };
-    try {
-      line = JSON.parse(raw) as typeof line;
-    } catch {
-      continue; // cut short by a crash mid-write
-    }
-    if (typeof line.ack === 'number') acked = Math.max(acked, line.ack);
-    const ev = line.event;
-    if (!ev || !Number.isSafeInteger(ev.seq)) continue;
-    top = Math.max(top, ev.seq as number);
-    if (ev.type === 'checkpoint' && wellFormed(ev as Partial<CheckpointEvent>)) events.push(ev as CheckpointEvent);
-  }
-  return { events, acked: Math.max(acked, -1), top: Math.max(top, acked) };
+  const { acked, events } = parseBuffer(text);
+  const top = events.reduce((max, e) => Math.max(max, e.seq), acked);
+  const checkpoints = events.filter((e): e is CheckpointEvent => e.type === 'checkpoint' && wellFormed(e));
+  return { events: checkpoints, acked, top };
 }
 
 /** Why a reported checkpoint cannot be reported again, or undefined when its files are there as they were. */
@@ -112,10 +99,8 @@ function unusable(checkpointDir: string, event: CheckpointEvent): string | undef
  */
 export function scanEarlierAttempts(checkpointDir: string, current: Origin): Recovery {
   const found = new Map<string, EarlierCheckpoint>();
-  const skipped: Skipped[] = [];
-  const buffers = new Map<string, number>();
-  /** The buffers holding each unacknowledged checkpoint, by checkpoint. */
-  const pending = new Map<string, { path: string; top: number }[]>();
+  /** The buffers holding each unacknowledged checkpoint, and the highest sequence number each holds. */
+  const holders = new Map<EarlierCheckpoint, { path: string; top: number }[]>();
   const runs = list(checkpointDir)
     .map((name) => ({ name, run: Number(RUN_DIR.exec(name)?.[1]) }))
     .filter((r) => Number.isSafeInteger(r.run) && r.run <= current.run)
@@ -131,43 +116,35 @@ export function scanEarlierAttempts(checkpointDir: string, current: Origin): Rec
       const path = join(dir, file);
       const buffer = readBuffer(path);
       if (!buffer) continue;
-      for (const event of buffer.events) {
-        const origin = event.recovered ?? holder;
+      for (const { recovered, ...event } of buffer.events) {
+        const origin = recovered ?? holder;
         const acknowledged = event.seq <= buffer.acked;
         // Every rank of a gang, and every attempt that reported it late, may hold the same checkpoint.
         const key = `${origin.run}/${event.step}/${event.location}`;
-        const seen = found.get(key);
-        if (!seen) {
-          const { recovered: _recovered, ...plain } = event;
-          found.set(key, { origin, event: plain, acknowledged });
-        } else if (acknowledged) {
-          seen.acknowledged = true;
-        }
-        if (!acknowledged) pending.set(key, [...(pending.get(key) ?? []), { path, top: buffer.top }]);
+        let c = found.get(key);
+        if (!c) found.set(key, (c = { origin, event, acknowledged }));
+        c.acknowledged ||= acknowledged;
+        if (!acknowledged) holders.set(c, [...(holders.get(c) ?? []), { path, top: buffer.top }]);
       }
     }
   }
   const all = [...found.values()].sort((a, b) => a.origin.run - b.origin.run || a.event.step - b.event.step || a.origin.attempt - b.origin.attempt);
   // Verified against the disk only where it matters (an LLM checkpoint is many files, and a long run has hundreds
   // of acknowledged checkpoints): every unacknowledged one, and the newest acknowledged ones until one is intact.
-  const verdicts = new Map<EarlierCheckpoint, string | undefined>();
-  const check = (c: EarlierCheckpoint) => {
-    if (!verdicts.has(c)) verdicts.set(c, unusable(checkpointDir, c.event));
-    return verdicts.get(c);
-  };
-  const unreported: EarlierCheckpoint[] = [];
+  const unreported = new Set<EarlierCheckpoint>();
+  const skipped: Skipped[] = [];
+  const buffers = new Map<string, number>();
   for (const c of all.filter((x) => !x.acknowledged)) {
-    const why = check(c);
+    const why = unusable(checkpointDir, c.event);
     if (why) {
       skipped.push({ location: c.event.location, reason: why });
       continue;
     }
-    unreported.push(c);
-    const key = `${c.origin.run}/${c.event.step}/${c.event.location}`;
-    for (const b of pending.get(key) ?? []) buffers.set(b.path, Math.max(buffers.get(b.path) ?? -1, b.top));
+    unreported.add(c);
+    for (const b of holders.get(c) ?? []) buffers.set(b.path, Math.max(buffers.get(b.path) ?? -1, b.top));
   }
-  const newest = [...all].reverse().find((c) => check(c) === undefined);
-  return { unreported, newest, skipped, buffers };
+  const newest = all.findLast((c) => (c.acknowledged ? unusable(checkpointDir, c.event) === undefined : unreported.has(c)));
+  return { unreported: [...unreported], newest, skipped, buffers };
 }
 
 /**

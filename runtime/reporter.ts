@@ -57,6 +57,29 @@ export interface ReporterStats {
 
 type Line = { event: ReportEvent } | { ack: number };
 
+/**
+ * The lines of a report buffer's text: the acknowledged high-water mark (-1 when none) and the numbered events, in
+ * file order. A line cut short by a crash mid-write (or by a full volume), or not a buffer line at all, is passed over.
+ */
+export function parseBuffer(text: string): { acked: number; events: ReportEvent[] } {
+  let acked = -1;
+  const events: ReportEvent[] = [];
+  for (const raw of text.split('\n')) {
+    if (!raw) continue;
+    let line: unknown;
+    try {
+      line = JSON.parse(raw);
+    } catch {
+      continue;
+    }
+    if (typeof line !== 'object' || line === null) continue;
+    const { ack, event } = line as { ack?: unknown; event?: ReportEvent };
+    if (typeof ack === 'number') acked = Math.max(acked, ack);
+    else if (event && Number.isInteger(event.seq)) events.push(event);
+  }
+  return { acked, events };
+}
+
 const BATCH_BYTES = Math.floor(MAX_REPORT_BYTES * 0.9);
 
 export class Reporter {
@@ -106,17 +129,9 @@ export class Reporter {
         this.opts.logger?.warn('Cannot read a report buffer', { path, error: (err as Error).message });
         continue;
       }
-      for (const raw of text.split('\n')) {
-        if (!raw) continue;
-        let line: Line;
-        try {
-          line = JSON.parse(raw) as Line;
-        } catch {
-          continue; // a line cut short by a crash mid-write, or by a full volume
-        }
-        if ('ack' in line) this.acked = Math.max(this.acked, line.ack);
-        else if (line.event && Number.isInteger(line.event.seq)) events.set(line.event.seq, line.event);
-      }
+      const buffer = parseBuffer(text);
+      this.acked = Math.max(this.acked, buffer.acked);
+      for (const event of buffer.events) events.set(event.seq, event);
     }
     const seqs = [...events.keys()];
     this.nextSeq = Math.max(this.acked, ...seqs, -1) + 1;
